@@ -1,0 +1,164 @@
+"""Measurement backends: one protocol, one selector that says why it chose what it chose."""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..errors import BackendUnavailable
+from ..model import AllocSite, RunRecord, RunRequest
+
+Body = Callable[[], object]
+
+
+class Backend(Protocol):
+    name: str
+
+    def measure(self, body: Body, request: RunRequest, workdir: Path, rss_start: int) -> RunRecord:
+        """Call ``body`` ``request.iterations`` times under tracking, in this (child) process."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BackendChoice:
+    name: str
+    reason: str
+
+
+def memray_unavailable_reason() -> str | None:
+    """``None`` when memray can run here, else why not (in words for a summary line)."""
+    if not sys.platform.startswith(("linux", "darwin")):
+        return f"memray does not support {sys.platform}"
+    try:
+        import memray  # noqa: F401
+    except ImportError as exc:
+        return f"memray cannot be imported ({exc})"
+    return None
+
+
+def choose_backend(requested: str) -> BackendChoice:
+    """Pick the backend; an explicit request that cannot run is an error, not a fallback."""
+    if requested == "tracemalloc":
+        return BackendChoice("tracemalloc", "requested with --memgate-backend=tracemalloc")
+    problem = memray_unavailable_reason()
+    if requested == "memray":
+        if problem:
+            raise BackendUnavailable(
+                f"memgate: --memgate-backend=memray was requested but {problem}; "
+                "install memray (Linux or macOS) or use --memgate-backend=tracemalloc"
+            )
+        return BackendChoice("memray", "requested with --memgate-backend=memray")
+    if problem:
+        return BackendChoice("tracemalloc", f"fallback: {problem}")
+    return BackendChoice("memray", "default")
+
+
+def get_backend(name: str) -> Backend:
+    if name == "memray":
+        from .memray import MemrayBackend
+
+        return MemrayBackend()
+    if name == "tracemalloc":
+        from .tracemalloc import TracemallocBackend
+
+        return TracemallocBackend()
+    raise BackendUnavailable(f"memgate: unknown backend {name!r}; use memray or tracemalloc")
+
+
+def current_rss() -> int:
+    """Resident set size of this process, in bytes (psutil: portable and cheap)."""
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def settle() -> None:
+    """Collect cyclic garbage so that the floor is what really stays alive."""
+    gc.collect()
+
+
+# --- allocation sites -------------------------------------------------------------------
+
+_OWN_DIR = str(Path(__file__).resolve().parent.parent)
+_LIBRARY_MARKERS = ("site-packages", "dist-packages", os.sep + "lib" + os.sep + "python")
+
+
+_HARNESS_PARTS = (os.sep + "_pytest" + os.sep, os.sep + "pytest" + os.sep, os.sep + "pluggy" + os.sep)
+
+
+def _is_own_frame(filename: str) -> bool:
+    """Frames of the gate and the test harness: never the culprit a user can fix."""
+    return filename.startswith(_OWN_DIR) or any(part in filename for part in _HARNESS_PARTS)
+
+
+def short_path(filename: str) -> str:
+    """Paths that read the same on every machine: relative to the project or the library root."""
+    for marker in ("site-packages" + os.sep, "dist-packages" + os.sep):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    stdlib = os.path.dirname(os.__file__) + os.sep
+    if filename.startswith(stdlib):
+        return filename[len(stdlib) :]
+    cwd = os.getcwd() + os.sep
+    if filename.startswith(cwd):
+        return filename[len(cwd) :]
+    return filename
+
+
+def _is_library_frame(filename: str) -> bool:
+    return any(marker in filename for marker in _LIBRARY_MARKERS) or filename.startswith("<")
+
+
+@dataclass(slots=True)
+class _SiteTotal:
+    size_bytes: int = 0
+    count: int = 0
+    biggest: int = -1
+    stack: tuple[tuple[str, str, int], ...] = ()
+
+
+def make_sites(
+    raw: Sequence[tuple[Sequence[tuple[str, str, int]], int, int]], *, limit: int, depth: int = 8
+) -> tuple[AllocSite, ...]:
+    """Group raw ``(stack, bytes, count)`` records by the innermost frame in the user's code.
+
+    An allocation inside ``json.loads`` is reported at the user's line that called it: that
+    is the line a reviewer can change. The full (trimmed) stack of the biggest contributor
+    is kept beside it.
+    """
+    grouped: dict[tuple[str, str, int], _SiteTotal] = {}
+    for stack, size, count in raw:
+        kept = [(str(f), str(p), int(n)) for f, p, n in stack if not _is_own_frame(str(p))]
+        if stack and not kept:
+            continue  # the gate's own bookkeeping between calls
+        kept = kept or [("<unknown>", "<unknown>", 0)]
+        user = next((f for f in kept if not _is_library_frame(f[1])), kept[0])
+        frames = [(f, short_path(p), n) for f, p, n in kept[:depth]]
+        user = (user[0], short_path(user[1]), user[2])
+        total = grouped.setdefault(user, _SiteTotal())
+        total.size_bytes += size
+        total.count += count
+        if size > total.biggest:
+            total.biggest, total.stack = size, tuple(frames)
+    ranked = sorted(grouped.items(), key=lambda item: -item[1].size_bytes)
+    return tuple(
+        AllocSite(key[0], key[1], key[2], total.size_bytes, total.count, total.stack)
+        for key, total in ranked[:limit]
+    )
+
+
+def downsample(points: Sequence[tuple[float, int, int]], limit: int) -> tuple[tuple[float, int, int], ...]:
+    """Keep at most ``limit`` points, each bucket's highest heap, so peaks survive for charts."""
+    if len(points) <= limit:
+        return tuple(points)
+    size = len(points) / limit
+    out = []
+    for i in range(limit):
+        bucket = points[int(i * size) : max(int((i + 1) * size), int(i * size) + 1)]
+        out.append(max(bucket, key=lambda p: p[1]))
+    return tuple(out)

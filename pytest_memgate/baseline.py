@@ -1,0 +1,236 @@
+"""The baseline store: versioned, deterministic JSON, written atomically under a lock.
+
+A baseline is meant to be reviewed in a pull request, so its text is stable: sorted
+keys, floats rounded to a fixed precision, one entry per scenario id. Writes take a lock
+and re-read the file under it, so two sessions (or xdist workers) updating different
+scenarios both land. A file that cannot be read is never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import BaselineError
+from .model import AllocSite, RunSummary
+
+SCHEMA_VERSION = 1
+_SITES_KEPT = 5
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineEntry:
+    """One scenario's stored runs and where they came from."""
+
+    backend: str
+    runs: tuple[RunSummary, ...]
+    spec: dict[str, Any] = field(default_factory=dict)
+    recorded: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    peak_sites: tuple[AllocSite, ...] = ()
+    retained_sites: tuple[AllocSite, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        peaks = sorted(r.peak_heap_bytes for r in self.runs)
+        growth = sorted(r.heap_growth for r in self.runs)
+        return {
+            "backend": self.backend,
+            "peak_bytes": peaks[len(peaks) // 2] if peaks else 0,
+            "growth_bytes_per_call": _round(growth[len(growth) // 2]) if growth else 0.0,
+            "runs": [{k: _round(v) for k, v in r.to_dict().items()} for r in self.runs],
+            "spec": self.spec,
+            "recorded": self.recorded,
+            "environment": self.environment,
+            "peak_sites": [_site_dict(s) for s in self.peak_sites[:_SITES_KEPT]],
+            "retained_sites": [_site_dict(s) for s in self.retained_sites[:_SITES_KEPT]],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BaselineEntry:
+        return cls(
+            backend=str(data["backend"]),
+            runs=tuple(RunSummary.from_dict(r) for r in data["runs"]),
+            spec=dict(data.get("spec", {})),
+            recorded=dict(data.get("recorded", {})),
+            environment=dict(data.get("environment", {})),
+            peak_sites=tuple(AllocSite.from_dict(s) for s in data.get("peak_sites", ())),
+            retained_sites=tuple(AllocSite.from_dict(s) for s in data.get("retained_sites", ())),
+        )
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 3)
+    return value
+
+
+def _site_dict(site: AllocSite) -> dict[str, Any]:
+    data = site.to_dict()
+    data["stack"] = data["stack"][:4]
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    path: Path
+    entries: dict[str, BaselineEntry]
+    memgate_version: str = ""
+
+    def get(self, nodeid: str) -> BaselineEntry | None:
+        return self.entries.get(nodeid)
+
+
+def load_baseline(path: Path) -> Baseline:
+    """Read a baseline; a missing file is an empty baseline, a broken one an error."""
+    if not path.exists():
+        return Baseline(path, {})
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BaselineError(
+            f"memgate: cannot read baseline {path}: {exc.strerror}; check its permissions"
+        ) from exc
+    return parse_baseline(text, path)
+
+
+def parse_baseline(text: str, path: Path) -> Baseline:
+    fix = "restore it from git or delete it and rerun with --memgate-update. The file was left untouched."
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BaselineError(
+            f"memgate: baseline {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
+            f"{exc.msg}); {fix}"
+        ) from None
+    if not isinstance(document, dict) or "scenarios" not in document:
+        raise BaselineError(f"memgate: {path} is not a memgate baseline (no 'scenarios'); {fix}")
+    version = document.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise BaselineError(
+            f"memgate: baseline {path} has schema_version {version!r}, this memgate reads "
+            f"{SCHEMA_VERSION}; upgrade pytest-memgate or re-record the baseline"
+        )
+    entries: dict[str, BaselineEntry] = {}
+    for nodeid, raw in document["scenarios"].items():
+        try:
+            entries[nodeid] = BaselineEntry.from_dict(raw)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BaselineError(
+                f"memgate: baseline {path}: entry {nodeid!r} is malformed ({exc!r}); {fix}"
+            ) from None
+    return Baseline(path, entries, str(document.get("memgate_version", "")))
+
+
+def render_baseline(entries: Mapping[str, BaselineEntry], memgate_version: str) -> str:
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "memgate_version": memgate_version,
+        "scenarios": {nodeid: entries[nodeid].to_dict() for nodeid in sorted(entries)},
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock beside ``path``, held across read-merge-write."""
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a+b") as handle:
+        if sys.platform != "win32":
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if sys.platform != "win32":
+                import fcntl
+
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Temp file in the same directory, fsync, rename: readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def update_baseline(
+    path: Path,
+    changes: Mapping[str, BaselineEntry],
+    memgate_version: str,
+    *,
+    remove: tuple[str, ...] = (),
+) -> Baseline:
+    """Merge ``changes`` into the file under a lock; the current file is re-read first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path):
+        current = load_baseline(path)  # raises (and writes nothing) if the file is corrupt
+        merged = dict(current.entries)
+        for nodeid in remove:
+            merged.pop(nodeid, None)
+        merged.update(changes)
+        write_atomic(path, render_baseline(merged, memgate_version))
+    return Baseline(path, merged, memgate_version)
+
+
+# --- where a measurement came from ------------------------------------------------------
+
+
+def _git(rootdir: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=rootdir, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def provenance(rootdir: Path, memgate_version: str) -> dict[str, Any]:
+    return {
+        "date": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "commit": _git(rootdir, "rev-parse", "HEAD"),
+        "branch": _git(rootdir, "rev-parse", "--abbrev-ref", "HEAD"),
+        "memgate_version": memgate_version,
+    }
+
+
+def environment_fingerprint(backend: str) -> dict[str, Any]:
+    """What makes figures comparable: interpreter, platform, tracker and allocator."""
+    memray_version = None
+    if backend == "memray":
+        try:
+            import memray
+
+            memray_version = getattr(memray, "__version__", None)
+        except ImportError:
+            pass
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": sys.platform,
+        "machine": platform.machine(),
+        "backend": backend,
+        "memray": memray_version,
+        "allocator": os.environ.get("PYTHONMALLOC", "default"),
+    }

@@ -1,0 +1,248 @@
+"""The option table, and one resolver: command line > ``[tool.memgate]`` > ini > default.
+
+Each option is declared once here; the pytest flags, the ini keys and the pyproject keys
+are all built from the table, so a new option cannot be forgotten in one of them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .units import parse_size
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+def parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def parse_positive_int(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a positive whole number, got {value!r}")
+    try:
+        number = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise ValueError(f"expected a positive whole number, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"expected a positive whole number, got {value!r}")
+    return number
+
+
+def parse_fraction(value: object) -> float:
+    """``"3%"`` or ``0.03`` -> 0.03."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a fraction such as 0.03 or '3%', got {value!r}")
+    text = str(value).strip()
+    try:
+        number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ValueError(f"expected a fraction such as 0.03 or '3%', got {value!r}") from None
+    if not 0 <= number < 10:
+        raise ValueError(f"expected a fraction between 0 and 10 (0%..1000%), got {value!r}")
+    return number
+
+
+def parse_probability(value: object) -> float:
+    number = parse_fraction(value)
+    if not 0 < number < 0.5:
+        raise ValueError(f"expected a significance level between 0 and 0.5, got {value!r}")
+    return number
+
+
+def parse_seconds(value: object) -> float:
+    try:
+        number = float(str(value).strip().rstrip("s"))
+    except ValueError:
+        raise ValueError(f"expected a number of seconds, got {value!r}") from None
+    if number <= 0:
+        raise ValueError(f"expected a positive number of seconds, got {value!r}")
+    return number
+
+
+def parse_path(value: object) -> Path:
+    text = str(value).strip()
+    if not text:
+        raise ValueError("expected a file path, got an empty string")
+    return Path(text)
+
+
+def _choice(*choices: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return text
+
+    return parse
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    key: str  # the [tool.memgate] key; the flag is --memgate-<key with dashes>
+    parse: Callable[[object], Any]
+    default: Any
+    help: str
+    is_flag: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--memgate" if self.key == "enabled" else "--memgate-" + self.key.replace("_", "-")
+
+    @property
+    def dest(self) -> str:
+        return "memgate_" + self.key
+
+    @property
+    def ini_name(self) -> str:
+        return "memgate_" + self.key
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("enabled", parse_bool, False, "measure memload scenarios and gate on their memory", True),
+    Option("update", parse_bool, False, "write measured scenarios into the baseline", True),
+    Option(
+        "baseline",
+        parse_path,
+        Path(".memgate/baseline.json"),
+        "baseline file (relative paths are taken from the rootdir)",
+    ),
+    Option("report", parse_path, None, "write a JSON report of every scenario to this path"),
+    Option("strict", parse_bool, False, "fail scenarios that have no baseline yet", True),
+    Option(
+        "backend",
+        _choice("auto", "memray", "tracemalloc"),
+        "auto",
+        "heap tracker: memray (default where it runs) or tracemalloc",
+    ),
+    Option("runs", parse_positive_int, 3, "isolated runs per scenario to start with"),
+    Option("max_runs", parse_positive_int, 8, "most runs per scenario while the verdict is unclear"),
+    Option(
+        "alpha",
+        parse_probability,
+        0.01,
+        "family-wise false-alarm rate for the whole session (Bonferroni over scenarios)",
+    ),
+    Option("peak_tolerance", parse_fraction, 0.03, "smallest relative heap peak increase that counts"),
+    Option("peak_min_bytes", parse_size, 256 * 1024, "smallest absolute heap peak increase that counts"),
+    Option("growth_tolerance", parse_size, 256, "smallest heap growth increase, bytes per call, that counts"),
+    Option("rss_peak_tolerance", parse_fraction, 0.10, "smallest relative RSS peak increase that counts"),
+    Option("rss_peak_min_bytes", parse_size, 16 * 1024**2, "smallest absolute RSS peak increase that counts"),
+    Option(
+        "rss_growth_tolerance",
+        parse_size,
+        16 * 1024,
+        "smallest RSS growth increase, bytes per call, that counts",
+    ),
+    Option(
+        "inconclusive",
+        _choice("pass", "fail"),
+        "pass",
+        "what an unclear verdict after --memgate-max-runs does (pass warns)",
+    ),
+    Option("timeout", parse_seconds, 900.0, "seconds one isolated run may take before it is killed"),
+)
+OPTIONS_BY_KEY: dict[str, Option] = {option.key: option for option in OPTIONS}
+
+
+@dataclass(frozen=True, slots=True)
+class GateConfig:
+    enabled: bool = False
+    update: bool = False
+    baseline: Path = Path(".memgate/baseline.json")
+    report: Path | None = None
+    strict: bool = False
+    backend: str = "auto"
+    runs: int = 3
+    max_runs: int = 8
+    alpha: float = 0.01
+    peak_tolerance: float = 0.03
+    peak_min_bytes: int = 256 * 1024
+    growth_tolerance: int = 256
+    rss_peak_tolerance: float = 0.10
+    rss_peak_min_bytes: int = 16 * 1024**2
+    rss_growth_tolerance: int = 16 * 1024
+    inconclusive: str = "pass"
+    timeout: float = 900.0
+    rootdir: Path = Path(".")
+    sources: tuple[tuple[str, str], ...] = ()  # (key, where its value came from)
+
+    @property
+    def baseline_path(self) -> Path:
+        return self.baseline if self.baseline.is_absolute() else self.rootdir / self.baseline
+
+    @property
+    def report_path(self) -> Path | None:
+        if self.report is None:
+            return None
+        return self.report if self.report.is_absolute() else self.rootdir / self.report
+
+
+def read_pyproject_table(path: Path) -> dict[str, Any]:
+    """The ``[tool.memgate]`` table of a pyproject.toml, or ``{}`` when there is none."""
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"memgate: cannot read {path}: {exc}; fix the TOML syntax") from exc
+    table = document.get("tool", {}).get("memgate", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"memgate: [tool.memgate] in {path} must be a table")
+    unknown = sorted(set(table) - set(OPTIONS_BY_KEY))
+    if unknown:
+        known = ", ".join(sorted(OPTIONS_BY_KEY))
+        raise ConfigError(
+            f"memgate: unknown key(s) {', '.join(unknown)} in [tool.memgate] of {path}; known keys: {known}"
+        )
+    return table
+
+
+def resolve_config(
+    cli: Mapping[str, Any],
+    pyproject: Mapping[str, Any],
+    ini: Mapping[str, Any],
+    *,
+    rootdir: Path,
+    pyproject_path: Path | None = None,
+) -> GateConfig:
+    """Merge the three sources; ``None`` in ``cli``/``ini`` means "not given there"."""
+    values: dict[str, Any] = {}
+    sources: list[tuple[str, str]] = []
+    for option in OPTIONS:
+        if cli.get(option.key) is not None:
+            raw, where = cli[option.key], f"command line {option.flag}"
+        elif option.key in pyproject:
+            raw, where = pyproject[option.key], f"[tool.memgate] {option.key} in {pyproject_path}"
+        elif ini.get(option.key) not in (None, ""):
+            raw, where = ini[option.key], f"ini {option.ini_name}"
+        else:
+            values[option.key] = option.default
+            continue
+        try:
+            values[option.key] = option.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"memgate: bad value for {where}: {exc}") from None
+        sources.append((option.key, where))
+    if values["max_runs"] < values["runs"]:
+        raise ConfigError(
+            f"memgate: max_runs ({values['max_runs']}) is smaller than runs ({values['runs']}); "
+            "raise --memgate-max-runs or lower --memgate-runs"
+        )
+    return GateConfig(**values, rootdir=rootdir, sources=tuple(sources))

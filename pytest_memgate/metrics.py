@@ -1,0 +1,108 @@
+"""From one run's raw series to the few numbers the statistics need, plus its shape.
+
+The honest leak signal is the *floor*: memory after each call, after garbage collection.
+Its slope is the growth per call. A straight line through "rise, then flat" (a bounded
+cache filling) reads as growth, so the window is also fitted in halves: when the first
+half rises and the second is flat, the growth is warm-up that saturates, the second
+half's slope is what counts, and the user is told how much warm-up the scenario needs.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .model import RunRecord, RunSummary
+from .stats import SlopeFit, combine_pvalues, fit_slope
+
+# A first half this much steeper than the second is warm-up, not a leak.
+_SATURATION_RATIO = 0.25
+_TREND_ALPHA = 0.01
+
+
+class Shape(str, enum.Enum):
+    FLAT = "flat"
+    GROWING = "monotonic growth"
+    SAWTOOTH = "sawtooth with a rising floor"
+    SPIKY = "spikes"
+    WARMING = "warm-up that saturates"
+
+
+@dataclass(frozen=True, slots=True)
+class GrowthAnalysis:
+    gated: SlopeFit  # the fit whose slope is the growth per call
+    full: SlopeFit
+    head: SlopeFit
+    tail: SlopeFit
+    saturating: bool
+    settled_after: int | None  # measured calls until the floor stopped rising
+
+
+def analyse_growth(floor: Sequence[float]) -> GrowthAnalysis:
+    full = fit_slope(floor)
+    half = len(floor) // 2
+    head = fit_slope(floor[: half + 1])
+    tail = fit_slope(floor[half:])
+    saturating = (
+        head.n >= 5
+        and head.trend_p < _TREND_ALPHA
+        and head.slope > 0
+        and tail.slope <= _SATURATION_RATIO * head.slope
+    )
+    settled_after = None
+    if saturating:
+        rise = floor[-1] - floor[0]
+        settled_after = next((i for i, v in enumerate(floor) if v >= floor[0] + 0.95 * rise), len(floor) - 1)
+    return GrowthAnalysis(tail if saturating else full, full, head, tail, saturating, settled_after)
+
+
+def summarize_run(record: RunRecord) -> RunSummary:
+    heap = analyse_growth(record.heap_floor_bytes).gated
+    rss = analyse_growth(record.rss_floor_bytes).gated
+    return RunSummary(
+        peak_heap_bytes=record.peak_heap_bytes,
+        peak_rss_bytes=record.peak_rss_bytes,
+        heap_growth=heap.slope,
+        heap_growth_se=_finite(heap.se),
+        rss_growth=rss.slope,
+        rss_growth_se=_finite(rss.se),
+    )
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeReport:
+    shape: Shape
+    trend_p: float  # combined evidence of an upward heap floor over all runs
+    warmup_hint: int | None  # warm-up calls that would cover the saturating rise
+
+
+def classify_shape(records: Sequence[RunRecord]) -> ShapeReport:
+    """Name the memory shape across runs, as the field notes describe them."""
+    analyses = [analyse_growth(r.heap_floor_bytes) for r in records if r.heap_floor_bytes]
+    if not analyses:
+        return ShapeReport(Shape.FLAT, 1.0, None)
+    trend_p = combine_pvalues([a.gated.trend_p for a in analyses])
+    warmup_hint = None
+    if sum(a.saturating for a in analyses) * 2 > len(analyses):
+        settled = max(a.settled_after or 0 for a in analyses)
+        warmup_hint = int(math.ceil((records[0].warmup + settled) * 1.5 / 10.0) * 10)
+        return ShapeReport(Shape.WARMING, trend_p, warmup_hint)
+    slope = statistics.median(a.gated.slope for a in analyses)
+    heaps = [h for r in records for _, h, _ in r.timeline]
+    typical = statistics.median(heaps) if heaps else 0
+    peak = statistics.median(r.peak_heap_bytes for r in records)
+    if trend_p < _TREND_ALPHA and slope > 0:
+        end_floor = statistics.median(r.heap_floor_bytes[-1] for r in records)
+        temporaries = peak - end_floor
+        shape = Shape.SAWTOOTH if temporaries > 4 * slope else Shape.GROWING
+        return ShapeReport(shape, trend_p, None)
+    if peak > 4 * max(typical, 1) and peak > 1024**2:
+        return ShapeReport(Shape.SPIKY, trend_p, None)
+    return ShapeReport(Shape.FLAT, trend_p, None)

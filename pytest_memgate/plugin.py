@@ -1,0 +1,137 @@
+"""pytest hooks, each a few lines that hand over to ``GateSession``."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from pathlib import Path
+
+import pytest
+
+from .backends import choose_backend
+from .config import OPTIONS, GateConfig, read_pyproject_table, resolve_config
+from .errors import MemgateError
+from .marker import MARKER_HELP, MARKER_NAME, ScenarioSpec, parse_marker
+from .reports.json import write_report
+from .reports.terminal import failure_text, summary_lines
+from .session import GateSession
+from .verdict import Outcome
+
+SPECS = pytest.StashKey[dict[str, ScenarioSpec]]()
+GATE = pytest.StashKey[GateSession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("memgate", "memory regression gate")
+    for option in OPTIONS:
+        if option.is_flag:
+            group.addoption(
+                option.flag, action="store_true", default=None, dest=option.dest, help=option.help
+            )
+        else:
+            group.addoption(
+                option.flag,
+                default=None,
+                dest=option.dest,
+                metavar="VALUE",
+                help=f"{option.help} (default: {option.default})",
+            )
+        parser.addini(option.ini_name, option.help, default=None)
+
+
+def _pyproject_path(config: pytest.Config) -> Path:
+    inipath = config.inipath
+    if inipath is not None and inipath.name == "pyproject.toml":
+        return inipath
+    return config.rootpath / "pyproject.toml"
+
+
+def load_gate_config(config: pytest.Config) -> GateConfig:
+    pyproject_path = _pyproject_path(config)
+    return resolve_config(
+        {o.key: config.getoption(o.dest) for o in OPTIONS},
+        read_pyproject_table(pyproject_path),
+        {o.key: config.getini(o.ini_name) for o in OPTIONS},
+        rootdir=config.rootpath,
+        pyproject_path=pyproject_path,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    config.stash[SPECS] = {}
+    try:
+        gate_config = load_gate_config(config)
+        if gate_config.enabled or gate_config.update:
+            config.stash[GATE] = GateSession(gate_config, choose_backend(gate_config.backend))
+    except MemgateError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    gate = session.config.stash.get(GATE, None)
+    if gate is not None:
+        try:
+            gate.baseline  # noqa: B018 - a corrupt baseline stops the run before any work
+        except MemgateError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    specs = config.stash[SPECS]
+    for item in items:
+        marker = item.get_closest_marker(MARKER_NAME)
+        if marker is not None:
+            try:
+                specs[item.nodeid] = parse_marker(item.nodeid, marker.args, marker.kwargs)
+            except MemgateError as exc:
+                raise pytest.UsageError(str(exc)) from None
+    gate = config.stash.get(GATE, None)
+    if gate is not None:
+        gate.scenario_count = len(specs)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    gate = pyfuncitem.config.stash.get(GATE, None)
+    spec = pyfuncitem.config.stash[SPECS].get(pyfuncitem.nodeid)
+    if gate is None or spec is None:
+        return None
+    result = gate.measure(pyfuncitem.nodeid, spec, _body(pyfuncitem))
+    fail_inconclusive = gate.config.inconclusive == "fail"
+    if result.failed or (result.verdict.outcome is Outcome.INCONCLUSIVE and fail_inconclusive):
+        pytest.fail(failure_text(result), pytrace=False)
+    if result.verdict.outcome is Outcome.NEW and gate.config.strict and not gate.config.update:
+        pytest.fail(failure_text(result) + "\n  (--memgate-strict fails new scenarios)", pytrace=False)
+    return True
+
+
+def _body(item: pytest.Function) -> functools.partial[object]:
+    function = item.obj
+    if inspect.iscoroutinefunction(function):
+        raise pytest.UsageError(f"memgate: {item.nodeid}: async scenarios are not supported yet")
+    names = item._fixtureinfo.argnames
+    return functools.partial(function, **{name: item.funcargs[name] for name in names})
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    gate = session.config.stash.get(GATE, None)
+    if gate is None:
+        return
+    try:
+        if gate.config.update:
+            gate.write_baseline()
+        if gate.config.report_path is not None:
+            write_report(gate.config.report_path, gate.report_document())
+    except MemgateError as exc:
+        session.config.get_terminal_writer().line(str(exc), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    gate = terminalreporter.config.stash.get(GATE, None)
+    if gate is None:
+        return
+    terminalreporter.write_sep("=", "memgate")
+    for line in summary_lines(gate):
+        terminalreporter.write_line(line)

@@ -1,0 +1,1 @@
+"""Renderers: they read results and return text or documents; they never decide."""

@@ -1,0 +1,154 @@
+"""Isolated runs: fork after fixture setup, measure in the child, map its end to a record.
+
+Why fork: the scenario's fixtures are already built in the pytest process, and a forked
+child gets them as they are, with nothing to serialise. Each run starts from the same
+state, cannot leave memory behind in pytest, and can crash or be OOM-killed alone.
+Limits: POSIX only; threads of the parent do not exist in the child (a fixture that
+started a server thread will not serve); objects tied to the parent (open sockets,
+database connections) are shared with it, so scenarios should not rely on them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import NoReturn
+
+from .backends import Body, current_rss, get_backend
+from .model import RunRecord, RunRequest, RunStatus
+
+_RESULT = "record.json"
+
+
+def run_isolated(body: Body, request: RunRequest, *, timeout_s: float) -> RunRecord:
+    """One measured run of ``body`` in a forked child; never raises for the child's faults."""
+    workdir = Path(tempfile.mkdtemp(prefix="memgate-run-"))
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        started = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            _child_main(body, request, workdir)
+        try:
+            status = _wait(pid, timeout_s)
+        except BaseException:
+            _kill(pid)
+            raise
+        wall_s = time.perf_counter() - started
+        if status is None:
+            return _failed(
+                RunStatus.TIMED_OUT, request, wall_s, f"timed out after {timeout_s:g} s and was killed"
+            )
+        if os.WIFSIGNALED(status):
+            signum = os.WTERMSIG(status)
+            name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+            if signum == signal.SIGKILL:
+                return _failed(
+                    RunStatus.KILLED,
+                    request,
+                    wall_s,
+                    "killed by SIGKILL (the kernel's OOM killer ends processes this way when "
+                    "memory runs out)",
+                )
+            return _failed(RunStatus.CRASHED, request, wall_s, f"crashed with signal {name}")
+        result = workdir / _RESULT
+        if not result.is_file():
+            code = os.WEXITSTATUS(status)
+            return _failed(
+                RunStatus.CRASHED,
+                request,
+                wall_s,
+                f"exited with status {code} without writing its result (os._exit or sys.exit in the scenario?)",
+            )
+        record = RunRecord.from_dict(json.loads(result.read_text()))
+        return _with_wall(record, wall_s)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait(pid: int, timeout_s: float) -> int | None:
+    """Exit status of ``pid``, or ``None`` after killing it when ``timeout_s`` ran out."""
+    deadline = time.monotonic() + timeout_s
+    pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+            left = deadline - time.monotonic()
+            if left <= 0:
+                _kill(pid)
+                return None
+            if pidfd is not None:
+                select.select([pidfd], [], [], min(left, 1.0))
+            else:
+                time.sleep(min(left, 0.02))
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _failed(status: RunStatus, request: RunRequest, wall_s: float, error: str) -> RunRecord:
+    return RunRecord(
+        status=status,
+        backend=request.backend,
+        warmup=request.warmup,
+        iterations=request.iterations,
+        wall_s=wall_s,
+        error=error,
+    )
+
+
+def _with_wall(record: RunRecord, wall_s: float) -> RunRecord:
+    data = record.to_dict()
+    data["wall_s"] = wall_s
+    return RunRecord.from_dict(data)
+
+
+def _child_main(body: Body, request: RunRequest, workdir: Path) -> NoReturn:  # pragma: no cover
+    """Measure, write one JSON record, and leave without running pytest's teardown."""
+    import gc
+
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        rss_start = current_rss()
+        backend = get_backend(request.backend)
+        gc.collect()
+        gc.freeze()  # pytest's own objects: keep them out of every later collection
+        for _ in range(request.warmup):
+            body()
+        record = backend.measure(body, request, workdir, rss_start)
+    except BaseException as exc:  # noqa: BLE001 - the child reports everything and exits
+        summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        record = _failed(RunStatus.RAISED, request, 0.0, f"{summary}\n\n{detail}")
+        code = 3
+    try:
+        tmp = workdir / (_RESULT + ".tmp")
+        tmp.write_text(json.dumps(record.to_dict()))
+        os.replace(tmp, workdir / _RESULT)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001
+                pass
+        os._exit(code)

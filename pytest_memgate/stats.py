@@ -1,0 +1,222 @@
+"""Pure statistics: sequences in, frozen results out. No I/O, no pytest.
+
+Two comparisons drive every verdict:
+
+* ``compare_levels`` (peaks): one value per run. Compared on a log scale, so the effect
+  is a ratio. The effect is the Hodges-Lehmann shift (median of all pairwise
+  differences), robust to one odd run; the evidence is a one-sided Welch t-test. Heap
+  peaks are often identical from run to run, which would make a t-test degenerate, so
+  every standard deviation is floored at a *resolution* (0.1% by default): differences
+  far below it are not evidence, differences far above it are, and no p-value is ever
+  NaN.
+* ``compare_rates`` (growth per call): one slope per run, each with its own standard
+  error from Theil-Sen. The uncertainty of the mean is the larger of the between-run
+  spread and the within-run error, again floored at a resolution.
+
+Multiple scenarios: ``bonferroni`` turns a session-wide false-alarm rate into a
+per-scenario level, which can be applied as each scenario finishes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Current against baseline for one metric.
+
+    ``delta`` is on the metric's own scale (bytes, or bytes per call); for levels
+    ``ratio`` is the multiplicative effect and ``ratio_low``/``ratio_high`` its interval.
+    """
+
+    baseline: float  # typical baseline value (median)
+    current: float  # typical current value (median)
+    delta: float
+    delta_low: float
+    delta_high: float
+    ratio: float
+    ratio_low: float
+    ratio_high: float
+    p_increase: float  # one-sided: evidence that current > baseline
+    p_decrease: float  # one-sided: evidence that current < baseline
+    n_baseline: int
+    n_current: int
+    insufficient_data: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SlopeFit:
+    """Robust straight-line fit of a floor series: bytes per call with an interval."""
+
+    slope: float
+    low: float
+    high: float
+    se: float
+    trend_p: float  # Mann-Kendall (Kendall's tau), one-sided: evidence of an upward trend
+    n: int
+
+
+def _insufficient(baseline: Sequence[float], current: Sequence[float]) -> Comparison:
+    b = float(np.median(baseline)) if len(baseline) else math.nan
+    c = float(np.median(current)) if len(current) else math.nan
+    return Comparison(
+        b,
+        c,
+        c - b,
+        -math.inf,
+        math.inf,
+        math.nan,
+        0.0,
+        math.inf,
+        1.0,
+        1.0,
+        len(baseline),
+        len(current),
+        insufficient_data=True,
+    )
+
+
+def hodges_lehmann(x: Sequence[float], y: Sequence[float]) -> float:
+    """Median of all pairwise differences ``y_j - x_i``: a shift estimate robust to outliers."""
+    diffs = np.subtract.outer(np.asarray(y, float), np.asarray(x, float))
+    return float(np.median(diffs))
+
+
+def _welch(mean_diff: float, var_x: float, n_x: int, var_y: float, n_y: int) -> tuple[float, float, float]:
+    """(standard error, degrees of freedom, one-sided p for an increase) of a Welch test."""
+    vx, vy = var_x / n_x, var_y / n_y
+    se = math.sqrt(vx + vy)
+    denom = (vx**2) / max(n_x - 1, 1) + (vy**2) / max(n_y - 1, 1)
+    df = (vx + vy) ** 2 / denom if denom > 0 else float(n_x + n_y - 2)
+    df = max(df, 1.0)
+    p = float(sps.t.sf(mean_diff / se, df))
+    return se, df, p
+
+
+def compare_levels(
+    baseline: Sequence[float],
+    current: Sequence[float],
+    *,
+    resolution: float = 0.001,
+    offset: float = 4096.0,
+) -> Comparison:
+    """Compare per-run peaks on a log scale; ``resolution`` is the relative sd floor.
+
+    ``offset`` bytes are added before the logarithm so that a scenario that allocates
+    nothing (peak 0) compares without dividing by zero.
+    """
+    if len(baseline) < 1 or len(current) < 1 or len(baseline) + len(current) < 3:
+        return _insufficient(baseline, current)
+    lx = np.log(np.asarray(baseline, float) + offset)
+    ly = np.log(np.asarray(current, float) + offset)
+    floor = resolution**2
+    var_x = max(float(np.var(lx, ddof=1)) if len(lx) > 1 else 0.0, floor)
+    var_y = max(float(np.var(ly, ddof=1)) if len(ly) > 1 else 0.0, floor)
+    mean_diff = float(ly.mean() - lx.mean())
+    se, df, p_inc = _welch(mean_diff, var_x, len(lx), var_y, len(ly))
+    shift = hodges_lehmann(lx, ly)
+    half = float(sps.t.ppf(0.5 + CONFIDENCE / 2, df)) * se
+    b = float(np.median(baseline))
+    c = float(np.median(current))
+    base_level = math.exp(float(np.median(lx)))
+    ratio, low, high = math.exp(shift), math.exp(shift - half), math.exp(shift + half)
+    return Comparison(
+        baseline=b,
+        current=c,
+        delta=base_level * (ratio - 1),
+        delta_low=base_level * (low - 1),
+        delta_high=base_level * (high - 1),
+        ratio=ratio,
+        ratio_low=low,
+        ratio_high=high,
+        p_increase=p_inc,
+        p_decrease=float(sps.t.sf(-mean_diff / se, df)),
+        n_baseline=len(baseline),
+        n_current=len(current),
+    )
+
+
+def compare_rates(
+    baseline: Sequence[float],
+    baseline_se: Sequence[float],
+    current: Sequence[float],
+    current_se: Sequence[float],
+    *,
+    resolution: float = 8.0,
+) -> Comparison:
+    """Compare per-run growth slopes (bytes per call), each known to within its own se."""
+    if len(baseline) < 1 or len(current) < 1 or len(baseline) + len(current) < 3:
+        return _insufficient(baseline, current)
+    x = np.asarray(baseline, float)
+    y = np.asarray(current, float)
+
+    def var_of(values: np.ndarray, errors: Sequence[float]) -> float:
+        spread = float(np.var(values, ddof=1)) if len(values) > 1 else 0.0
+        within = float(np.mean(np.square(errors))) if len(errors) else 0.0
+        return max(spread, within, resolution**2)
+
+    var_x, var_y = var_of(x, baseline_se), var_of(y, current_se)
+    mean_diff = float(y.mean() - x.mean())
+    se, df, p_inc = _welch(mean_diff, var_x, len(x), var_y, len(y))
+    shift = hodges_lehmann(x, y)
+    half = float(sps.t.ppf(0.5 + CONFIDENCE / 2, df)) * se
+    b, c = float(np.median(x)), float(np.median(y))
+    ratio = c / b if b > 0 else math.inf if c > 0 else 1.0
+    return Comparison(
+        baseline=b,
+        current=c,
+        delta=shift,
+        delta_low=shift - half,
+        delta_high=shift + half,
+        ratio=ratio,
+        ratio_low=math.nan,
+        ratio_high=math.nan,
+        p_increase=p_inc,
+        p_decrease=float(sps.t.sf(-mean_diff / se, df)),
+        n_baseline=len(x),
+        n_current=len(y),
+    )
+
+
+def fit_slope(series: Sequence[float]) -> SlopeFit:
+    """Theil-Sen slope of ``series`` against its index, with a Mann-Kendall trend test.
+
+    Theil-Sen (median of pairwise slopes) ignores a few odd points, such as one call that
+    happened to trigger a dict resize; its 95% interval gives the within-run error.
+    """
+    y = np.asarray(series, float)
+    n = len(y)
+    if n < 3:
+        return SlopeFit(0.0, -math.inf, math.inf, math.inf, 1.0, n)
+    x = np.arange(n, dtype=float)
+    if np.all(y == y[0]):
+        return SlopeFit(0.0, 0.0, 0.0, 0.0, 1.0, n)
+    result = sps.theilslopes(y, x, alpha=CONFIDENCE)
+    slope, low, high = float(result[0]), float(result[2]), float(result[3])
+    se = (high - low) / (2 * float(sps.norm.ppf(0.5 + CONFIDENCE / 2)))
+    tau = sps.kendalltau(x, y, alternative="greater")
+    trend_p = float(tau.pvalue) if not math.isnan(tau.pvalue) else 1.0
+    return SlopeFit(slope, low, high, se, trend_p, n)
+
+
+def combine_pvalues(pvalues: Sequence[float]) -> float:
+    """One p-value from independent runs' trend tests (Stouffer's method)."""
+    values = [min(max(p, 1e-300), 1 - 1e-16) for p in pvalues]
+    if not values:
+        return 1.0
+    if len(values) == 1:
+        return values[0]
+    return float(sps.combine_pvalues(values, method="stouffer").pvalue)
+
+
+def bonferroni(alpha: float, tests: int) -> float:
+    """Per-test level that keeps the chance of any false alarm among ``tests`` below alpha."""
+    return alpha / max(tests, 1)
