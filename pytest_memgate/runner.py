@@ -67,7 +67,8 @@ def run_isolated(body: Body, request: RunRequest, *, timeout_s: float) -> RunRec
                 RunStatus.CRASHED,
                 request,
                 wall_s,
-                f"exited with status {code} without writing its result (os._exit or sys.exit in the scenario?)",
+                f"exited with status {code} without writing its result "
+                "(os._exit or sys.exit in the scenario?)",
             )
         record = RunRecord.from_dict(json.loads(result.read_text()))
         return _with_wall(record, wall_s)

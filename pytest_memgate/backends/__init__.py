@@ -93,7 +93,11 @@ _HARNESS_PARTS = (os.sep + "_pytest" + os.sep, os.sep + "pytest" + os.sep, os.se
 
 def _is_own_frame(filename: str) -> bool:
     """Frames of the gate and the test harness: never the culprit a user can fix."""
-    return filename.startswith(_OWN_DIR) or any(part in filename for part in _HARNESS_PARTS)
+    return (
+        filename.startswith(_OWN_DIR)
+        or filename.startswith("<frozen runpy")
+        or any(part in filename for part in _HARNESS_PARTS)
+    )
 
 
 def short_path(filename: str) -> str:

@@ -64,6 +64,19 @@ def failure_text(result: ScenarioResult) -> str:
     return "\n".join(lines)
 
 
+def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns; the first row is the header, underlined with dashes."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for i, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
 def summary_lines(session: GateSession) -> list[str]:
     results = [r for _, r in sorted(session.results.items())]
     lines = [
@@ -112,11 +125,7 @@ def summary_lines(session: GateSession) -> list[str]:
                 r.shape.shape.value if r.shape else "-",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for i, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines.extend(format_table(rows))
     for r in results:
         if r.verdict.outcome in (Outcome.INCONCLUSIVE, Outcome.IMPROVED, Outcome.NEW):
             lines.append(f"{r.nodeid}: {r.verdict.outcome.value}: {r.verdict.message}")

@@ -1,0 +1,1 @@
+"""A toy shop backend: the application code that the memgate example scenarios exercise."""

@@ -1,0 +1,1 @@
+"""Shared test setup: pytester is enabled in pyproject's addopts."""

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pytest_memgate.baseline import (
+    BaselineEntry,
+    load_baseline,
+    parse_baseline,
+    render_baseline,
+    update_baseline,
+)
+from pytest_memgate.errors import BaselineError
+from pytest_memgate.model import AllocSite, RunSummary
+
+
+def entry(peak: int = 10_000_000, growth: float = 0.0) -> BaselineEntry:
+    runs = tuple(
+        RunSummary(peak + i, 20_000_000, growth + 0.1234567 * i, 1.5, 100.0, 40.0) for i in range(3)
+    )
+    site = AllocSite("handler", "app/api.py", 12, peak, 40, (("handler", "app/api.py", 12),))
+    return BaselineEntry("memray", runs, {"iterations": 50}, {"commit": "abc"}, {}, (site,), ())
+
+
+def test_round_trip_and_stable_text(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    update_baseline(path, {"t::b": entry(), "t::a": entry(5_000_000)}, "0.1")
+    text = path.read_text()
+    loaded = load_baseline(path)
+    assert set(loaded.entries) == {"t::a", "t::b"}
+    assert loaded.entries["t::a"].runs[0].peak_heap_bytes == 5_000_000
+    assert loaded.entries["t::b"].peak_sites[0].location == "handler at app/api.py:12"
+    # Rendering what was loaded gives the same text: diffs show only real changes.
+    assert render_baseline(loaded.entries, "0.1") == text
+    assert text.index('"t::a"') < text.index('"t::b"')
+    assert '"heap_growth": 0.123' in text  # floats rounded for readable diffs
+
+
+def test_missing_file_is_an_empty_baseline(tmp_path: Path) -> None:
+    assert load_baseline(tmp_path / "none.json").entries == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"scenarios": {', "is not valid JSON (line 1"),
+        ("[]", "is not a memgate baseline"),
+        ('{"schema_version": 99, "scenarios": {}}', "schema_version 99"),
+        ('{"schema_version": 1, "scenarios": {"t": {"runs": []}}}', "entry 't' is malformed"),
+    ],
+)
+def test_corrupt_baseline_errors_say_what_to_do(text: str, message: str) -> None:
+    with pytest.raises(BaselineError) as info:
+        parse_baseline(text, Path("b.json"))
+    assert message in str(info.value)
+
+
+def test_update_never_overwrites_a_corrupt_file(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    path.write_text("not json")
+    with pytest.raises(BaselineError, match="left untouched"):
+        update_baseline(path, {"t::a": entry()}, "0.1")
+    assert path.read_text() == "not json"
+
+
+def test_update_merges_and_removes(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    update_baseline(path, {"t::a": entry(), "t::b": entry()}, "0.1")
+    update_baseline(path, {"t::c": entry()}, "0.1", remove=("t::a",))
+    assert set(load_baseline(path).entries) == {"t::b", "t::c"}
+
+
+def _python(code: str, path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), str(path)])
+
+
+def test_a_write_killed_midway_leaves_the_old_file_intact(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    update_baseline(path, {"t::a": entry()}, "0.1")
+    before = path.read_text()
+    # The writer is SIGKILLed after the new text is written but before it is renamed.
+    code = f"""
+        import os, signal, sys
+        from pathlib import Path
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from pytest_memgate import baseline
+        from test_baseline import entry
+        os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)
+        baseline.update_baseline(Path(sys.argv[1]), {{"t::b": entry(1)}}, "0.2")
+    """
+    killed = _python(code, path)
+    assert killed.wait(timeout=60) == -9
+    assert path.read_text() == before
+    assert set(load_baseline(path).entries) == {"t::a"}
+
+
+def test_two_writers_at_once_both_land(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    code = f"""
+        import sys
+        from pathlib import Path
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from pytest_memgate import baseline
+        from test_baseline import entry
+        prefix = sys.argv[2]
+        for i in range(25):
+            baseline.update_baseline(Path(sys.argv[1]), {{f"{{prefix}}::{{i}}": entry(i + 1)}}, "0.1")
+    """
+    writers = [
+        subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), str(path), name])
+        for name in ("left", "right")
+    ]
+    assert [w.wait(timeout=120) for w in writers] == [0, 0]
+    names = set(load_baseline(path).entries)
+    assert names == {f"{p}::{i}" for p in ("left", "right") for i in range(25)}
+    json.loads(path.read_text())

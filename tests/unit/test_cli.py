@@ -1,0 +1,329 @@
+"""``memgate show`` and ``memgate diff`` on real baseline and report files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pytest_memgate import __version__
+from pytest_memgate.baseline import BaselineEntry, render_baseline
+from pytest_memgate.cli import main
+from pytest_memgate.model import RunRecord, RunStatus, RunSummary
+from pytest_memgate.units import format_size
+
+MiB = 1024**2
+RECORDED = {"date": "2025-11-25T16:27:00+00:00", "commit": "2c4c677f00dbeef1234567890", "branch": "main"}
+
+
+def runs(peak: int, *, n: int = 3, rss: int = 80 * MiB, growth: float = 10.0) -> tuple[RunSummary, ...]:
+    """``n`` runs around ``peak`` with the small spread real runs have."""
+    return tuple(
+        RunSummary(
+            peak_heap_bytes=peak + i * 1000,
+            peak_rss_bytes=rss + i * 4096,
+            heap_growth=growth + i,
+            heap_growth_se=2.0,
+            rss_growth=100.0,
+            rss_growth_se=50.0,
+        )
+        for i in range(n)
+    )
+
+
+def write_baseline(path: Path, entries: dict[str, BaselineEntry]) -> Path:
+    path.write_text(render_baseline(entries, __version__), encoding="utf-8")
+    return path
+
+
+def record(peak: int, *, step: int = 64, status: RunStatus = RunStatus.OK) -> RunRecord:
+    if status is not RunStatus.OK:
+        return RunRecord(status, "memray", error="run died from signal 11")
+    return RunRecord(
+        status,
+        "memray",
+        warmup=10,
+        iterations=50,
+        peak_heap_bytes=peak,
+        peak_rss_bytes=80 * MiB,
+        heap_floor_bytes=tuple(i * step for i in range(51)),
+        rss_floor_bytes=(0,) * 51,
+    )
+
+
+def write_report(path: Path, scenarios: dict[str, tuple[str, list[RunRecord]]]) -> Path:
+    """A document shaped like the plugin's ``--memgate-report`` output."""
+    document = {
+        "memgate_version": __version__,
+        "report_version": 1,
+        "backend": "memray",
+        "scenarios": [
+            {
+                "id": nodeid,
+                "verdict": verdict,
+                "backend": "memray",
+                "runs": len(records),
+                "run_records": [r.to_dict() for r in records],
+            }
+            for nodeid, (verdict, records) in scenarios.items()
+        ],
+    }
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def old_baseline(tmp_path: Path) -> Path:
+    return write_baseline(
+        tmp_path / "old.json",
+        {
+            "tests/test_app.py::test_parse": BaselineEntry("memray", runs(10 * MiB), recorded=RECORDED),
+            "tests/test_app.py::test_render": BaselineEntry("memray", runs(2 * MiB), recorded=RECORDED),
+        },
+    )
+
+
+# --- show ---------------------------------------------------------------------------------
+
+
+def test_show_baseline_prints_one_row_per_scenario(old_baseline: Path, capsys) -> None:
+    assert main(["show", str(old_baseline)]) == 0
+    out = capsys.readouterr().out
+    assert f"baseline {old_baseline}: 2 scenario(s)" in out
+    header = next(line for line in out.splitlines() if line.startswith("scenario"))
+    for column in ("backend", "heap peak", "heap growth", "RSS peak", "RSS growth", "runs", "recorded"):
+        assert column in header
+    row = next(line for line in out.splitlines() if line.startswith("tests/test_app.py::test_parse"))
+    assert "memray" in row
+    assert format_size(10 * MiB + 1000) in row  # median of the three peaks
+    assert "+11 B/call" in row
+    assert "2025-11-25T16:27:00+00:00 2c4c677f00db" in row
+
+
+def test_show_baseline_json_is_the_normalized_data(old_baseline: Path, capsys) -> None:
+    assert main(["show", "--json", str(old_baseline)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["kind"] == "baseline"
+    assert [s["id"] for s in data["scenarios"]] == [
+        "tests/test_app.py::test_parse",
+        "tests/test_app.py::test_render",
+    ]
+    parse = data["scenarios"][0]
+    assert parse["backend"] == "memray"
+    assert parse["verdict"] is None
+    assert parse["heap_peak_bytes"] == 10 * MiB + 1000
+    assert parse["heap_growth_bytes_per_call"] == 11.0
+    assert parse["rss_peak_bytes"] == 80 * MiB + 4096
+    assert parse["runs"] == 3
+    assert parse["recorded"]["commit"] == RECORDED["commit"]
+
+
+def test_show_report_summarizes_its_run_records(tmp_path: Path, capsys) -> None:
+    report = write_report(
+        tmp_path / "report.json",
+        {
+            "tests/test_app.py::test_parse": ("regression", [record(20 * MiB)] * 3),
+            "tests/test_app.py::test_crash": ("error", [record(0, status=RunStatus.CRASHED)]),
+        },
+    )
+    assert main(["show", str(report)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"report {report}: 2 scenario(s)")
+    assert "verdict" in lines[1]
+    parse = next(line for line in lines if line.startswith("tests/test_app.py::test_parse"))
+    assert "regression" in parse
+    assert format_size(20 * MiB) in parse
+    assert "+64 B/call" in parse  # the slope of the floor series, as the plugin computes it
+    crash = next(line for line in lines if line.startswith("tests/test_app.py::test_crash"))
+    assert "error" in crash
+    assert "0/1 ok" in crash
+
+    assert main(["show", "--json", str(report)]) == 0
+    data = {s["id"]: s for s in json.loads(capsys.readouterr().out)["scenarios"]}
+    assert data["tests/test_app.py::test_parse"]["heap_growth_bytes_per_call"] == pytest.approx(64.0)
+    assert data["tests/test_app.py::test_crash"]["heap_peak_bytes"] is None
+
+
+# --- diff ---------------------------------------------------------------------------------
+
+
+def test_diff_doubled_heap_peak_is_a_regression(old_baseline: Path, tmp_path: Path, capsys) -> None:
+    new = write_baseline(
+        tmp_path / "new.json",
+        {
+            "tests/test_app.py::test_parse": BaselineEntry("memray", runs(20 * MiB)),
+            "tests/test_app.py::test_render": BaselineEntry("memray", runs(2 * MiB)),
+        },
+    )
+    assert main(["diff", str(old_baseline), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "tests/test_app.py::test_parse: regression" in out
+    assert "heap peak grew from" in out
+    assert "tests/test_app.py::test_render: pass" in out
+    assert "over 2 common scenario(s) = 0.005 per scenario" in out  # Bonferroni over the common ones
+    assert "RSS peak" not in out  # only the regressed findings are spelled out
+
+
+def test_diff_identical_files_pass(old_baseline: Path, capsys) -> None:
+    assert main(["diff", str(old_baseline), str(old_baseline)]) == 0
+    out = capsys.readouterr().out
+    assert "tests/test_app.py::test_parse: pass" in out
+    assert "tests/test_app.py::test_render: pass" in out
+    assert "regression" not in out
+
+
+def test_diff_halved_peak_is_an_improvement(old_baseline: Path, tmp_path: Path, capsys) -> None:
+    new = write_baseline(
+        tmp_path / "new.json", {"tests/test_app.py::test_parse": BaselineEntry("memray", runs(5 * MiB))}
+    )
+    assert main(["diff", str(old_baseline), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "tests/test_app.py::test_parse: improved" in out
+    assert "heap peak fell from" in out
+
+
+def test_diff_lists_added_and_removed_scenarios(old_baseline: Path, tmp_path: Path, capsys) -> None:
+    new = write_baseline(
+        tmp_path / "new.json",
+        {
+            "tests/test_app.py::test_parse": BaselineEntry("memray", runs(10 * MiB)),
+            "tests/test_app.py::test_export": BaselineEntry("memray", runs(1 * MiB)),
+        },
+    )
+    assert main(["diff", str(old_baseline), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "tests/test_app.py::test_render: removed (only in OLD)" in out
+    assert "tests/test_app.py::test_export: added (only in NEW)" in out
+    assert "tests/test_app.py::test_parse: pass" in out
+    assert out.splitlines()[-1] == "1 pass, 1 removed, 1 added"
+
+
+def test_diff_baseline_against_report(old_baseline: Path, tmp_path: Path, capsys) -> None:
+    report = write_report(
+        tmp_path / "report.json",
+        {"tests/test_app.py::test_parse": ("regression", [record(20 * MiB), record(20 * MiB + 4096)] * 2)},
+    )
+    assert main(["diff", str(old_baseline), str(report)]) == 1
+    out = capsys.readouterr().out
+    assert "NEW report" in out
+    assert "tests/test_app.py::test_parse: regression" in out
+    assert "heap peak grew from" in out
+    assert "over 4 runs against 3 baseline runs" in out
+
+
+def test_diff_does_not_compare_across_backends(old_baseline: Path, tmp_path: Path, capsys) -> None:
+    new = write_baseline(
+        tmp_path / "new.json",
+        {"tests/test_app.py::test_parse": BaselineEntry("tracemalloc", runs(20 * MiB))},
+    )
+    assert main(["diff", str(old_baseline), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "tests/test_app.py::test_parse: not compared (OLD was measured with memray, NEW with" in out
+
+
+def test_diff_unclear_evidence_is_inconclusive_not_pass(tmp_path: Path, capsys) -> None:
+    def noisy(peaks: list[int]) -> BaselineEntry:
+        return BaselineEntry("memray", tuple(replace(r, peak_heap_bytes=p) for r, p in zip(runs(0), peaks)))
+
+    old = write_baseline(tmp_path / "old.json", {"t::noisy": noisy([8 * MiB, 10 * MiB, 12 * MiB])})
+    new = write_baseline(tmp_path / "new.json", {"t::noisy": noisy([9 * MiB, 11 * MiB, 13 * MiB])})
+    assert main(["diff", str(old), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "t::noisy: inconclusive" in out
+    assert "heap peak grew from" in out
+
+
+def test_alpha_option_is_checked(old_baseline: Path, capsys) -> None:
+    assert main(["diff", "--alpha", "0.7", str(old_baseline), str(old_baseline)]) == 2
+    assert "between 0 and 0.5" in capsys.readouterr().err
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+def test_corrupt_json_names_the_file(tmp_path: Path, old_baseline: Path, capsys) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"scenarios": {', encoding="utf-8")
+    assert main(["diff", str(old_baseline), str(broken)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1
+    assert str(broken) in err
+    assert "not valid JSON" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "does not exist"),
+        ('{"hello": "world"}', "not a memgate baseline or report"),
+        ('{"schema_version": 99, "scenarios": {}}', "schema_version 99"),
+        ('{"schema_version": 1, "scenarios": {"t::x": {"runs": []}}}', "malformed"),
+        ('{"report_version": 1, "scenarios": [{"id": "t::x"}]}', "malformed"),
+        ('{"report_version": 7, "scenarios": []}', "upgrade pytest-memgate"),
+    ],
+)
+def test_unusable_files_exit_2_with_the_path(
+    tmp_path: Path, capsys, content: str | None, expected: str
+) -> None:
+    path = tmp_path / "input.json"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    assert main(["show", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert str(path) in err
+    assert expected in err
+
+
+def test_every_command_has_help(capsys) -> None:
+    for argv in (["--help"], ["show", "--help"], ["diff", "--help"]):
+        assert main(argv) == 0
+        assert "usage: memgate" in capsys.readouterr().out
+
+
+def test_missing_command_is_a_usage_error(capsys) -> None:
+    assert main([]) == 2
+    assert "usage: memgate" in capsys.readouterr().err
+
+
+# --- the installed command ----------------------------------------------------------------
+
+
+def _console_script() -> str:
+    beside = Path(sys.executable).with_name("memgate")
+    found = str(beside) if beside.exists() else shutil.which("memgate")
+    if found is None:
+        pytest.skip("the memgate console script is not installed (pip install -e .)")
+    return found
+
+
+def test_installed_console_script(tmp_path: Path) -> None:
+    script = _console_script()
+    done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "show" in done.stdout and "diff" in done.stdout
+    missing = tmp_path / "missing.json"
+    done = subprocess.run(
+        [script, "show", str(missing)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2  # main's return value is the process's exit code
+    assert str(missing) in done.stderr
+
+
+def test_cli_does_not_import_pytest() -> None:
+    code = (
+        "import sys, pytest_memgate.cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytest', '_pytest', 'pluggy') "
+        "or m in ('pytest_memgate.plugin', 'pytest_memgate.session')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
