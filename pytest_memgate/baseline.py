@@ -9,13 +9,15 @@ scenarios both land. A file that cannot be read is never overwritten.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import importlib.metadata
 import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -206,17 +208,17 @@ def _git(rootdir: Path, *args: str) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-def provenance(rootdir: Path, memgate_version: str) -> dict[str, Any]:
+def provenance(rootdir: Path, memgate_version: str, branch: str | None) -> dict[str, Any]:
     return {
         "date": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "commit": _git(rootdir, "rev-parse", "HEAD"),
-        "branch": _git(rootdir, "rev-parse", "--abbrev-ref", "HEAD"),
+        "branch": branch,
         "memgate_version": memgate_version,
     }
 
 
-def environment_fingerprint(backend: str) -> dict[str, Any]:
-    """What makes figures comparable: interpreter, platform, tracker and allocator."""
+def environment_fingerprint(backend: str, packages: Sequence[str] = ()) -> dict[str, Any]:
+    """What makes figures comparable: interpreter, platform, tracker, allocator, packages."""
     memray_version = None
     if backend == "memray":
         try:
@@ -225,6 +227,12 @@ def environment_fingerprint(backend: str) -> dict[str, Any]:
             memray_version = getattr(memray, "__version__", None)
         except ImportError:
             pass
+    versions: dict[str, str | None] = {}
+    for name in packages:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
     return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
@@ -233,4 +241,91 @@ def environment_fingerprint(backend: str) -> dict[str, Any]:
         "backend": backend,
         "memray": memray_version,
         "allocator": os.environ.get("PYTHONMALLOC", "default"),
+        "packages": versions,
     }
+
+
+def _minor(version: object) -> str:
+    return ".".join(str(version).split(".")[:2]) if version else str(version)
+
+
+def fingerprint_differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """Differences that can move memory figures; patch releases of Python and memray cannot."""
+    if not recorded:
+        return []
+    out = []
+    for key in ("implementation", "platform", "machine", "backend", "allocator"):
+        if key in recorded and recorded[key] != current.get(key):
+            out.append(f"{key} {recorded[key]} -> {current.get(key)}")
+    for key in ("python", "memray"):
+        if key in recorded and _minor(recorded[key]) != _minor(current.get(key)):
+            out.append(f"{key} {recorded[key]} -> {current.get(key)}")
+    old_packages = recorded.get("packages") or {}
+    for name, version in (current.get("packages") or {}).items():
+        if name in old_packages and old_packages[name] != version:
+            out.append(f"{name} {old_packages[name]} -> {version}")
+    return out
+
+
+def expand_baseline_path(path: Path, fingerprint: Mapping[str, Any]) -> Path:
+    """``.memgate/{python}-{machine}.json`` keeps one baseline per environment side by side."""
+    text = str(path)
+    if "{" not in text:
+        return path
+    fields = {
+        "python": _minor(fingerprint.get("python")),
+        "implementation": str(fingerprint.get("implementation", "")).lower(),
+        "platform": fingerprint.get("platform", ""),
+        "machine": fingerprint.get("machine", ""),
+        "backend": fingerprint.get("backend", ""),
+    }
+    try:
+        return Path(text.format(**fields))
+    except (KeyError, IndexError, ValueError) as exc:
+        raise BaselineError(
+            f"memgate: baseline path {text!r} has an unknown placeholder ({exc}); "
+            f"use {{{'}, {'.join(fields)}}}"
+        ) from None
+
+
+# --- where updates may happen -----------------------------------------------------------
+
+# Per CI system: the variables naming the branch, pull-request source branch first, so that
+# a pull request *from* a feature branch *into* main never counts as a run on main.
+_CI_BRANCH_VARIABLES = (
+    ("GitHub Actions", "GITHUB_ACTIONS", ("GITHUB_HEAD_REF", "GITHUB_REF_NAME")),
+    ("GitLab CI", "GITLAB_CI", ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "CI_COMMIT_BRANCH")),
+    ("Buildkite", "BUILDKITE", ("BUILDKITE_BRANCH",)),
+    ("CircleCI", "CIRCLECI", ("CIRCLE_BRANCH",)),
+    ("Jenkins", "JENKINS_URL", ("CHANGE_BRANCH", "BRANCH_NAME", "GIT_BRANCH")),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BranchInfo:
+    name: str | None
+    source: str  # where the name came from, for the summary
+
+
+def current_branch(rootdir: Path, environ: Mapping[str, str] | None = None) -> BranchInfo:
+    """The branch this run builds: CI variables first (CI checks out detached heads), then git."""
+    env = os.environ if environ is None else environ
+    for system, marker, variables in _CI_BRANCH_VARIABLES:
+        if not env.get(marker):
+            continue
+        for variable in variables:
+            value = env.get(variable, "").strip()
+            if value:
+                if variable == "GIT_BRANCH" and value.startswith("origin/"):
+                    value = value[len("origin/") :]
+                return BranchInfo(value, f"{system} {variable}")
+    name = _git(rootdir, "rev-parse", "--abbrev-ref", "HEAD")
+    if name and name != "HEAD":
+        return BranchInfo(name, "git")
+    return BranchInfo(None, "git (detached HEAD, no CI branch variable)")
+
+
+def matching_glob(branch: str | None, globs: Sequence[str]) -> str | None:
+    if branch is None:
+        return None
+    return next((glob for glob in globs if fnmatch.fnmatchcase(branch, glob)), None)

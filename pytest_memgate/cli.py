@@ -289,7 +289,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(f"{nodeid}: added (only in NEW)")
     counts.update({"removed": len(removed), "added": len(added)})
     print(", ".join(f"{n} {what}" for what, n in counts.items() if n) or "nothing to compare")
-    return EXIT_OK
+    return EXIT_REGRESSION if counts.get("regression") else EXIT_OK
 
 
 # --- the command line --------------------------------------------------------------------

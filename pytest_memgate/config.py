@@ -82,6 +82,21 @@ def parse_path(value: object) -> Path:
     return Path(text)
 
 
+def parse_list(value: object) -> tuple[str, ...]:
+    """A TOML list, or a comma-separated string from the command line or an ini file."""
+    if isinstance(value, (list, tuple)):
+        items = [str(v).strip() for v in value]
+    elif isinstance(value, str):
+        items = [part.strip() for part in value.replace("\n", ",").split(",")]
+    else:
+        raise ValueError(f"expected a list such as ['main', 'release/*'], got {value!r}")
+    return tuple(item for item in items if item)
+
+
+def parse_text(value: object) -> str:
+    return str(value).strip()
+
+
 def _choice(*choices: str) -> Callable[[object], str]:
     def parse(value: object) -> str:
         text = str(value).strip().lower()
@@ -155,6 +170,31 @@ OPTIONS: tuple[Option, ...] = (
         "pass",
         "what an unclear verdict after --memgate-max-runs does (pass warns)",
     ),
+    Option(
+        "update_branches",
+        parse_list,
+        (),
+        "branch globs (e.g. main,release/*) on which a run refreshes passing and new scenarios",
+    ),
+    Option(
+        "accept",
+        parse_list,
+        (),
+        "scenario ids or globs whose regression is intended: record their new figures",
+    ),
+    Option("reason", parse_text, "", "why the accepted scenarios may use more memory (required)"),
+    Option(
+        "env_mismatch",
+        _choice("skip", "warn", "fail"),
+        "skip",
+        "a baseline from another environment: skip the comparison, compare with a warning, or fail",
+    ),
+    Option(
+        "fingerprint_packages",
+        parse_list,
+        (),
+        "packages whose versions belong to the environment fingerprint (e.g. numpy,orjson)",
+    ),
     Option("timeout", parse_seconds, 900.0, "seconds one isolated run may take before it is killed"),
 )
 OPTIONS_BY_KEY: dict[str, Option] = {option.key: option for option in OPTIONS}
@@ -178,6 +218,11 @@ class GateConfig:
     rss_peak_min_bytes: int = 16 * 1024**2
     rss_growth_tolerance: int = 16 * 1024
     inconclusive: str = "pass"
+    update_branches: tuple[str, ...] = ()
+    accept: tuple[str, ...] = ()
+    reason: str = ""
+    env_mismatch: str = "skip"
+    fingerprint_packages: tuple[str, ...] = ()
     timeout: float = 900.0
     rootdir: Path = Path(".")
     sources: tuple[tuple[str, str], ...] = ()  # (key, where its value came from)
@@ -244,5 +289,10 @@ def resolve_config(
         raise ConfigError(
             f"memgate: max_runs ({values['max_runs']}) is smaller than runs ({values['runs']}); "
             "raise --memgate-max-runs or lower --memgate-runs"
+        )
+    if values["accept"] and not values["reason"]:
+        raise ConfigError(
+            "memgate: --memgate-accept needs --memgate-reason \"...\" saying why the scenario may "
+            "use more memory; the reason is written into the baseline"
         )
     return GateConfig(**values, rootdir=rootdir, sources=tuple(sources))

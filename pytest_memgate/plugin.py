@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,7 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SPECS] = {}
     try:
         gate_config = load_gate_config(config)
-        if gate_config.enabled or gate_config.update:
+        if gate_config.enabled or gate_config.update or gate_config.accept:
             config.stash[GATE] = GateSession(gate_config, choose_backend(gate_config.backend))
     except MemgateError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -89,6 +91,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     gate = config.stash.get(GATE, None)
     if gate is not None:
         gate.scenario_count = len(specs)
+        gate.collected = set(specs)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -101,7 +104,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     fail_inconclusive = gate.config.inconclusive == "fail"
     if result.failed or (result.verdict.outcome is Outcome.INCONCLUSIVE and fail_inconclusive):
         pytest.fail(failure_text(result), pytrace=False)
-    if result.verdict.outcome is Outcome.NEW and gate.config.strict and not gate.config.update:
+    if result.verdict.outcome is Outcome.NEW and gate.config.strict and gate.update_reason() is None:
         pytest.fail(failure_text(result) + "\n  (--memgate-strict fails new scenarios)", pytrace=False)
     return True
 
@@ -118,14 +121,25 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     gate = session.config.stash.get(GATE, None)
     if gate is None:
         return
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller writes, once
+        workeroutput["memgate"] = json.dumps(gate.export())
+        return
     try:
-        if gate.config.update:
-            gate.write_baseline()
+        gate.write_baseline()
         if gate.config.report_path is not None:
             write_report(gate.config.report_path, gate.report_document())
     except MemgateError as exc:
         session.config.get_terminal_writer().line(str(exc), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    gate = node.config.stash.get(GATE, None)
+    payload = getattr(node, "workeroutput", {}).get("memgate")
+    if gate is not None and payload:
+        gate.merge(json.loads(payload))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

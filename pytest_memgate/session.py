@@ -1,14 +1,19 @@
 """``GateSession``: the one stateful object. Measures scenarios, decides, records, writes.
 
 It knows nothing of pytest beyond a callable body and a node id, so the hooks stay thin
-and the whole flow can be driven without pytest.
+and the whole flow can be driven without pytest. What it keeps per scenario is plain,
+serialisable data (the report document and the baseline candidate), so results measured
+in pytest-xdist workers can be merged into the controller, which alone writes files.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import statistics
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -16,8 +21,13 @@ from .backends import BackendChoice
 from .baseline import (
     Baseline,
     BaselineEntry,
+    BranchInfo,
+    current_branch,
     environment_fingerprint,
+    expand_baseline_path,
+    fingerprint_differences,
     load_baseline,
+    matching_glob,
     provenance,
     update_baseline,
 )
@@ -58,22 +68,67 @@ class ScenarioResult:
         return float(statistics.median(values)) if values else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """What a baseline update could write for one scenario, and the outcome that decides it."""
+
+    outcome: Outcome
+    entry: BaselineEntry
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome.value, "entry": self.entry.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Candidate:
+        return cls(Outcome(data["outcome"]), BaselineEntry.from_dict(data["entry"]))
+
+
+_WRITABLE = (Outcome.PASS, Outcome.NEW, Outcome.IMPROVED)
+_ACCEPTABLE = (Outcome.REGRESSION, Outcome.INCONCLUSIVE, *_WRITABLE)
+
+
 @dataclass
 class GateSession:
     config: GateConfig
     backend: BackendChoice
     run: RunFn = _default_run
+    environ: dict[str, str] | None = None  # None: the process environment
     scenario_count: int = 0
-    results: dict[str, ScenarioResult] = field(default_factory=dict)
-    written: list[str] = field(default_factory=list)
+    collected: set[str] = field(default_factory=set)
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    candidates: dict[str, Candidate] = field(default_factory=dict)
+    written: list[tuple[str, str]] = field(default_factory=list)  # (nodeid, why)
     not_written: list[tuple[str, str]] = field(default_factory=list)
     _baseline: Baseline | None = None
+
+    # --- environment and baseline ---------------------------------------------------------
+
+    @cached_property
+    def fingerprint(self) -> dict[str, Any]:
+        return environment_fingerprint(self.backend.name, self.config.fingerprint_packages)
+
+    @cached_property
+    def baseline_path(self) -> Path:
+        return expand_baseline_path(self.config.baseline_path, self.fingerprint)
 
     @property
     def baseline(self) -> Baseline:
         if self._baseline is None:
-            self._baseline = load_baseline(self.config.baseline_path)
+            self._baseline = load_baseline(self.baseline_path)
         return self._baseline
+
+    @cached_property
+    def branch(self) -> BranchInfo:
+        return current_branch(self.config.rootdir, self.environ)
+
+    def update_reason(self) -> str | None:
+        """Why this run may write the baseline, or ``None``: feature branches never write."""
+        if self.config.update:
+            return "--memgate-update"
+        glob = matching_glob(self.branch.name, self.config.update_branches)
+        if glob is not None:
+            return f"branch {self.branch.name!r} ({self.branch.source}) matches update_branches {glob!r}"
+        return None
 
     @property
     def policy(self) -> Policy:
@@ -88,16 +143,45 @@ class GateSession:
             rss_growth_tolerance=float(c.rss_growth_tolerance),
         )
 
+    def comparable_entry(self, nodeid: str) -> tuple[BaselineEntry | None, list[str], bool]:
+        """(entry to compare with, notes, environment error) under the mismatch policy."""
+        entry = self.baseline.get(nodeid)
+        if entry is None:
+            return None, [], False
+        if entry.backend != self.backend.name:
+            return (
+                None,
+                [
+                    f"baseline was measured with {entry.backend}, this run uses {self.backend.name}; "
+                    "not compared (record a baseline per backend, e.g. baseline = "
+                    "'.memgate/{backend}.json')"
+                ],
+                False,
+            )
+        differences = fingerprint_differences(entry.environment, self.fingerprint)
+        if not differences:
+            return entry, [], False
+        what = ", ".join(differences)
+        policy = self.config.env_mismatch
+        if policy == "warn":
+            return entry, [f"baseline environment differs ({what}); compared anyway"], False
+        if policy == "fail":
+            return None, [f"baseline environment differs ({what}) and env_mismatch = 'fail'"], True
+        return (
+            None,
+            [
+                f"baseline environment differs ({what}); not compared (env_mismatch = 'skip'). "
+                "Re-record on this environment, or keep one baseline per environment with a path "
+                "such as '.memgate/{python}-{machine}.json'"
+            ],
+            False,
+        )
+
+    # --- measuring ------------------------------------------------------------------------
+
     def measure(self, nodeid: str, spec: ScenarioSpec, body: Body) -> ScenarioResult:
         """Run ``body`` in isolated runs until the verdict is clear (or runs run out)."""
-        entry = self.baseline.get(nodeid)
-        notes: list[str] = []
-        if entry is not None and entry.backend != self.backend.name:
-            notes.append(
-                f"baseline was measured with {entry.backend}, this run uses {self.backend.name}; "
-                "not compared (record a baseline per backend)"
-            )
-            entry = None
+        entry, notes, env_error = self.comparable_entry(nodeid)
         request = RunRequest(
             warmup=spec.warmup,
             iterations=spec.iterations,
@@ -133,9 +217,11 @@ class GateSession:
             if not verdict.needs_more_runs:
                 break
         assert verdict is not None
+        if env_error and verdict.outcome is not Outcome.ERROR:
+            verdict = Verdict(Outcome.ERROR, ("environment",), verdict.findings, notes[-1])
         if shape is not None and shape.warmup_hint is not None:
             notes.append(
-                f"still warming up: the heap floor rose for part of the measured calls, then "
+                "still warming up: the heap floor rose for part of the measured calls, then "
                 f"levelled off; raise warmup to {shape.warmup_hint}"
             )
         result = ScenarioResult(
@@ -149,39 +235,95 @@ class GateSession:
             entry,
             tuple(notes),
         )
-        self.results[nodeid] = result
+        self._keep(result)
         return result
 
-    def entries_to_write(self) -> Iterator[tuple[str, BaselineEntry]]:
-        """Scenarios an update may write: measured, and neither regressed nor broken."""
-        recorded = provenance(self.config.rootdir, __version__)
-        environment = environment_fingerprint(self.backend.name)
-        for nodeid, result in self.results.items():
-            outcome = result.verdict.outcome
-            if outcome in (Outcome.REGRESSION, Outcome.ERROR, Outcome.INCONCLUSIVE):
-                self.not_written.append((nodeid, outcome.value))
-                continue
-            yield (
-                nodeid,
+    def _keep(self, result: ScenarioResult) -> None:
+        from .reports.json import scenario_document
+
+        self.documents[result.nodeid] = scenario_document(result)
+        if result.summaries and result.verdict.outcome is not Outcome.ERROR:
+            first = result.records[0]
+            self.candidates[result.nodeid] = Candidate(
+                result.verdict.outcome,
                 BaselineEntry(
                     backend=result.backend,
                     runs=result.summaries,
                     spec=result.spec.to_dict(),
-                    recorded=recorded,
-                    environment=environment,
-                    peak_sites=result.records[0].peak_sites if result.records else (),
-                    retained_sites=result.records[0].retained_sites if result.records else (),
+                    environment=self.fingerprint,
+                    peak_sites=first.peak_sites,
+                    retained_sites=first.retained_sites,
                 ),
             )
 
+    # --- xdist: workers export, the controller merges ------------------------------------
+
+    def export(self) -> dict[str, Any]:
+        return {
+            "documents": self.documents,
+            "candidates": {k: c.to_dict() for k, c in self.candidates.items()},
+            "collected": sorted(self.collected),
+            "scenario_count": self.scenario_count,
+        }
+
+    def merge(self, payload: dict[str, Any]) -> None:
+        self.documents.update(payload["documents"])
+        self.candidates.update({k: Candidate.from_dict(v) for k, v in payload["candidates"].items()})
+        self.collected.update(payload["collected"])
+        self.scenario_count = max(self.scenario_count, int(payload["scenario_count"]))
+
+    # --- writing --------------------------------------------------------------------------
+
+    def _accepted(self, nodeid: str) -> bool:
+        return any(fnmatch.fnmatchcase(nodeid, pattern) for pattern in self.config.accept)
+
     def write_baseline(self) -> None:
-        changes = dict(self.entries_to_write())
+        """Write what this run may write: updates on request or on an update branch, and
+        intended increases that were accepted with a reason. Regressions never slip in."""
+        reason = self.update_reason()
+        changes: dict[str, BaselineEntry] = {}
+        recorded = provenance(self.config.rootdir, __version__, self.branch.name)
+        for nodeid, candidate in sorted(self.candidates.items()):
+            accepted = self._accepted(nodeid) and candidate.outcome in _ACCEPTABLE
+            if accepted:
+                previous = self.baseline.get(nodeid)
+                stamp = dict(recorded)
+                stamp["accepted"] = {
+                    "reason": self.config.reason,
+                    "previous_peak_bytes": previous.to_dict()["peak_bytes"] if previous else None,
+                    "previous_growth_bytes_per_call": (
+                        previous.to_dict()["growth_bytes_per_call"] if previous else None
+                    ),
+                }
+                why = f"accepted ({self.config.reason})"
+            elif reason is not None and candidate.outcome in _WRITABLE:
+                stamp, why = recorded, reason
+            else:
+                if reason is not None:
+                    self.not_written.append((nodeid, candidate.outcome.value))
+                continue
+            e = candidate.entry
+            changes[nodeid] = BaselineEntry(
+                e.backend, e.runs, e.spec, stamp, e.environment, e.peak_sites, e.retained_sites
+            )
+            self.written.append((nodeid, why))
+        if reason is not None:
+            for nodeid, document in sorted(self.documents.items()):
+                if document["verdict"] == Outcome.ERROR.value:
+                    self.not_written.append((nodeid, "error"))
         if changes:
-            update_baseline(self.config.baseline_path, changes, __version__)
-            self.written.extend(sorted(changes))
+            self._baseline = update_baseline(self.baseline_path, changes, __version__)
+
+    def stale_entries(self) -> list[str]:
+        """Baseline scenarios this session collected no test for (renamed or deleted?)."""
+        if not self.collected:
+            return []
+        return sorted(set(self.baseline.entries) - self.collected)
 
     def exit_failed(self) -> bool:
-        return any(result.failed for result in self.results.values())
+        return any(
+            d["verdict"] in (Outcome.REGRESSION.value, Outcome.ERROR.value) for d in self.documents.values()
+        )
 
     def report_document(self) -> dict[str, Any]:
         from .reports.json import build_report
@@ -190,9 +332,9 @@ class GateSession:
 
 
 def _error_verdict(record: RunRecord, run_number: int) -> Verdict:
-    first_line = record.error.strip().splitlines()[0] if record.error.strip() else record.status.value
-    detail = record.error if record.status.value == "raised" else ""
+    text = record.error.strip()
+    first_line = text.splitlines()[0] if text else record.status.value
     message = f"run {run_number} {record.status.value.replace('_', ' ')}: {first_line}"
-    if detail:
-        message += "\n\n" + detail.split("\n\n", 1)[-1]
+    if record.status.value == "raised" and "\n\n" in text:
+        message += "\n\n" + text.split("\n\n", 1)[1]
     return Verdict(Outcome.ERROR, (record.status.value,), (), message)

@@ -82,9 +82,11 @@ def build_report(session: GateSession) -> dict[str, Any]:
         "backend_reason": session.backend.reason,
         "alpha": session.config.alpha,
         "alpha_per_scenario": session.policy.alpha,
-        "baseline_path": str(session.config.baseline_path),
-        "baseline_written": list(session.written),
-        "scenarios": [scenario_document(r) for _, r in sorted(session.results.items())],
+        "baseline_path": str(session.baseline_path),
+        "baseline_written": [{"id": nodeid, "why": why} for nodeid, why in session.written],
+        "baseline_not_written": [{"id": nodeid, "outcome": why} for nodeid, why in session.not_written],
+        "environment": session.fingerprint,
+        "scenarios": [session.documents[nodeid] for nodeid in sorted(session.documents)],
     }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..model import AllocSite
 from ..units import format_size
@@ -77,65 +77,76 @@ def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
+def _pick(document: dict[str, Any], key: str) -> float | None:
+    value = document.get(key)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _versus(current: float | None, base: float | None, relative: bool) -> str:
+    if current is None or base is None:
+        return "-"
+    if relative and base:
+        return f"{(current / base - 1) * 100:+.1f}%"
+    return format_size(current - base, signed=True)
+
+
 def summary_lines(session: GateSession) -> list[str]:
-    results = [r for _, r in sorted(session.results.items())]
+    """The table after the run, built from the serialisable documents (xdist-merged too)."""
+    documents = [session.documents[k] for k in sorted(session.documents)]
     lines = [
         f"backend: {session.backend.name} ({session.backend.reason}); baseline: "
-        f"{session.config.baseline_path}; false-alarm rate {session.config.alpha:g} for the "
+        f"{session.baseline_path}; false-alarm rate {session.config.alpha:g} for the "
         f"session = {session.policy.alpha:.2g} per scenario"
     ]
-    if not results:
+    if not documents:
         return [*lines, "no memload scenarios were measured"]
-    header = (
-        "scenario",
-        "verdict",
-        "heap peak",
-        "vs base",
-        "growth/call",
-        "vs base",
-        "RSS peak",
-        "runs",
-        "shape",
-    )
-    rows = [header]
-    for r in results:
-        base = r.baseline
-        peak = r.median("peak_heap_bytes")
-        growth = r.median("heap_growth")
-        if base is not None and r.summaries:
-            b_peak = sorted(x.peak_heap_bytes for x in base.runs)[len(base.runs) // 2]
-            b_growth = sorted(x.heap_growth for x in base.runs)[len(base.runs) // 2]
-            vs_peak = (
-                f"{(peak / b_peak - 1) * 100:+.1f}%" if b_peak else format_size(peak - b_peak, signed=True)
-            )
-            vs_growth = format_size(growth - b_growth, signed=True)
-        else:
-            vs_peak = vs_growth = "-"
-        ok = bool(r.summaries)
+    rows: list[Sequence[str]] = [
+        ("scenario", "verdict", "heap peak", "vs base", "growth/call", "vs base", "RSS peak", "runs", "shape")
+    ]
+    for d in documents:
+        measured = d["run_records"] and d["verdict"] != "error"
+        base = d.get("baseline") or {}
+        peak, growth = _pick(d, "peak_bytes"), _pick(d, "growth_bytes_per_call")
         rows.append(
             (
-                r.nodeid,
-                r.verdict.outcome.value + (f" ({', '.join(r.verdict.reasons)})" if r.verdict.reasons else ""),
-                format_size(peak) if ok else "-",
-                vs_peak,
-                format_size(growth, signed=True) if ok else "-",
-                vs_growth,
-                format_size(r.median("peak_rss_bytes")) if ok else "-",
-                str(len(r.records)),
-                r.shape.shape.value if r.shape else "-",
+                d["id"],
+                d["verdict"] + (f" ({', '.join(d['reasons'])})" if d["reasons"] else ""),
+                format_size(peak) if measured and peak is not None else "-",
+                _versus(peak, _pick(base, "peak_bytes"), True) if measured else "-",
+                format_size(growth, signed=True) if measured and growth is not None else "-",
+                _versus(growth, _pick(base, "growth_bytes_per_call"), False) if measured else "-",
+                format_size(d["rss_peak_bytes"]) if measured else "-",
+                str(d["runs"]),
+                d.get("shape") or "-",
             )
         )
     lines.extend(format_table(rows))
-    for r in results:
-        if r.verdict.outcome in (Outcome.INCONCLUSIVE, Outcome.IMPROVED, Outcome.NEW):
-            lines.append(f"{r.nodeid}: {r.verdict.outcome.value}: {r.verdict.message}")
-        lines.extend(f"{r.nodeid}: note: {note}" for note in r.notes)
+    for d in documents:
+        if d["verdict"] in (Outcome.INCONCLUSIVE.value, Outcome.IMPROVED.value) or (
+            d["verdict"] == Outcome.NEW.value and session.update_reason() is None
+        ):
+            lines.append(f"{d['id']}: {d['verdict']}: {d['message']}")
+        lines.extend(f"{d['id']}: note: {note}" for note in d.get("notes", ()))
+    for nodeid, why in session.written:
+        lines.append(f"baseline written for {nodeid}: {why}")
     if session.written:
+        lines.append(f"baseline file: {session.baseline_path}")
+    for nodeid, outcome in session.not_written:
         lines.append(
-            f"baseline updated for {len(session.written)} scenario(s): {session.config.baseline_path}"
+            f"baseline NOT updated for {nodeid}: it is {outcome}; fix it, or record the increase "
+            f"on purpose with --memgate-accept '{nodeid}' --memgate-reason '...'"
         )
-    for nodeid, why in session.not_written:
+    if session.update_reason() is None and session.config.update_branches:
         lines.append(
-            f"baseline NOT updated for {nodeid}: it is {why}; fix it, or accept the change on purpose"
+            f"baseline not updated: branch {session.branch.name!r} ({session.branch.source}) "
+            f"matches none of update_branches {list(session.config.update_branches)}"
+        )
+    stale = session.stale_entries()
+    if stale:
+        lines.append(
+            f"baseline has {len(stale)} scenario(s) with no test in this session: "
+            f"{', '.join(stale[:5])}{' ...' if len(stale) > 5 else ''}; remove them with "
+            f"`memgate prune {session.baseline_path} --keep-report REPORT` or carry a renamed one "
+            "over with `memgate rename`"
         )
     return lines
