@@ -92,6 +92,31 @@ class Baseline:
         return self.entries.get(nodeid)
 
 
+def entry_from_report(
+    scenario: Mapping[str, Any], environment: Mapping[str, Any], recorded: Mapping[str, Any]
+) -> BaselineEntry:
+    """A baseline entry from one scenario of a --memgate-report (what ``accept`` writes)."""
+    from .metrics import summarize_run
+    from .model import RunRecord
+
+    records = [RunRecord.from_dict(r) for r in scenario["run_records"]]
+    ok = [r for r in records if r.ok]
+    if not ok:
+        raise BaselineError(
+            f"memgate: scenario {scenario['id']!r} has no successful run in the report; "
+            "nothing to accept"
+        )
+    return BaselineEntry(
+        backend=ok[0].backend,
+        runs=tuple(summarize_run(r) for r in ok),
+        spec=dict(scenario.get("spec") or {}),
+        recorded=dict(recorded),
+        environment=dict(environment),
+        peak_sites=ok[0].peak_sites,
+        retained_sites=ok[0].retained_sites,
+    )
+
+
 def load_baseline(path: Path) -> Baseline:
     """Read a baseline; a missing file is an empty baseline, a broken one an error."""
     if not path.exists():

@@ -10,6 +10,7 @@ and error messages come back at once.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import statistics
 import sys
@@ -292,6 +293,115 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_REGRESSION if counts.get("regression") else EXIT_OK
 
 
+# --- memgate report ----------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """A report for people: the table, then what each non-passing scenario said."""
+    doc = load_document(args.path)
+    if doc.kind != "report":
+        raise MemgateError(
+            f"memgate: {args.path} is a baseline; `memgate report` reads a --memgate-report file"
+        )
+    cmd_show(argparse.Namespace(path=args.path, json=False))
+    raw = json.loads(args.path.read_text(encoding="utf-8"))
+    failing = 0
+    for scenario in raw["scenarios"]:
+        if scenario.get("verdict") in ("regression", "error"):
+            failing += 1
+        if scenario.get("verdict") != "pass" or scenario.get("notes"):
+            print(f"\n{scenario['id']}: {scenario.get('verdict')}")
+            print(f"  {scenario.get('message', '')}")
+            for note in scenario.get("notes", ()):
+                print(f"  note: {note}")
+    return EXIT_REGRESSION if failing else EXIT_OK
+
+
+# --- changing a baseline: accept, prune, rename ------------------------------------------
+
+
+def _matching(ids: Sequence[str], patterns: Sequence[str]) -> list[str]:
+    return sorted(i for i in ids if any(fnmatch.fnmatchcase(i, p) for p in patterns))
+
+
+def cmd_accept(args: argparse.Namespace) -> int:
+    """Write a report's figures for the named scenarios into the baseline, with the reason."""
+    from .baseline import entry_from_report, load_baseline, provenance, update_baseline
+
+    if not args.reason.strip():
+        raise MemgateError('memgate: accept needs --reason "..." saying why more memory is intended')
+    if load_document(args.report).kind != "report":
+        raise MemgateError(f"memgate: {args.report} is not a --memgate-report file; accept reads one")
+    raw = json.loads(args.report.read_text(encoding="utf-8"))
+    by_id = {str(s["id"]): s for s in raw["scenarios"]}
+    chosen = _matching(list(by_id), args.scenarios)
+    if not chosen:
+        raise MemgateError(
+            f"memgate: no scenario in {args.report} matches {' '.join(args.scenarios)}; "
+            f"it has: {', '.join(sorted(by_id)) or 'none'}"
+        )
+    baseline = load_baseline(args.baseline)
+    changes = {}
+    for nodeid in chosen:
+        previous = baseline.get(nodeid)
+        recorded = provenance(Path.cwd(), __version__, None)
+        recorded["accepted"] = {
+            "reason": args.reason.strip(),
+            "previous_peak_bytes": previous.to_dict()["peak_bytes"] if previous else None,
+            "previous_growth_bytes_per_call": (
+                previous.to_dict()["growth_bytes_per_call"] if previous else None
+            ),
+        }
+        changes[nodeid] = entry_from_report(by_id[nodeid], raw.get("environment") or {}, recorded)
+    update_baseline(args.baseline, changes, __version__)
+    for nodeid in chosen:
+        print(f"accepted {nodeid} into {args.baseline}: {args.reason.strip()}")
+    return EXIT_OK
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    """Remove scenarios that no longer exist: named ones, or those missing from a report."""
+    from .baseline import load_baseline, update_baseline
+
+    baseline = load_baseline(args.baseline)
+    ids = list(baseline.entries)
+    if args.keep_report is not None:
+        kept = set(load_document(args.keep_report).scenarios)
+        doomed = sorted(set(ids) - kept)
+    elif args.scenarios:
+        doomed = _matching(ids, args.scenarios)
+    else:
+        raise MemgateError(
+            "memgate: prune needs scenario ids/globs or --keep-report REPORT (a report of a full "
+            "run: every scenario not in it is removed)"
+        )
+    for nodeid in doomed:
+        print(f"{'would remove' if args.dry_run else 'removed'} {nodeid}")
+    if doomed and not args.dry_run:
+        update_baseline(args.baseline, {}, __version__, remove=tuple(doomed))
+    if not doomed:
+        print("nothing to prune")
+    return EXIT_OK
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    """Carry a renamed scenario's baseline over, keeping its history."""
+    from .baseline import load_baseline, update_baseline
+
+    baseline = load_baseline(args.baseline)
+    entry = baseline.get(args.old)
+    if entry is None:
+        raise MemgateError(
+            f"memgate: {args.baseline} has no scenario {args.old!r}; "
+            f"`memgate show {args.baseline}` lists them"
+        )
+    if args.new in baseline.entries and not args.force:
+        raise MemgateError(f"memgate: {args.baseline} already has {args.new!r}; pass --force to replace it")
+    update_baseline(args.baseline, {args.new: entry}, __version__, remove=(args.old,))
+    print(f"renamed {args.old} -> {args.new} in {args.baseline}")
+    return EXIT_OK
+
+
 # --- the command line --------------------------------------------------------------------
 
 
@@ -304,14 +414,21 @@ def _alpha(value: str) -> float:
 
 Command = Callable[[argparse.Namespace], int]
 
-COMMANDS: dict[str, Command] = {"show": cmd_show, "diff": cmd_diff}
+COMMANDS: dict[str, Command] = {
+    "show": cmd_show,
+    "diff": cmd_diff,
+    "report": cmd_report,
+    "accept": cmd_accept,
+    "prune": cmd_prune,
+    "rename": cmd_rename,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="memgate",
         description="Inspect and compare pytest-memgate baselines and --memgate-report files.",
-        epilog="Exit codes: 0 ok, 1 a regression was found (diff), 2 usage or file error.",
+        epilog="Exit codes: 0 ok, 1 a regression was found (diff, report), 2 usage or file error.",
     )
     parser.add_argument("--version", action="version", version=f"memgate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -341,6 +458,45 @@ def build_parser() -> argparse.ArgumentParser:
         default=alpha_default,
         help=f"false-alarm rate over all common scenarios, Bonferroni-corrected (default {alpha_default:g})",
     )
+    report = sub.add_parser(
+        "report",
+        help="render a --memgate-report file for people",
+        description="Print a report's table and the message of every scenario that did not "
+        "simply pass. Exits 1 when the report holds a regression or an error.",
+    )
+    report.add_argument("path", type=Path, metavar="REPORT", help="a --memgate-report JSON file")
+
+    accept = sub.add_parser(
+        "accept",
+        help="record an intended increase from a report into the baseline",
+        description="Write the figures a --memgate-report measured for the named scenarios into "
+        "the baseline, with the reason and the previous figures, so the raise is on record.",
+    )
+    accept.add_argument("baseline", type=Path, metavar="BASELINE")
+    accept.add_argument("report", type=Path, metavar="REPORT")
+    accept.add_argument("scenarios", nargs="+", metavar="ID_OR_GLOB")
+    accept.add_argument("--reason", required=True, help="why the scenario may use more memory")
+
+    prune = sub.add_parser(
+        "prune",
+        help="remove scenarios that no longer exist from a baseline",
+        description="Remove the named scenarios (ids or globs), or with --keep-report every "
+        "scenario that a report of a full run does not contain.",
+    )
+    prune.add_argument("baseline", type=Path, metavar="BASELINE")
+    prune.add_argument("scenarios", nargs="*", metavar="ID_OR_GLOB")
+    prune.add_argument("--keep-report", type=Path, metavar="REPORT", default=None)
+    prune.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")
+
+    rename = sub.add_parser(
+        "rename",
+        help="carry a renamed scenario's baseline over",
+        description="Move the baseline entry OLD to NEW (e.g. after renaming a test).",
+    )
+    rename.add_argument("baseline", type=Path, metavar="BASELINE")
+    rename.add_argument("old", metavar="OLD")
+    rename.add_argument("new", metavar="NEW")
+    rename.add_argument("--force", action="store_true", help="replace an existing NEW entry")
     return parser
 
 

@@ -274,7 +274,7 @@ class GateSession:
 
     # --- writing --------------------------------------------------------------------------
 
-    def _accepted(self, nodeid: str) -> bool:
+    def accepted(self, nodeid: str) -> bool:
         return any(fnmatch.fnmatchcase(nodeid, pattern) for pattern in self.config.accept)
 
     def write_baseline(self) -> None:
@@ -284,7 +284,7 @@ class GateSession:
         changes: dict[str, BaselineEntry] = {}
         recorded = provenance(self.config.rootdir, __version__, self.branch.name)
         for nodeid, candidate in sorted(self.candidates.items()):
-            accepted = self._accepted(nodeid) and candidate.outcome in _ACCEPTABLE
+            accepted = self.accepted(nodeid) and candidate.outcome in _ACCEPTABLE
             if accepted:
                 previous = self.baseline.get(nodeid)
                 stamp = dict(recorded)

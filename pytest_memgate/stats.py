@@ -64,16 +64,20 @@ class SlopeFit:
     n: int
 
 
-def _insufficient(baseline: Sequence[float], current: Sequence[float]) -> Comparison:
+def _insufficient(
+    baseline: Sequence[float], current: Sequence[float], offset: float | None = None
+) -> Comparison:
+    """No test is possible; with ``offset`` (levels) the point ratio is still reported."""
     b = float(np.median(baseline)) if len(baseline) else math.nan
     c = float(np.median(current)) if len(current) else math.nan
+    ratio = (c + offset) / (b + offset) if offset is not None and b + offset > 0 else math.nan
     return Comparison(
         b,
         c,
         c - b,
         -math.inf,
         math.inf,
-        math.nan,
+        ratio,
         0.0,
         math.inf,
         1.0,
@@ -91,11 +95,22 @@ def hodges_lehmann(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def _welch(mean_diff: float, var_x: float, n_x: int, var_y: float, n_y: int) -> tuple[float, float, float]:
-    """(standard error, degrees of freedom, one-sided p for an increase) of a Welch test."""
+    """(standard error, degrees of freedom, one-sided p for an increase) of a Welch test.
+
+    A side with a single run has no spread of its own to estimate: it is given the other
+    side's variance (if larger), and the other side's ``n - 1`` are the only degrees of
+    freedom there are. Treating it as exact would understate the error and raise false alarms.
+    """
+    if n_x == 1:
+        var_x = max(var_x, var_y)
+    if n_y == 1:
+        var_y = max(var_y, var_x)
     vx, vy = var_x / n_x, var_y / n_y
     se = math.sqrt(vx + vy)
     denom = (vx**2) / max(n_x - 1, 1) + (vy**2) / max(n_y - 1, 1)
     df = (vx + vy) ** 2 / denom if denom > 0 else float(n_x + n_y - 2)
+    if min(n_x, n_y) == 1:
+        df = float(max(n_x, n_y) - 1)
     df = max(df, 1.0)
     p = float(sps.t.sf(mean_diff / se, df))
     return se, df, p
@@ -114,7 +129,7 @@ def compare_levels(
     nothing (peak 0) compares without dividing by zero.
     """
     if len(baseline) < 1 or len(current) < 1 or len(baseline) + len(current) < 3:
-        return _insufficient(baseline, current)
+        return _insufficient(baseline, current, offset)
     lx = np.log(np.asarray(baseline, float) + offset)
     ly = np.log(np.asarray(current, float) + offset)
     floor = resolution**2

@@ -78,7 +78,7 @@ def _judge_level(
     regressed = big_up and c.p_increase < alpha
     improved = big_down and c.p_decrease < alpha
     reach_up = c.ratio_high - 1 > tolerance and c.delta_high > min_bytes
-    ambiguous = not regressed and (big_up or reach_up) and not c.insufficient_data
+    ambiguous = not regressed and (big_up or reach_up)  # too few runs: always ask for more
     text = (
         f"{metric} {'grew' if c.delta >= 0 else 'fell'} from {format_size(c.baseline)} to "
         f"{format_size(c.current)} ({format_percent(c.ratio)}, 95% CI "
@@ -96,7 +96,6 @@ def _judge_rate(metric: str, c: Comparison, tolerance: float, relative: float, a
     regressed = c.delta > needed and c.p_increase < alpha
     improved = -c.delta > needed and c.p_decrease < alpha
     ambiguous = not regressed and (c.delta > needed or c.delta_high > needed)
-    ambiguous = ambiguous and not c.insufficient_data
     text = (
         f"{metric} per call went from {format_size(c.baseline, signed=True)} to "
         f"{format_size(c.current, signed=True)} per call (change "

@@ -6,52 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from _support import record_baseline, run, write_scenario
 
 pytestmark = pytest.mark.slow
-
-# Small but honest: three isolated runs of 3 warm-up + 20 measured calls each.
-SCENARIO = """
-import os
-import pytest
-
-LEAK = os.environ.get("PLANT") == "leak"
-DOUBLE = os.environ.get("PLANT") == "double"
-_kept = []
-
-@pytest.fixture
-def payload():
-    return [{{"id": i, "name": "user%d" % i, "tags": ["a", "b"]}} for i in range({size})]
-
-@pytest.mark.memload(iterations=20, warmup=3)
-def test_handler(payload):
-    import json
-    text = json.dumps(payload)
-    if DOUBLE:
-        second = json.dumps(payload)
-        del second
-    if LEAK:
-        _kept.append(bytearray(2048))
-    return len(text)
-"""
-
-
-def write_scenario(pytester: pytest.Pytester, size: int = 6000) -> None:
-    pytester.makepyfile(test_scenario=SCENARIO.format(size=size))
-
-
-def run(pytester: pytest.Pytester, *args: str, plant: str = "") -> pytest.RunResult:
-    pytester._monkeypatch.setenv("PLANT", plant)  # noqa: SLF001 - pytester's own monkeypatch
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
 
 
 @pytest.fixture
 def recorded(pytester: pytest.Pytester) -> Path:
-    write_scenario(pytester)
-    result = run(pytester, "--memgate", "--memgate-update")
-    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
-    baseline = pytester.path / ".memgate" / "baseline.json"
-    assert baseline.is_file()
-    return baseline
+    return record_baseline(pytester)
 
 
 def test_without_flag_memload_tests_run_once_as_plain_tests(pytester: pytest.Pytester) -> None:
@@ -109,9 +71,7 @@ def test_doubled_peak_fails(pytester: pytest.Pytester, recorded: Path) -> None:
     result.stdout.fnmatch_lines(["*heap peak grew from * to *", "*regression (peak)*"])
 
 
-def test_unchanged_scenario_passes_five_times_in_a_row(
-    pytester: pytest.Pytester, recorded: Path
-) -> None:
+def test_unchanged_scenario_passes_five_times_in_a_row(pytester: pytest.Pytester, recorded: Path) -> None:
     for attempt in range(5):
         result = run(pytester, "--memgate")
         assert result.ret == pytest.ExitCode.OK, f"attempt {attempt}:\n{result.stdout.str()}"
@@ -230,7 +190,9 @@ def test_bad_marker_argument_names_test_and_argument(pytester: pytest.Pytester) 
     )
     result = run(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*test_bad_marker_argument_names_test_and_argument.py::test_x*max_peak='lots'*"])
+    result.stderr.fnmatch_lines(
+        ["*test_bad_marker_argument_names_test_and_argument.py::test_x*max_peak='lots'*"]
+    )
 
 
 def test_budget_fails_without_a_baseline(pytester: pytest.Pytester) -> None:
@@ -292,5 +254,3 @@ def test_backend_mismatch_is_not_compared(pytester: pytest.Pytester, recorded: P
     out = result.stdout.str()
     assert "baseline was measured with memray, this run uses tracemalloc" in out
     assert result.ret == pytest.ExitCode.OK
-
-

@@ -327,3 +327,65 @@ def test_cli_does_not_import_pytest() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+# --- report, accept, prune, rename -------------------------------------------------------
+
+
+def test_report_renders_messages_and_fails_on_regression(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_report(tmp_path / "r.json", {"t::a": ("regression", [record(10 * MiB)] * 3)})
+    document = json.loads(path.read_text())
+    document["scenarios"][0]["message"] = "heap peak grew from 5 MiB to 10 MiB"
+    path.write_text(json.dumps(document))
+    assert main(["report", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "t::a: regression" in out
+    assert "heap peak grew from 5 MiB to 10 MiB" in out
+
+
+def test_accept_writes_report_figures_with_reason(tmp_path: Path) -> None:
+    from pytest_memgate.baseline import load_baseline
+
+    base = write_baseline(tmp_path / "b.json", {"t::a": BaselineEntry("memray", runs(5 * MiB))})
+    report = write_report(tmp_path / "r.json", {"t::a": ("regression", [record(10 * MiB)] * 3)})
+    assert main(["accept", str(base), str(report), "t::*", "--reason", "bigger page size"]) == 0
+    entry = load_baseline(base).entries["t::a"]
+    assert entry.runs[0].peak_heap_bytes == 10 * MiB
+    assert entry.recorded["accepted"]["reason"] == "bigger page size"
+    assert entry.recorded["accepted"]["previous_peak_bytes"] == 5 * MiB + 1000
+
+
+def test_accept_names_what_the_report_has(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = tmp_path / "b.json"
+    report = write_report(tmp_path / "r.json", {"t::a": ("pass", [record(MiB)] * 3)})
+    assert main(["accept", str(base), str(report), "t::zzz", "--reason", "x"]) == 2
+    assert "no scenario in" in capsys.readouterr().err
+    assert not base.exists()
+
+
+def test_prune_by_report_and_by_glob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_memgate.baseline import load_baseline
+
+    entries = {name: BaselineEntry("memray", runs(MiB)) for name in ("t::a", "t::b", "old::c")}
+    base = write_baseline(tmp_path / "b.json", entries)
+    report = write_report(tmp_path / "r.json", {"t::a": ("pass", [record(MiB)] * 3)})
+    assert main(["prune", str(base), "--keep-report", str(report), "--dry-run"]) == 0
+    assert "would remove old::c" in capsys.readouterr().out
+    assert set(load_baseline(base).entries) == set(entries)
+    assert main(["prune", str(base), "old::*"]) == 0
+    assert set(load_baseline(base).entries) == {"t::a", "t::b"}
+    assert main(["prune", str(base)]) == 2
+
+
+def test_rename_carries_the_entry_over(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_memgate.baseline import load_baseline
+
+    base = write_baseline(tmp_path / "b.json", {"t::old": BaselineEntry("memray", runs(3 * MiB))})
+    assert main(["rename", str(base), "t::old", "t::new"]) == 0
+    loaded = load_baseline(base).entries
+    assert list(loaded) == ["t::new"]
+    assert loaded["t::new"].runs[0].peak_heap_bytes == 3 * MiB
+    assert main(["rename", str(base), "t::old", "t::x"]) == 2
+    assert "has no scenario 't::old'" in capsys.readouterr().err

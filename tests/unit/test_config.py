@@ -75,7 +75,7 @@ def test_pyproject_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="fix the TOML syntax"):
         read_pyproject_table(path)
     path.write_text('[tool.memgate]\nbasline = "x"\n')
-    with pytest.raises(ConfigError, match="unknown key.*basline.*known keys"):
+    with pytest.raises(ConfigError, match=r"unknown key.*basline.*known keys"):
         read_pyproject_table(path)
 
 

@@ -1,0 +1,177 @@
+"""Baseline lifecycle end to end: branches, CI variables, acceptance, environments, xdist."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from _support import record_baseline, run, write_scenario
+
+pytestmark = pytest.mark.slow
+
+CI_VARIABLES = (
+    "GITHUB_ACTIONS",
+    "GITHUB_HEAD_REF",
+    "GITHUB_REF_NAME",
+    "GITLAB_CI",
+    "CI_COMMIT_BRANCH",
+    "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
+    "BUILDKITE",
+    "BUILDKITE_BRANCH",
+    "CIRCLECI",
+    "CIRCLE_BRANCH",
+    "JENKINS_URL",
+    "CHANGE_BRANCH",
+    "BRANCH_NAME",
+    "GIT_BRANCH",
+)
+
+
+@pytest.fixture
+def repo(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A real git repository on branch main holding one scenario and update_branches."""
+    for name in CI_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    pytester.makepyprojecttoml('[tool.memgate]\nupdate_branches = ["main", "release/*"]\n')
+    write_scenario(pytester, size=2000)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=pytester.path, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=pytester.path, check=True)
+    subprocess.run([*git, "commit", "-qm", "scenario"], cwd=pytester.path, check=True)
+    return pytester.path
+
+
+def checkout(path: Path, branch: str) -> None:
+    subprocess.run(["git", "checkout", "-q", "-b", branch], cwd=path, check=True)
+
+
+def test_update_branch_writes_and_feature_branch_never_does(pytester: pytest.Pytester, repo: Path) -> None:
+    baseline = repo / ".memgate" / "baseline.json"
+    checkout(repo, "feature/cache")
+    result = run(pytester, "--memgate")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*baseline not updated: branch 'feature/cache' (git) matches none*"])
+    assert not baseline.exists()
+
+    checkout(repo, "release/2.4")
+    result = run(pytester, "--memgate")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            "*baseline written for test_scenario.py::test_handler: branch 'release/2.4' (git) "
+            "matches update_branches 'release/*'*"
+        ]
+    )
+    entry = json.loads(baseline.read_text())["scenarios"]["test_scenario.py::test_handler"]
+    assert entry["recorded"]["branch"] == "release/2.4"
+    assert len(entry["recorded"]["commit"]) == 40
+
+
+def test_pull_request_into_main_does_not_count_as_main(
+    pytester: pytest.Pytester, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GitHub checks a pull request out on main's merge ref; the source branch decides.
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_HEAD_REF", "feature/x")
+    monkeypatch.setenv("GITHUB_REF_NAME", "17/merge")
+    result = run(pytester, "--memgate")
+    result.stdout.fnmatch_lines(["*branch 'feature/x' (GitHub Actions GITHUB_HEAD_REF) matches none*"])
+    assert not (repo / ".memgate" / "baseline.json").exists()
+
+
+def test_regressed_scenario_is_not_refreshed_on_main_but_accept_records_it(
+    pytester: pytest.Pytester, repo: Path
+) -> None:
+    baseline = repo / ".memgate" / "baseline.json"
+    assert run(pytester, "--memgate").ret == 0  # on main: records
+    before = baseline.read_text()
+
+    result = run(pytester, "--memgate", plant="leak")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        ["*baseline NOT updated for test_scenario.py::test_handler: it is regression*"]
+    )
+    assert baseline.read_text() == before
+
+    result = run(
+        pytester,
+        "--memgate",
+        "--memgate-accept",
+        "test_scenario.py::*",
+        "--memgate-reason",
+        "keeps a 2 KiB audit record per request",
+        plant="leak",
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        ["*baseline written for test_scenario.py::test_handler: accepted (keeps a 2 KiB*"]
+    )
+    entry = json.loads(baseline.read_text())["scenarios"]["test_scenario.py::test_handler"]
+    assert entry["recorded"]["accepted"]["reason"] == "keeps a 2 KiB audit record per request"
+    assert abs(entry["recorded"]["accepted"]["previous_growth_bytes_per_call"]) < 64
+    assert entry["growth_bytes_per_call"] > 1500
+
+    # From now on the leak is the baseline, and the old behaviour reads as an improvement.
+    assert run(pytester, "--memgate", plant="leak").ret == 0
+    improved = run(pytester, "--memgate")
+    assert improved.ret == 0
+    improved.stdout.fnmatch_lines(["*test_handler*improved*"])
+
+
+def test_accept_without_reason_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    write_scenario(pytester, size=10)
+    result = run(pytester, "--memgate", "--memgate-accept", "*")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--memgate-accept needs --memgate-reason*"])
+
+
+@pytest.mark.parametrize(
+    ("policy", "code", "line"),
+    [
+        ("skip", 0, "*baseline environment differs (python 3.8.10 -> 3.*); not compared*"),
+        ("warn", 1, "*baseline environment differs (python 3.8.10 -> 3.*); compared anyway*"),
+        ("fail", 1, "*env_mismatch = 'fail'*"),
+    ],
+)
+def test_environment_mismatch_policy(pytester: pytest.Pytester, policy: str, code: int, line: str) -> None:
+    baseline = record_baseline(pytester)
+    document = json.loads(baseline.read_text())
+    entry = document["scenarios"]["test_scenario.py::test_handler"]
+    entry["environment"]["python"] = "3.8.10"
+    baseline.write_text(json.dumps(document))
+    result = run(pytester, "--memgate", f"--memgate-env-mismatch={policy}", plant="leak")
+    assert result.ret == code, result.stdout.str()
+    result.stdout.fnmatch_lines([line])
+
+
+def test_environments_side_by_side_with_a_path_template(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.memgate]\nbaseline = ".memgate/{python}-{machine}-{backend}.json"\n')
+    write_scenario(pytester, size=100)
+    assert run(pytester, "--memgate-update").ret == 0
+    (written,) = (pytester.path / ".memgate").glob("*.json")
+    assert written.name.startswith("3.") and written.name.endswith("-memray.json")
+
+
+def test_xdist_measures_each_scenario_once_and_writes_once(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_many="""
+        import pytest
+
+        @pytest.mark.memload(iterations=6, warmup=1)
+        @pytest.mark.parametrize("size", [1000, 2000, 3000, 4000])
+        def test_sized(size):
+            return bytearray(size * 100)
+        """
+    )
+    result = run(pytester, "-n", "2", "--memgate", "--memgate-update", "--memgate-report", "r.json")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*test_many.py::test_sized[[]4000[]]*new*"])
+    baseline = json.loads((pytester.path / ".memgate" / "baseline.json").read_text())
+    assert len(baseline["scenarios"]) == 4
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert sorted(s["id"] for s in report["scenarios"]) == sorted(baseline["scenarios"])
+    assert all(s["runs"] == 3 for s in report["scenarios"])
+    peaks = [baseline["scenarios"][f"test_many.py::test_sized[{n}]"]["peak_bytes"] for n in (1000, 4000)]
+    assert 3.5 < peaks[1] / peaks[0] < 4.5
