@@ -103,8 +103,7 @@ def entry_from_report(
     ok = [r for r in records if r.ok]
     if not ok:
         raise BaselineError(
-            f"memgate: scenario {scenario['id']!r} has no successful run in the report; "
-            "nothing to accept"
+            f"memgate: scenario {scenario['id']!r} has no successful run in the report; nothing to accept"
         )
     return BaselineEntry(
         backend=ok[0].backend,

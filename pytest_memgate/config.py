@@ -97,6 +97,25 @@ def parse_text(value: object) -> str:
     return str(value).strip()
 
 
+def parse_optional_size(value: object) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "auto")):
+        return None
+    return parse_size(value)
+
+
+def parse_hard_cap(value: object) -> str | int | float:
+    """'auto', 'off', a size, or a share of the memory limit ('80%')."""
+    text = str(value).strip().lower()
+    if text in ("auto", "off"):
+        return text
+    if text.endswith("%"):
+        share = parse_fraction(text)
+        if not 0 < share <= 1:
+            raise ValueError(f"a share of the memory limit must be between 0% and 100%, got {value!r}")
+        return share
+    return parse_size(value)
+
+
 def _choice(*choices: str) -> Callable[[object], str]:
     def parse(value: object) -> str:
         text = str(value).strip().lower()
@@ -171,6 +190,19 @@ OPTIONS: tuple[Option, ...] = (
         "what an unclear verdict after --memgate-max-runs does (pass warns)",
     ),
     Option(
+        "memory_limit",
+        parse_optional_size,
+        None,
+        "memory limit budgets in percent refer to (default: the cgroup limit, if any)",
+    ),
+    Option(
+        "hard_cap",
+        parse_hard_cap,
+        "auto",
+        "stop a run whose RSS growth passes this (size, share of the limit, 'off'); auto: the "
+        "smaller of max(4x budget, budget + 512 MiB) and 90% of the memory limit",
+    ),
+    Option(
         "update_branches",
         parse_list,
         (),
@@ -218,6 +250,8 @@ class GateConfig:
     rss_peak_min_bytes: int = 16 * 1024**2
     rss_growth_tolerance: int = 16 * 1024
     inconclusive: str = "pass"
+    memory_limit: int | None = None
+    hard_cap: str | int | float = "auto"
     update_branches: tuple[str, ...] = ()
     accept: tuple[str, ...] = ()
     reason: str = ""
@@ -292,7 +326,7 @@ def resolve_config(
         )
     if values["accept"] and not values["reason"]:
         raise ConfigError(
-            "memgate: --memgate-accept needs --memgate-reason \"...\" saying why the scenario may "
+            'memgate: --memgate-accept needs --memgate-reason "..." saying why the scenario may '
             "use more memory; the reason is written into the baseline"
         )
     return GateConfig(**values, rootdir=rootdir, sources=tuple(sources))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .config import parse_bool, parse_positive_int, parse_seconds
@@ -25,6 +25,34 @@ def _strict_positive_int(value: object) -> int:
     return parse_positive_int(value)
 
 
+def parse_budget(value: object) -> int | float:
+    """A size in bytes (int), or a share of the memory limit such as ``"40%"`` (float < 1)."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            share = float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise ValueError(f"{value!r} is not a percentage such as '40%'") from None
+        if not 0 < share <= 1:
+            raise ValueError(f"a share of the memory limit must be between 0% and 100%, got {value!r}")
+        return share
+    return parse_size(value)
+
+
+def _sizes(value: object) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or len(value) < 2:
+        raise ValueError(f"expected a list of at least two payload sizes, got {value!r}")
+    sizes = tuple(_strict_positive_int(v) for v in value)
+    if len(set(sizes)) != len(sizes) or list(sizes) != sorted(sizes):
+        raise ValueError(f"payload sizes must be distinct and increasing, got {value!r}")
+    return sizes
+
+
+def _exponent(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 10:
+        raise ValueError(f"expected an exponent such as 1.2, got {value!r}")
+    return float(value)
+
+
 def _strict_bool(value: object) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"expected True or False, got {value!r}")
@@ -37,28 +65,56 @@ class ScenarioSpec:
 
     iterations: int = 50
     warmup: int = 10
-    max_peak: int | None = None  # bytes: absolute budget for the heap peak
+    max_peak: int | float | None = None  # heap peak budget: bytes, or a share of the memory limit
     max_growth: int | None = None  # bytes per call: absolute budget for heap growth
+    max_rss: int | float | None = None  # RSS peak budget: bytes, or a share of the memory limit
     native_traces: bool = False
     trace_python_allocators: bool = True
     timeout: float | None = None  # seconds per run; the session default applies when None
+    sizes: tuple[int, ...] = ()  # payload sizes for the memload_size fixture (scaling)
+    production_size: int | None = None  # extrapolate the peak to this payload size
+    max_exponent: float | None = None  # budget for b in peak ~ a * n**b
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["sizes"] = list(self.sizes)
+        return data
+
+    def with_limit(self, limit_bytes: int | None, nodeid: str) -> ScenarioSpec:
+        """Shares of the memory limit turned into bytes; an error when no limit is known."""
+        resolved: dict[str, Any] = {}
+        for name in ("max_peak", "max_rss"):
+            value = getattr(self, name)
+            if isinstance(value, float):
+                if limit_bytes is None:
+                    raise ConfigError(
+                        f"memgate: {nodeid}: memload {name}={value:.0%} is a share of the memory "
+                        "limit, but no limit was found; set memory_limit in [tool.memgate] "
+                        "(e.g. memory_limit = '512 MiB')"
+                    )
+                resolved[name] = int(value * limit_bytes)
+        return replace(self, **resolved) if resolved else self
 
 
 # keyword -> (parser, help); the marker help line is built from this table.
 ARGUMENTS: dict[str, tuple[Callable[[object], Any], str]] = {
     "iterations": (_strict_positive_int, "measured calls per run (default 50)"),
     "warmup": (_non_negative_int, "unmeasured calls before measuring (default 10)"),
-    "max_peak": (parse_size, "heap peak budget, e.g. '256 MiB'"),
+    "max_peak": (parse_budget, "heap peak budget, e.g. '256 MiB', or '40%' of the memory limit"),
     "max_growth": (parse_size, "heap growth budget per call, e.g. '1 KiB'"),
+    "max_rss": (parse_budget, "RSS peak budget (growth since the run started), bytes or '40%'"),
     "native_traces": (_strict_bool, "record native stacks for allocation sites (slower)"),
     "trace_python_allocators": (
         _strict_bool,
         "see every small Python object, not only pymalloc arenas (default True)",
     ),
     "timeout": (parse_seconds, "seconds one run may take"),
+    "sizes": (
+        _sizes,
+        "payload sizes passed to the memload_size fixture; the peak's growth exponent with size is gated",
+    ),
+    "production_size": (_strict_positive_int, "payload size to extrapolate the peak to"),
+    "max_exponent": (_exponent, "budget for the exponent b in peak ~ n**b"),
 }
 
 MARKER_HELP = (
@@ -87,6 +143,11 @@ def parse_marker(nodeid: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) 
         except ValueError as exc:
             raise ConfigError(f"memgate: {nodeid}: memload {key}={raw!r} is invalid: {exc}") from None
     spec = ScenarioSpec(**values)
+    if spec.production_size is not None and not spec.sizes:
+        raise ConfigError(
+            f"memgate: {nodeid}: memload production_size needs sizes=[...] to fit how the peak "
+            "grows with payload size"
+        )
     if spec.iterations < 5:
         raise ConfigError(
             f"memgate: {nodeid}: memload iterations={spec.iterations} is too few to estimate "

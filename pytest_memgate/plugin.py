@@ -86,6 +86,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if marker is not None:
             try:
                 specs[item.nodeid] = parse_marker(item.nodeid, marker.args, marker.kwargs)
+                gate = config.stash.get(GATE, None)
+                if gate is not None:
+                    gate.resolve_spec(item.nodeid, specs[item.nodeid])  # '40%' needs a limit
             except MemgateError as exc:
                 raise pytest.UsageError(str(exc)) from None
     gate = config.stash.get(GATE, None)
@@ -94,13 +97,49 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         gate.collected = set(specs)
 
 
+SIZE_FIXTURE = "memload_size"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``memload(sizes=[...])``: one scenario per payload size, fed through ``memload_size``."""
+    marker = metafunc.definition.get_closest_marker(MARKER_NAME)
+    if marker is None or "sizes" not in marker.kwargs or SIZE_FIXTURE not in metafunc.fixturenames:
+        return
+    try:
+        spec = parse_marker(metafunc.definition.nodeid, marker.args, marker.kwargs)
+    except MemgateError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    metafunc.parametrize(SIZE_FIXTURE, spec.sizes, ids=[f"n={n}" for n in spec.sizes])
+
+
+@pytest.fixture
+def memload_size(request: pytest.FixtureRequest) -> int:
+    """The payload size of this run of a ``memload(sizes=[...])`` scenario."""
+    param = getattr(request, "param", None)
+    if param is None:
+        raise pytest.UsageError(
+            f"memgate: {request.node.nodeid} uses the memload_size fixture but its memload marker "
+            "has no sizes=[...]; add e.g. memload(sizes=[10_000, 100_000, 1_000_000])"
+        )
+    return int(param)
+
+
+def _family(item: pytest.Function) -> tuple[str, int] | None:
+    """(family id, size) of a sized scenario: its node id without the size parameter."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or SIZE_FIXTURE not in callspec.params:
+        return None
+    size = int(callspec.params[SIZE_FIXTURE])
+    return item.nodeid.replace(f"n={size}-", "").replace(f"-n={size}", "").replace(f"[n={size}]", ""), size
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     gate = pyfuncitem.config.stash.get(GATE, None)
     spec = pyfuncitem.config.stash[SPECS].get(pyfuncitem.nodeid)
     if gate is None or spec is None:
         return None
-    result = gate.measure(pyfuncitem.nodeid, spec, _body(pyfuncitem))
+    result = gate.measure(pyfuncitem.nodeid, spec, _body(pyfuncitem), family=_family(pyfuncitem))
     fail_inconclusive = gate.config.inconclusive == "fail"
     if result.verdict.outcome is not Outcome.ERROR and gate.accepted(pyfuncitem.nodeid):
         return True  # an intended increase: recorded with its reason at the end of the session

@@ -22,8 +22,9 @@ import traceback
 from pathlib import Path
 from typing import NoReturn
 
-from .backends import Body, current_rss, get_backend
+from .backends import Body, HardCapExceeded, current_rss, get_backend, start_watchdog
 from .model import RunRecord, RunRequest, RunStatus
+from .units import format_size
 
 _RESULT = "record.json"
 
@@ -35,15 +36,25 @@ def run_isolated(body: Body, request: RunRequest, *, timeout_s: float) -> RunRec
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         started = time.perf_counter()
+        rss_at_fork = current_rss()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             _child_main(body, request, workdir)
         try:
-            status = _wait(pid, timeout_s)
+            status, capped_at = _wait(pid, timeout_s, _kill_threshold(request, rss_at_fork))
         except BaseException:
             _kill(pid)
             raise
         wall_s = time.perf_counter() - started
+        if capped_at is not None:
+            return _failed(
+                RunStatus.HARD_CAP,
+                request,
+                wall_s,
+                f"exceeded hard cap at {format_size(capped_at - rss_at_fork)} of RSS growth (cap "
+                f"{format_size(request.hard_cap_bytes or 0)}) and was killed before it yielded; "
+                "no allocation sites could be read",
+            )
         if status is None:
             return _failed(
                 RunStatus.TIMED_OUT, request, wall_s, f"timed out after {timeout_s:g} s and was killed"
@@ -76,21 +87,43 @@ def run_isolated(body: Body, request: RunRequest, *, timeout_s: float) -> RunRec
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _wait(pid: int, timeout_s: float) -> int | None:
-    """Exit status of ``pid``, or ``None`` after killing it when ``timeout_s`` ran out."""
+def _kill_threshold(request: RunRequest, rss_at_fork: int) -> int | None:
+    """RSS at which the parent kills outright: past the cap the child polices itself (and
+    reports its allocation sites); this backstop is for code stuck in one native call."""
+    if request.hard_cap_bytes is None:
+        return None
+    return rss_at_fork + int(request.hard_cap_bytes * 1.5) + 64 * 1024**2
+
+
+def _wait(pid: int, timeout_s: float, kill_rss: int | None) -> tuple[int | None, int | None]:
+    """(exit status or None on timeout, RSS when killed for the hard cap or None)."""
     deadline = time.monotonic() + timeout_s
     pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+    child = None
+    if kill_rss is not None:
+        import psutil
+
+        child = psutil.Process(pid)
     try:
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
-                return status
+                return status, None
             left = deadline - time.monotonic()
             if left <= 0:
                 _kill(pid)
-                return None
+                return None, None
+            if child is not None and kill_rss is not None:
+                try:
+                    rss = int(child.memory_info().rss)
+                except Exception:  # noqa: BLE001 - the child is exiting; waitpid will tell
+                    rss = 0
+                if rss > kill_rss:
+                    _kill(pid)
+                    return None, rss
+            step = 0.02 if child is not None else 1.0
             if pidfd is not None:
-                select.select([pidfd], [], [], min(left, 1.0))
+                select.select([pidfd], [], [], min(left, step))
             else:
                 time.sleep(min(left, 0.02))
     finally:
@@ -131,12 +164,16 @@ def _child_main(body: Body, request: RunRequest, workdir: Path) -> NoReturn:  # 
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         rss_start = current_rss()
+        if request.hard_cap_bytes is not None:
+            start_watchdog(request.hard_cap_bytes, rss_start)
         backend = get_backend(request.backend)
         gc.collect()
         gc.freeze()  # pytest's own objects: keep them out of every later collection
         for _ in range(request.warmup):
             body()
         record = backend.measure(body, request, workdir, rss_start)
+    except HardCapExceeded as exc:  # before the tracker ran (warm-up) or from a backend without sites
+        record = _failed(RunStatus.HARD_CAP, request, 0.0, f"{exc}; stopped before any sites were tracked")
     except BaseException as exc:  # noqa: BLE001 - the child reports everything and exits
         summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

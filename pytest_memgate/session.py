@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -32,12 +32,13 @@ from .baseline import (
     update_baseline,
 )
 from .config import GateConfig
+from .limits import MemoryLimit, resolve_memory_limit
 from .marker import ScenarioSpec
 from .metrics import ShapeReport, classify_shape, summarize_run
 from .model import RunRecord, RunRequest, RunSummary
 from .runner import run_isolated
-from .stats import bonferroni
-from .verdict import Outcome, Policy, Verdict, decide
+from .stats import bonferroni, fit_power_law, predict_power_law
+from .verdict import Outcome, Policy, Verdict, decide, judge_scaling
 
 Body = Callable[[], object]
 RunFn = Callable[[Body, RunRequest, float], RunRecord]
@@ -58,6 +59,7 @@ class ScenarioResult:
     shape: ShapeReport | None
     baseline: BaselineEntry | None
     notes: tuple[str, ...] = ()
+    scaling: dict[str, Any] | None = None  # set on the last size of a sizes=[...] scenario
 
     @property
     def failed(self) -> bool:
@@ -98,6 +100,8 @@ class GateSession:
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     candidates: dict[str, Candidate] = field(default_factory=dict)
     written: list[tuple[str, str]] = field(default_factory=list)  # (nodeid, why)
+    # sizes=[...] scenarios: family -> size -> (nodeid, heap peaks of the runs)
+    families: dict[str, dict[int, tuple[str, tuple[int, ...]]]] = field(default_factory=dict)
     not_written: list[tuple[str, str]] = field(default_factory=list)
     _baseline: Baseline | None = None
 
@@ -116,6 +120,32 @@ class GateSession:
         if self._baseline is None:
             self._baseline = load_baseline(self.baseline_path)
         return self._baseline
+
+    @cached_property
+    def memory_limit(self) -> MemoryLimit:
+        return resolve_memory_limit(self.config.memory_limit)
+
+    def resolve_spec(self, nodeid: str, spec: ScenarioSpec) -> ScenarioSpec:
+        """Budgets given as a share of the memory limit, in bytes (ConfigError without one)."""
+        return spec.with_limit(self.memory_limit.limit_bytes, nodeid)
+
+    def hard_cap(self, spec: ScenarioSpec) -> int | None:
+        """RSS growth at which a run is stopped before it can take the machine down."""
+        cap = self.config.hard_cap
+        limit = self.memory_limit.limit_bytes
+        if cap == "off":
+            return None
+        if isinstance(cap, int):
+            return cap
+        if isinstance(cap, float):
+            return int(cap * limit) if limit is not None else None
+        # Far past the budget, not merely over it: RSS also holds the tracker and the allocator.
+        candidates = [
+            max(4 * b, b + 512 * 1024**2) for b in (spec.max_peak, spec.max_rss) if isinstance(b, int)
+        ]
+        if limit is not None:
+            candidates.append(int(0.9 * limit))
+        return min(candidates) if candidates else None
 
     @cached_property
     def branch(self) -> BranchInfo:
@@ -179,15 +209,23 @@ class GateSession:
 
     # --- measuring ------------------------------------------------------------------------
 
-    def measure(self, nodeid: str, spec: ScenarioSpec, body: Body) -> ScenarioResult:
-        """Run ``body`` in isolated runs until the verdict is clear (or runs run out)."""
+    def measure(
+        self, nodeid: str, spec: ScenarioSpec, body: Body, *, family: tuple[str, int] | None = None
+    ) -> ScenarioResult:
+        """Run ``body`` in isolated runs until the verdict is clear (or runs run out).
+
+        ``family`` is (scenario family, payload size) for ``sizes=[...]`` scenarios: once
+        every size of a family is measured, how the peak scales with size is judged too.
+        """
         entry, notes, env_error = self.comparable_entry(nodeid)
+        spec = self.resolve_spec(nodeid, spec)
         request = RunRequest(
             warmup=spec.warmup,
             iterations=spec.iterations,
             backend=self.backend.name,
             native_traces=spec.native_traces,
             trace_python_allocators=spec.trace_python_allocators,
+            hard_cap_bytes=self.hard_cap(spec),
         )
         timeout_s = spec.timeout or self.config.timeout
         policy = self.policy
@@ -224,6 +262,9 @@ class GateSession:
                 "still warming up: the heap floor rose for part of the measured calls, then "
                 f"levelled off; raise warmup to {shape.warmup_hint}"
             )
+        scaling = None
+        if family is not None and verdict.outcome is not Outcome.ERROR:
+            verdict, scaling = self._judge_family(nodeid, spec, family, summaries, verdict)
         result = ScenarioResult(
             nodeid,
             spec,
@@ -234,9 +275,55 @@ class GateSession:
             shape,
             entry,
             tuple(notes),
+            scaling,
         )
         self._keep(result)
         return result
+
+    def _judge_family(
+        self,
+        nodeid: str,
+        spec: ScenarioSpec,
+        family: tuple[str, int],
+        summaries: list[RunSummary],
+        verdict: Verdict,
+    ) -> tuple[Verdict, dict[str, Any] | None]:
+        name, size = family
+        members = self.families.setdefault(name, {})
+        members[size] = (nodeid, tuple(s.peak_heap_bytes for s in summaries))
+        if set(members) != set(spec.sizes):
+            return verdict, None
+        ordered = sorted(members.items())
+        new = fit_power_law(
+            [n for n, (_, peaks) in ordered for _ in peaks], [p for _, (_, peaks) in ordered for p in peaks]
+        )
+        stored = [(n, self.comparable_entry(member)[0]) for n, (member, _) in ordered]
+        old = None
+        if all(entry is not None for _, entry in stored):
+            pairs = [(n, r.peak_heap_bytes) for n, entry in stored if entry for r in entry.runs]
+            old = fit_power_law([n for n, _ in pairs], [p for _, p in pairs])
+        findings = judge_scaling(new, old, spec, self.policy, memory_limit=self.memory_limit.limit_bytes)
+        scaling = {
+            "family": name,
+            "sizes": sorted(members),
+            "exponent": new.exponent,
+            "exponent_ci": [new.low, new.high],
+            "baseline_exponent": old.exponent if old is not None else None,
+            "findings": [f.text for f in findings],
+        }
+        if spec.production_size is not None:
+            point, upper = predict_power_law(new, spec.production_size)
+            scaling["production_size"] = spec.production_size
+            scaling["production_peak_bytes"] = point
+            scaling["production_peak_upper_bytes"] = upper
+        regressed = [f for f in findings if f.regressed]
+        all_findings = verdict.findings + tuple(findings)
+        if not regressed:
+            return replace(verdict, findings=all_findings), scaling
+        reasons = tuple(dict.fromkeys((*verdict.reasons, *(f.reason for f in regressed))))
+        text = "; ".join(f.text for f in regressed)
+        message = text if verdict.outcome is not Outcome.REGRESSION else f"{verdict.message}; {text}"
+        return Verdict(Outcome.REGRESSION, reasons, all_findings, message), scaling
 
     def _keep(self, result: ScenarioResult) -> None:
         from .reports.json import scenario_document

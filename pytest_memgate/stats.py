@@ -235,3 +235,59 @@ def combine_pvalues(pvalues: Sequence[float]) -> float:
 def bonferroni(alpha: float, tests: int) -> float:
     """Per-test level that keeps the chance of any false alarm among ``tests`` below alpha."""
     return alpha / max(tests, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class PowerFit:
+    """``peak ≈ exp(log_a) * n**exponent``, fitted on log-log axes over every run."""
+
+    exponent: float
+    low: float
+    high: float
+    se: float
+    df: float
+    log_a: float
+    mean_log_n: float
+    sxx: float  # sum of squared log-size deviations, for prediction intervals
+    residual_var: float
+    points: int
+
+
+def fit_power_law(sizes: Sequence[float], peaks: Sequence[float], *, offset: float = 4096.0) -> PowerFit:
+    """Least squares of log(peak) on log(size); the slope is how memory scales with input.
+
+    ``offset`` bytes keep an empty peak finite. Residual variance is floored at a 0.1%
+    resolution so identical repeated runs do not claim infinite precision.
+    """
+    x = np.log(np.asarray(sizes, float))
+    y = np.log(np.asarray(peaks, float) + offset)
+    n = len(x)
+    if n < 3 or len(set(x.tolist())) < 2:
+        return PowerFit(math.nan, -math.inf, math.inf, math.inf, 1.0, math.nan, math.nan, 0.0, math.inf, n)
+    mean_x = float(x.mean())
+    sxx = float(np.sum((x - mean_x) ** 2))
+    slope = float(np.sum((x - mean_x) * (y - y.mean())) / sxx)
+    log_a = float(y.mean() - slope * mean_x)
+    residuals = y - (log_a + slope * x)
+    df = float(n - 2)
+    residual_var = max(float(np.sum(residuals**2)) / df, 0.001**2)
+    se = math.sqrt(residual_var / sxx)
+    half = float(sps.t.ppf(0.5 + CONFIDENCE / 2, df)) * se
+    return PowerFit(slope, slope - half, slope + half, se, df, log_a, mean_x, sxx, residual_var, n)
+
+
+def predict_power_law(fit: PowerFit, size: float, *, offset: float = 4096.0) -> tuple[float, float]:
+    """(point, upper 95% bound) of the peak at ``size``: an extrapolation, so the bound matters."""
+    x = math.log(size)
+    point = fit.log_a + fit.exponent * x
+    spread = math.sqrt(fit.residual_var * (1 / fit.points + (x - fit.mean_log_n) ** 2 / fit.sxx))
+    upper = point + float(sps.t.ppf(0.5 + CONFIDENCE / 2, fit.df)) * spread
+    return max(math.exp(point) - offset, 0.0), max(math.exp(upper) - offset, 0.0)
+
+
+def exponent_increase_p(old: PowerFit, new: PowerFit, *, margin: float = 0.0) -> float:
+    """One-sided p that ``new.exponent - old.exponent > margin`` (normal approximation)."""
+    se = math.hypot(old.se, new.se)
+    if not math.isfinite(se) or se == 0:
+        return 1.0
+    return float(sps.norm.sf((new.exponent - old.exponent - margin) / se))

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 
 from .marker import ScenarioSpec
 from .model import RunSummary
-from .stats import Comparison, compare_levels, compare_rates
+from .stats import (
+    Comparison,
+    PowerFit,
+    compare_levels,
+    compare_rates,
+    exponent_increase_p,
+    predict_power_law,
+)
 from .units import format_percent, format_size
 
 
@@ -43,6 +50,7 @@ class Policy:
     peak_resolution: float = 0.001
     growth_resolution: float = 8.0
     rss_growth_resolution: float = 256.0
+    exponent_tolerance: float = 0.25  # peak ~ n**b: an increase of b beyond this counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,11 @@ def _p(p: float) -> str:
     return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
 
 
+def _eq(p: float) -> str:
+    """``= 0.003`` or ``< 1e-16`` (below that a normal tail rounds to zero)."""
+    return "< 1e-16" if p < 1e-16 else f"= {_p(p)}"
+
+
 def _judge_level(
     metric: str, reason: str, c: Comparison, tolerance: float, min_bytes: float, alpha: float
 ) -> Finding:
@@ -84,8 +97,8 @@ def _judge_level(
         f"{format_size(c.current)} ({format_percent(c.ratio)}, 95% CI "
         f"{format_percent(c.ratio_low)} to {format_percent(c.ratio_high)}; "
         f"{format_size(c.delta, signed=True)}) over {c.n_current} runs against "
-        f"{c.n_baseline} baseline runs; one-sided Welch test on log peaks p = "
-        f"{_p(c.p_increase)} (regression needs p < {_p(alpha)} and more than "
+        f"{c.n_baseline} baseline runs; one-sided Welch test on log peaks p "
+        f"{_eq(c.p_increase)} (regression needs p < {_p(alpha)} and more than "
         f"{tolerance:.0%} and {format_size(min_bytes)})"
     )
     return Finding(metric, reason, c, regressed, improved, ambiguous, text, big_up)
@@ -102,31 +115,39 @@ def _judge_rate(metric: str, c: Comparison, tolerance: float, relative: float, a
         f"{format_size(c.delta, signed=True)}/call, 95% CI {format_size(c.delta_low, signed=True)}"
         f" to {format_size(c.delta_high, signed=True)}) over {c.n_current} runs against "
         f"{c.n_baseline} baseline runs; one-sided Welch test on per-run Theil-Sen slopes "
-        f"p = {_p(c.p_increase)} (regression needs p < {_p(alpha)} and more than "
+        f"p {_eq(c.p_increase)} (regression needs p < {_p(alpha)} and more than "
         f"{format_size(needed)}/call)"
     )
     return Finding(metric, "growth", c, regressed, improved, ambiguous, text, c.delta > needed)
 
 
+def _level_budget(metric: str, name: str, values: Sequence[float], budget: float) -> Finding:
+    level = statistics.median(values)
+    over = level > budget
+    return Finding(
+        metric,
+        "budget",
+        None,
+        over,
+        False,
+        False,
+        f"{metric} {format_size(level)} (median of {len(values)} runs) "
+        f"{'exceeds' if over else 'is within'} the budget {name}={format_size(budget)}",
+    )
+
+
 def _budgets(
     spec: ScenarioSpec, current: Sequence[RunSummary], trend_p: float, alpha: float
 ) -> list[Finding]:
+    """Absolute budgets from the marker; ``spec`` carries bytes (shares already resolved)."""
     findings = []
     if spec.max_peak is not None:
-        peak = statistics.median(r.peak_heap_bytes for r in current)
-        over = peak > spec.max_peak
         findings.append(
-            Finding(
-                "heap peak",
-                "budget",
-                None,
-                over,
-                False,
-                False,
-                f"heap peak {format_size(peak)} (median of {len(current)} runs) "
-                f"{'exceeds' if over else 'is within'} the budget max_peak="
-                f"{format_size(spec.max_peak)}",
-            )
+            _level_budget("heap peak", "max_peak", [r.peak_heap_bytes for r in current], spec.max_peak)
+        )
+    if spec.max_rss is not None:
+        findings.append(
+            _level_budget("RSS peak", "max_rss", [r.peak_rss_bytes for r in current], spec.max_rss)
         )
     if spec.max_growth is not None:
         growth = statistics.median(r.heap_growth for r in current)
@@ -140,7 +161,7 @@ def _budgets(
                 False,
                 False,
                 f"heap growth {format_size(growth, signed=True)}/call (median of {len(current)} "
-                f"runs, trend p = {_p(trend_p)}) {'exceeds' if over else 'is within'} the "
+                f"runs, trend p {_eq(trend_p)}) {'exceeds' if over else 'is within'} the "
                 f"budget max_growth={format_size(spec.max_growth)}/call",
             )
         )
@@ -232,3 +253,67 @@ def decide(
 
 def _message(findings: Sequence[Finding]) -> str:
     return "; ".join(f.text for f in findings)
+
+
+def judge_scaling(
+    new: PowerFit,
+    old: PowerFit | None,
+    spec: ScenarioSpec,
+    policy: Policy,
+    *,
+    memory_limit: int | None = None,
+) -> list[Finding]:
+    """How the peak grows with payload size, against the baseline and the budgets.
+
+    A change from linear to quadratic fails even when the CI sizes' peaks are small,
+    because production payloads are not small.
+    """
+    findings = []
+    shape = f"peak grows as n^{new.exponent:.2f} (95% CI {new.low:.2f} to {new.high:.2f})"
+    if old is not None:
+        p = exponent_increase_p(old, new)
+        grew = new.exponent - old.exponent
+        regressed = grew > policy.exponent_tolerance and p < policy.alpha
+        findings.append(
+            Finding(
+                "peak scaling",
+                "scaling",
+                None,
+                regressed,
+                False,
+                False,
+                f"{shape}, against n^{old.exponent:.2f} in the baseline; one-sided test on the "
+                f"exponent p {_eq(p)} (regression needs p < {_p(policy.alpha)} and an increase of "
+                f"more than {policy.exponent_tolerance:g})",
+                grew > policy.exponent_tolerance,
+            )
+        )
+    if spec.max_exponent is not None:
+        over = new.low > spec.max_exponent
+        findings.append(
+            Finding(
+                "peak scaling",
+                "budget",
+                None,
+                over,
+                False,
+                False,
+                f"{shape}; {'exceeds' if over else 'within'} the budget max_exponent={spec.max_exponent:g}",
+            )
+        )
+    if spec.production_size is not None:
+        point, upper = predict_power_law(new, spec.production_size)
+        budgets = [(b, "max_peak") for b in (spec.max_peak,) if isinstance(b, int)]
+        if memory_limit is not None:
+            budgets.append((memory_limit, "the memory limit"))
+        text = (
+            f"{shape}; extrapolated heap peak at production size {spec.production_size:,}: "
+            f"{format_size(point)} (95% upper bound {format_size(upper)})"
+        )
+        over = [(b, name) for b, name in budgets if point > b]
+        if over:
+            text += "; exceeds " + ", ".join(f"{name} ({format_size(b)})" for b, name in over)
+        elif budgets:
+            text += "; within " + ", ".join(f"{name} ({format_size(b)})" for b, name in budgets)
+        findings.append(Finding("production peak", "budget", None, bool(over), False, False, text))
+    return findings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Protocol
 
 from ..errors import BackendUnavailable
 from ..model import AllocSite, RunRecord, RunRequest
+from ..units import format_size
 
 Body = Callable[[], object]
 
@@ -77,6 +79,52 @@ def current_rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
+class HardCapExceeded(BaseException):
+    """Raised in the measuring child's main thread when its RSS passes the hard cap.
+
+    A BaseException, so that scenario code catching Exception cannot swallow it.
+    """
+
+
+def start_watchdog(cap_bytes: int, rss_start: int, interval_s: float = 0.01) -> None:
+    """Watch this process's RSS; past the cap, interrupt the main thread with HardCapExceeded.
+
+    The interruption arrives at the next bytecode boundary, so the tracker still closes and
+    the allocation sites up to that point can be reported. Code stuck inside one huge native
+    call is stopped by the parent instead.
+    """
+    import signal
+    import threading
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    state = {"rss": 0}
+
+    def on_signal(signum: int, frame: object) -> None:
+        raise HardCapExceeded(
+            f"exceeded hard cap at {format_size(state['rss'])} of RSS growth (cap {format_size(cap_bytes)})"
+        )
+
+    def watch() -> None:
+        if os.path.exists("/proc/self/statm"):
+            statm = open("/proc/self/statm", "rb", buffering=0)
+
+            def read_rss() -> int:
+                statm.seek(0)
+                return int(statm.read().split()[1]) * page
+        else:
+            read_rss = current_rss
+        while True:
+            rss = read_rss() - rss_start
+            if rss > cap_bytes:
+                state["rss"] = rss
+                os.kill(os.getpid(), signal.SIGUSR1)
+                return
+            time.sleep(interval_s)
+
+    signal.signal(signal.SIGUSR1, on_signal)
+    threading.Thread(target=watch, name="memgate-hard-cap", daemon=True).start()
+
+
 def settle() -> None:
     """Collect cyclic garbage so that the floor is what really stays alive."""
     gc.collect()
@@ -137,6 +185,8 @@ def make_sites(
     """
     grouped: dict[tuple[str, str, int], _SiteTotal] = {}
     for stack, size, count in raw:
+        if stack and str(stack[0][1]).startswith(_OWN_DIR):
+            continue  # allocated by the gate itself (its bookkeeping, its watchdog thread)
         kept = [(str(f), str(p), int(n)) for f, p, n in stack if not _is_own_frame(str(p))]
         if stack and not kept:
             continue  # the gate's own bookkeeping between calls

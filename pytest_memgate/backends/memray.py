@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import time
 from array import array
+from dataclasses import replace
 from pathlib import Path
 
 import memray
 from memray import FileFormat, FileReader
 
 from ..model import RunRecord, RunRequest, RunStatus
-from . import Body, downsample, make_sites, settle
+from . import Body, HardCapExceeded, current_rss, downsample, make_sites, settle
 
 _INTERVAL_MS = 1
 _PAUSE_S = 0.004
@@ -37,7 +38,10 @@ class MemrayBackend:
         window_end = array("d", bytes(8 * (n + 1)))
         sleep, clock, collect = time.sleep, time.time, settle
         settle()
+        rss_before_tracker = current_rss()
         started = time.perf_counter()
+        completed = n
+        stopped: HardCapExceeded | None = None
         with memray.Tracker(
             str(capture),
             memory_interval_ms=_INTERVAL_MS,
@@ -49,20 +53,39 @@ class MemrayBackend:
             window_start[0] = clock() * 1000
             sleep(_PAUSE_S)
             window_end[0] = clock() * 1000
-            for i in range(1, n + 1):
-                body()
-                collect()
-                window_start[i] = clock() * 1000
-                sleep(_PAUSE_S)
-                window_end[i] = clock() * 1000
-        measured_s = time.perf_counter() - started - (n + 1) * _PAUSE_S
-        return _read_capture(capture, request, rss_start, list(window_start), list(window_end), measured_s)
+            try:
+                for i in range(1, n + 1):
+                    body()
+                    collect()
+                    window_start[i] = clock() * 1000
+                    sleep(_PAUSE_S)
+                    window_end[i] = clock() * 1000
+            except HardCapExceeded as exc:
+                completed, stopped = i - 1, exc
+        measured_s = time.perf_counter() - started - (completed + 1) * _PAUSE_S
+        record = _read_capture(
+            capture,
+            request,
+            rss_start,
+            rss_before_tracker,
+            list(window_start[: completed + 1]),
+            list(window_end[: completed + 1]),
+            measured_s,
+        )
+        if stopped is None:
+            return record
+        return replace(
+            record,
+            status=RunStatus.HARD_CAP,
+            error=f"{stopped} after {completed} of {n} measured calls",
+        )
 
 
 def _read_capture(
     capture: Path,
     request: RunRequest,
     rss_start: int,
+    rss_before_tracker: int,
     window_start: list[float],
     window_end: list[float],
     measured_s: float,
@@ -73,6 +96,8 @@ def _read_capture(
         if not snapshots:
             raise RuntimeError("memray recorded no memory snapshots; the run was too short")
         times = [s.time for s in snapshots]
+        # The tracker's own buffers show in RSS from its first sample on: not the scenario's.
+        rss_start += max(snapshots[0].rss - rss_before_tracker, 0)
         heap_floor: list[int] = []
         rss_floor: list[int] = []
         cursor = 0

@@ -70,6 +70,7 @@ def scenario_document(result: ScenarioResult) -> dict[str, Any]:
         "notes": list(result.notes),
         "findings": findings,
         "spec": result.spec.to_dict(),
+        "scaling": result.scaling,
         "run_records": [record.to_dict() for record in result.records],
     }
 

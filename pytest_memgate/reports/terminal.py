@@ -41,7 +41,15 @@ def failure_text(result: ScenarioResult) -> str:
         lines.extend(f"  {f.text}." for f in verdict.findings if f.regressed)
     else:
         lines.append("  " + verdict.message)
-    if result.records and result.records[0].ok:
+    capped = next((r for r in result.records if r.status.value == "hard_cap" and r.peak_sites), None)
+    if capped is not None:
+        lines += [""] + _sites(
+            "  Largest allocations alive when the run was stopped:",
+            capped.peak_sites,
+            result.baseline.peak_sites if result.baseline else (),
+            1,
+        )
+    elif result.records and result.records[0].ok:
         record = result.records[0]
         base = result.baseline
         if "peak" in verdict.reasons or "budget" in verdict.reasons:
@@ -90,13 +98,20 @@ def _versus(current: float | None, base: float | None, relative: bool) -> str:
     return format_size(current - base, signed=True)
 
 
+def _limit_text(session: GateSession) -> str:
+    limit = session.memory_limit
+    size = format_size(limit.limit_bytes) if limit.limit_bytes is not None else "none"
+    return f"{size} ({limit.source})"
+
+
 def summary_lines(session: GateSession) -> list[str]:
     """The table after the run, built from the serialisable documents (xdist-merged too)."""
     documents = [session.documents[k] for k in sorted(session.documents)]
     lines = [
         f"backend: {session.backend.name} ({session.backend.reason}); baseline: "
         f"{session.baseline_path}; false-alarm rate {session.config.alpha:g} for the "
-        f"session = {session.policy.alpha:.2g} per scenario"
+        f"session = {session.policy.alpha:.2g} per scenario",
+        f"memory limit: {_limit_text(session)}",
     ]
     if not documents:
         return [*lines, "no memload scenarios were measured"]
