@@ -1,0 +1,357 @@
+"""Growth analysis and memory shapes on synthetic floor series whose truth is known.
+
+A floor series has 51 points: the level before the first of 50 measured calls, then the
+level after each call (after garbage collection). The noise models follow what the
+floor looks like in practice: pymalloc arenas and free lists make the floor wobble by
+about +-100 B from call to call; temporaries do not reach the floor at all.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pytest_memgate.metrics import Shape, analyse_growth, classify_shape, summarize_run
+from pytest_memgate.model import RunRecord, RunStatus
+
+KiB = 1024
+MiB = 1024**2
+CALLS = 50
+N = CALLS + 1
+INDEX = np.arange(N)
+BASE = 8 * MiB
+
+PROPERTY = settings(
+    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def jitter(rng: np.random.Generator, size: int = N, amplitude: int = 100) -> np.ndarray:
+    return rng.integers(-amplitude, amplitude + 1, size)
+
+
+def floors(values: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)
+
+
+def cache_fill(fill_calls: int, total: float) -> np.ndarray:
+    """A bounded cache: ``total`` bytes spread over the first ``fill_calls`` calls, then full."""
+    return total * np.minimum(INDEX, fill_calls) / fill_calls
+
+
+# --- analyse_growth -------------------------------------------------------------------
+
+
+def test_flat_series_has_no_growth():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        a = analyse_growth(floors(BASE + jitter(rng)))
+        assert abs(a.gated.slope) < 8
+        assert a.gated is a.full or a.saturating
+    a = analyse_growth(floors(BASE + jitter(np.random.default_rng(2))))
+    assert not a.saturating
+    assert a.settled_after is None
+    assert a.gated == a.full
+    assert a.gated.trend_p > 0.01
+
+
+def test_flat_noise_is_rarely_mistaken_for_warm_up():
+    rng = np.random.default_rng(3)
+    saturating = sum(analyse_growth(floors(BASE + jitter(rng))).saturating for _ in range(300))
+    assert saturating / 300 <= 0.03
+
+
+def test_perfectly_flat_series():
+    a = analyse_growth((BASE,) * N)
+    assert a.gated.slope == 0.0
+    assert a.gated.se == 0.0
+    assert not a.saturating
+
+
+def test_linear_leak_is_measured_as_growth():
+    rng = np.random.default_rng(4)
+    covered = 0
+    for _ in range(100):
+        a = analyse_growth(floors(BASE + 512 * INDEX + jitter(rng)))
+        assert not a.saturating
+        assert a.gated == a.full
+        assert a.gated.slope == pytest.approx(512, rel=0.02)
+        assert a.gated.trend_p < 1e-10
+        covered += a.gated.low <= 512 <= a.gated.high
+    assert covered >= 88  # a 95% interval
+
+
+def test_leak_in_a_floor_that_only_moves_in_arena_steps():
+    # 512 B/call retained, but the tracked floor only moves when a new 4 KiB block is taken.
+    rng = np.random.default_rng(5)
+    a = analyse_growth(floors(BASE + np.floor(512 * INDEX / 4096) * 4096 + jitter(rng)))
+    assert a.gated.slope == pytest.approx(512, rel=0.1)
+    assert a.gated.trend_p < 1e-10
+
+
+@pytest.mark.parametrize("period", [5, 7, 10, 13])
+@pytest.mark.parametrize("amplitude", [4 * KiB, 16 * KiB])
+def test_rising_floor_sawtooth(period, amplitude):
+    """A buffer that fills and is trimmed every ``period`` calls, on top of a 512 B/call leak."""
+    rng = np.random.default_rng(period * amplitude)
+    for phase in range(period):
+        saw = amplitude * ((INDEX + phase) % period) / (period - 1)
+        a = analyse_growth(floors(BASE + 512 * INDEX + saw + jitter(rng)))
+        assert not a.saturating
+        assert a.gated.trend_p < 1e-4
+        # Theil-Sen follows the long-run rise; partial cycles at the window's ends bias it
+        # by up to about a third here, never down to "no growth".
+        assert 0.9 * 512 <= a.gated.slope <= 1.5 * 512
+
+
+@pytest.mark.parametrize("fill_calls", [8, 10, 14, 17])
+def test_bounded_cache_is_warm_up_not_growth(fill_calls):
+    """A cache that fills during the first third of the calls, then stays full."""
+    rng = np.random.default_rng(fill_calls)
+    saturating = 0
+    for _ in range(40):
+        a = analyse_growth(floors(BASE + cache_fill(fill_calls, 200 * KiB) + jitter(rng)))
+        assert abs(a.gated.slope) < 8
+        if a.saturating:
+            saturating += 1
+            assert a.gated == a.tail
+            assert a.settled_after is not None
+            assert fill_calls - 2 <= a.settled_after <= fill_calls
+    assert saturating >= 38
+
+
+@pytest.mark.parametrize("fill_calls", [2, 4, 6])
+def test_cache_filled_in_a_few_calls_is_not_growth_either(fill_calls):
+    # The halves may not tell such a short rise apart (it is often not called saturating),
+    # but Theil-Sen's median outvotes it over the whole window: the gated slope stays nil.
+    rng = np.random.default_rng(fill_calls)
+    for _ in range(40):
+        a = analyse_growth(floors(BASE + cache_fill(fill_calls, 200 * KiB) + jitter(rng)))
+        assert abs(a.gated.slope) < 8
+
+
+def test_late_warm_up_would_read_as_a_leak_without_the_split():
+    rng = np.random.default_rng(12)
+    a = analyse_growth(floors(BASE + cache_fill(17, 200 * KiB) + jitter(rng)))
+    assert a.full.slope > 256  # more than the default growth tolerance
+    assert a.saturating
+    assert abs(a.gated.slope) < 8
+
+
+def test_smooth_saturating_warm_up():
+    rng = np.random.default_rng(6)
+    a = analyse_growth(floors(BASE + 300 * KiB * (1 - np.exp(-INDEX / 4)) + jitter(rng)))
+    assert a.saturating
+    assert abs(a.gated.slope) < 64
+    # 95% of the rise is reached after 4 * ln(20) = 12 calls.
+    assert 10 <= a.settled_after <= 14
+
+
+def test_leak_behind_a_filling_cache_is_still_measured():
+    rng = np.random.default_rng(7)
+    for fill_calls in (8, 12, 17):
+        series = BASE + cache_fill(fill_calls, 200 * KiB) + 512 * INDEX + jitter(rng)
+        a = analyse_growth(floors(series))
+        assert a.saturating
+        assert a.gated.slope == pytest.approx(512, rel=0.05)
+        assert a.gated.trend_p < 1e-6
+
+
+def test_leak_faster_than_the_warm_up_is_not_called_saturating():
+    rng = np.random.default_rng(8)
+    series = BASE + cache_fill(10, 20 * KiB) + 2048 * INDEX + jitter(rng)
+    a = analyse_growth(floors(series))
+    assert not a.saturating
+    assert a.gated.slope >= 2048
+
+
+def test_short_series():
+    for series in ((), (BASE,), (BASE, BASE + 10), (BASE, BASE + 10, BASE + 20)):
+        a = analyse_growth(series)
+        assert not a.saturating
+        assert math.isfinite(a.gated.slope)
+
+
+@PROPERTY
+@given(
+    st.integers(min_value=0, max_value=2**31),
+    st.integers(min_value=0, max_value=2**16),
+    st.integers(min_value=5, max_value=200),
+)
+def test_exact_line_is_never_warm_up(intercept, slope, length):
+    series = tuple(intercept + slope * i for i in range(length))
+    a = analyse_growth(series)
+    assert not a.saturating
+    assert a.gated.slope == pytest.approx(slope)
+
+
+@PROPERTY
+@given(
+    st.lists(st.integers(min_value=0, max_value=2**24), min_size=0, max_size=80),
+    st.integers(min_value=0, max_value=2**32),
+)
+def test_growth_analysis_ignores_the_absolute_level(series, offset):
+    a = analyse_growth(tuple(series))
+    b = analyse_growth(tuple(v + offset for v in series))
+    assert b.saturating == a.saturating
+    assert b.gated.slope == pytest.approx(a.gated.slope, abs=1e-6)
+    assert b.settled_after == a.settled_after
+    if a.saturating:
+        assert a.tail.slope <= 0.25 * a.head.slope
+        assert 0 <= a.settled_after < len(series)
+
+
+# --- summarize_run --------------------------------------------------------------------
+
+
+def record(
+    heap_floor,
+    *,
+    peak: int,
+    timeline_heap=None,
+    rss_floor=None,
+    warmup: int = 10,
+) -> RunRecord:
+    heap_floor = floors(np.asarray(heap_floor))
+    heaps = heap_floor if timeline_heap is None else floors(np.asarray(timeline_heap))
+    return RunRecord(
+        status=RunStatus.OK,
+        backend="memray",
+        warmup=warmup,
+        iterations=len(heap_floor) - 1,
+        peak_heap_bytes=int(peak),
+        peak_rss_bytes=int(peak) + 30 * MiB,
+        heap_floor_bytes=heap_floor,
+        rss_floor_bytes=floors(np.asarray(rss_floor)) if rss_floor is not None else heap_floor,
+        timeline=tuple((0.01 * k, h, h + 30 * MiB) for k, h in enumerate(heaps)),
+    )
+
+
+def test_summarize_run_maps_each_series_to_its_slope():
+    rng = np.random.default_rng(9)
+    heap = BASE + 512 * INDEX + jitter(rng)
+    rss = 30 * MiB + np.floor(jitter(rng, amplitude=64 * KiB) / 4096) * 4096
+    summary = summarize_run(record(heap, peak=12 * MiB, rss_floor=rss))
+    assert summary.peak_heap_bytes == 12 * MiB
+    assert summary.peak_rss_bytes == 42 * MiB
+    assert summary.heap_growth == pytest.approx(512, rel=0.02)
+    assert 0 < summary.heap_growth_se < 10
+    assert abs(summary.rss_growth) < 1024
+    assert math.isfinite(summary.rss_growth_se)
+
+
+def test_summarize_run_reports_the_gated_slope_of_a_warm_up():
+    rng = np.random.default_rng(10)
+    heap = BASE + cache_fill(12, 200 * KiB) + jitter(rng)
+    summary = summarize_run(record(heap, peak=12 * MiB))
+    assert abs(summary.heap_growth) < 8
+
+
+def test_summarize_run_never_stores_an_infinite_error():
+    summary = summarize_run(record([BASE, BASE + 100], peak=BASE))
+    assert summary.heap_growth == 0.0
+    assert summary.heap_growth_se == 0.0
+    assert summary.rss_growth_se == 0.0
+
+
+# --- classify_shape -------------------------------------------------------------------
+
+
+def _runs(make, count: int = 3, seed: int = 0) -> list[RunRecord]:
+    rng = np.random.default_rng(seed)
+    return [make(rng) for _ in range(count)]
+
+
+def _with_temporaries(floor: np.ndarray, temporaries: float) -> np.ndarray:
+    """Timeline samples: the floor between calls, floor + temporaries inside each call."""
+    inside = floor[:-1] + temporaries
+    return np.ravel(np.column_stack([floor[:-1], inside]))
+
+
+def test_flat_shape():
+    def make(rng):
+        floor = BASE + jitter(rng)
+        return record(floor, peak=BASE + 2 * MiB, timeline_heap=_with_temporaries(floor, 2 * MiB))
+
+    report = classify_shape(_runs(make))
+    assert report.shape is Shape.FLAT
+    assert report.trend_p > 0.01
+    assert report.warmup_hint is None
+
+
+def test_monotonic_growth_shape():
+    def make(rng):
+        floor = BASE + 512 * INDEX + jitter(rng)
+        return record(floor, peak=int(floor[-1]) + 1000)
+
+    report = classify_shape(_runs(make))
+    assert report.shape is Shape.GROWING
+    assert report.trend_p < 1e-10
+
+
+def test_sawtooth_shape():
+    def make(rng):
+        floor = BASE + 512 * INDEX + jitter(rng)
+        timeline = _with_temporaries(floor, 4 * MiB)
+        return record(floor, peak=int(timeline.max()), timeline_heap=timeline)
+
+    report = classify_shape(_runs(make))
+    assert report.shape is Shape.SAWTOOTH
+    assert report.trend_p < 1e-10
+
+
+def test_spiky_shape():
+    def make(rng):
+        floor = BASE + jitter(rng)
+        timeline = _with_temporaries(floor, 256 * KiB)
+        timeline[40] = 64 * MiB  # one call in fifty builds something huge
+        return record(floor, peak=64 * MiB, timeline_heap=timeline)
+
+    report = classify_shape(_runs(make))
+    assert report.shape is Shape.SPIKY
+
+
+def test_warm_up_shape_and_hint():
+    fill_calls, warmup = 17, 10
+
+    def make(rng):
+        floor = BASE + cache_fill(fill_calls, 200 * KiB) + jitter(rng)
+        return record(floor, peak=int(floor.max()) + MiB, warmup=warmup)
+
+    records = _runs(make)
+    report = classify_shape(records)
+    assert report.shape is Shape.WARMING
+    assert report.warmup_hint is not None
+    assert report.warmup_hint % 10 == 0
+    # Enough warm-up to cover the rise (with margin), not an absurd amount.
+    assert warmup + fill_calls < report.warmup_hint <= 2 * (warmup + fill_calls)
+    settled = max(analyse_growth(r.heap_floor_bytes).settled_after for r in records)
+    assert report.warmup_hint == math.ceil((warmup + settled) * 1.5 / 10) * 10
+
+
+def test_warm_up_needs_a_majority_of_runs():
+    rng = np.random.default_rng(11)
+    warming = record(BASE + cache_fill(12, 200 * KiB) + jitter(rng), peak=BASE + MiB)
+    flat = [record(BASE + jitter(rng), peak=BASE + MiB) for _ in range(2)]
+    assert classify_shape([warming, *flat]).shape is not Shape.WARMING
+    assert classify_shape([warming, warming, flat[0]]).shape is Shape.WARMING
+
+
+def test_shape_without_floors():
+    report = classify_shape([RunRecord(status=RunStatus.OK, backend="memray", peak_heap_bytes=MiB)])
+    assert report.shape is Shape.FLAT
+    assert report.trend_p == 1.0
+    assert classify_shape([]).shape is Shape.FLAT
+
+
+def test_flat_shape_is_stable_over_seeds():
+    def make(rng):
+        floor = BASE + jitter(rng)
+        return record(floor, peak=BASE + 2 * MiB, timeline_heap=_with_temporaries(floor, 2 * MiB))
+
+    shapes = [classify_shape(_runs(make, seed=seed)).shape for seed in range(100)]
+    assert shapes.count(Shape.FLAT) >= 97

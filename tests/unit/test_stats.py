@@ -1,0 +1,391 @@
+"""Statistics on simulated data with a known truth: edge cases, calibration, invariants.
+
+Every simulation is seeded, so a failure reproduces exactly; the sample sizes are chosen
+so that a correct implementation passes with a wide margin, not by luck of the seed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from pytest_memgate.stats import (
+    bonferroni,
+    combine_pvalues,
+    compare_levels,
+    compare_rates,
+    fit_slope,
+    hodges_lehmann,
+)
+
+MiB = 1024**2
+ALPHA = 0.01
+
+PROPERTY = settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def _assert_valid_pvalues(c) -> None:
+    for p in (c.p_increase, c.p_decrease):
+        assert not math.isnan(p)
+        assert 0.0 <= p <= 1.0
+
+
+# --- compare_levels: edge cases -------------------------------------------------------
+
+
+def test_identical_peaks_give_a_neutral_finite_comparison():
+    c = compare_levels([50 * MiB] * 3, [50 * MiB] * 3)
+    _assert_valid_pvalues(c)
+    assert c.p_increase == pytest.approx(0.5)
+    assert c.p_decrease == pytest.approx(0.5)
+    assert c.ratio == 1.0
+    assert c.delta == 0.0
+    assert c.ratio_low < 1.0 < c.ratio_high
+    assert not c.insufficient_data
+
+
+def test_one_byte_difference_between_deterministic_peaks_is_not_evidence():
+    c = compare_levels([50 * MiB] * 3, [50 * MiB + 1] * 3)
+    _assert_valid_pvalues(c)
+    assert c.p_increase > 0.4
+    assert c.ratio == pytest.approx(1.0, abs=1e-6)
+
+
+def test_difference_far_above_the_resolution_is_evidence_even_without_spread():
+    # Deterministic peaks: 2% apart is 20 resolutions, which is overwhelming evidence.
+    c = compare_levels([50 * MiB] * 3, [int(50 * MiB * 1.02)] * 3)
+    assert c.p_increase < 1e-4
+    assert c.ratio == pytest.approx(1.02, rel=1e-4)
+    assert c.ratio_low < 1.02 < c.ratio_high
+
+
+def test_zero_peaks_compare_without_error():
+    c = compare_levels([0, 0, 0], [0, 0, 0])
+    _assert_valid_pvalues(c)
+    assert c.ratio == 1.0
+    assert c.delta == 0.0
+    c = compare_levels([0, 0, 0], [4096, 4096, 4096])
+    _assert_valid_pvalues(c)
+    assert c.ratio == pytest.approx(2.0)  # (4096 + offset) / offset
+    assert math.isfinite(c.delta)
+
+
+def test_huge_difference_gives_a_tiny_p():
+    rng = np.random.default_rng(1)
+    base = 10 * MiB * np.exp(rng.normal(0, 0.02, 3))
+    cur = 100 * MiB * np.exp(rng.normal(0, 0.02, 3))
+    c = compare_levels(base, cur)
+    assert c.p_increase < 1e-4
+    assert c.p_decrease > 0.999
+    assert c.ratio == pytest.approx(10, rel=0.1)
+    assert c.ratio_low > 5
+    assert c.delta > 80 * MiB
+
+
+def test_decrease_is_seen_by_p_decrease():
+    rng = np.random.default_rng(2)
+    base = 100 * MiB * np.exp(rng.normal(0, 0.01, 3))
+    cur = 80 * MiB * np.exp(rng.normal(0, 0.01, 3))
+    c = compare_levels(base, cur)
+    assert c.p_decrease < ALPHA
+    assert c.p_increase > 1 - ALPHA
+    assert c.ratio == pytest.approx(0.8, rel=0.03)
+    assert c.delta < 0
+
+
+def test_one_odd_run_barely_moves_the_effect_estimate():
+    # Hodges-Lehmann: one +50% run among three leaves the median pairwise shift near 0.
+    c = compare_levels([50 * MiB] * 3, [50 * MiB, 50 * MiB, 75 * MiB])
+    assert c.ratio == pytest.approx(1.0, abs=1e-9)
+    assert c.p_increase > ALPHA
+
+
+@pytest.mark.parametrize("nb, nc", [(0, 3), (3, 0), (1, 1), (0, 0)])
+def test_too_few_runs_are_flagged_not_tested(nb, nc):
+    c = compare_levels([50 * MiB] * nb, [60 * MiB] * nc)
+    assert c.insufficient_data
+    assert c.p_increase == 1.0
+    assert c.p_decrease == 1.0
+    assert c.ratio_low <= 1.0 <= c.ratio_high
+    assert (c.n_baseline, c.n_current) == (nb, nc)
+
+
+def test_insufficient_levels_still_report_the_point_ratio():
+    c = compare_levels([10 * MiB], [100 * MiB])
+    assert c.insufficient_data
+    assert c.ratio == pytest.approx(10, rel=0.01)
+    assert c.delta == 90 * MiB
+
+
+@pytest.mark.parametrize("nb, nc", [(1, 2), (2, 1), (1, 8)])
+def test_a_single_run_on_one_side_is_compared(nb, nc):
+    c = compare_levels([50 * MiB] * nb, [100 * MiB] * nc)
+    assert not c.insufficient_data
+    _assert_valid_pvalues(c)
+    assert c.p_increase < 0.01
+    assert c.ratio == pytest.approx(2, rel=1e-3)
+
+
+# --- compare_rates: edge cases --------------------------------------------------------
+
+
+def test_zero_slopes_with_zero_errors_are_neutral():
+    c = compare_rates([0.0] * 3, [0.0] * 3, [0.0] * 3, [0.0] * 3)
+    _assert_valid_pvalues(c)
+    assert c.p_increase == pytest.approx(0.5)
+    assert c.delta == 0.0
+    assert c.ratio == 1.0
+
+
+def test_rate_difference_below_resolution_is_not_evidence():
+    c = compare_rates([0.0] * 3, [0.0] * 3, [1.0] * 3, [0.0] * 3)
+    assert c.p_increase > 0.3
+
+
+def test_clear_leak_against_a_flat_baseline():
+    c = compare_rates([0.0] * 3, [0.0] * 3, [512.0, 510.0, 515.0], [2.0] * 3)
+    assert c.p_increase < 1e-4
+    assert c.delta == pytest.approx(512, abs=5)
+    assert c.delta_low < c.delta < c.delta_high
+    assert c.ratio == math.inf
+
+
+def test_within_run_error_limits_the_evidence():
+    # Identical slopes but each known only to +-1000 B/call: a 500 B/call change is not proven.
+    c = compare_rates([0.0] * 3, [1000.0] * 3, [500.0] * 3, [1000.0] * 3)
+    assert c.p_increase > ALPHA
+    tight = compare_rates([0.0] * 3, [1.0] * 3, [500.0] * 3, [1.0] * 3)
+    assert tight.p_increase < 1e-4
+
+
+@pytest.mark.parametrize("nb, nc", [(0, 3), (1, 1)])
+def test_rates_with_too_few_runs_are_flagged(nb, nc):
+    c = compare_rates([0.0] * nb, [0.0] * nb, [100.0] * nc, [1.0] * nc)
+    assert c.insufficient_data
+    assert c.p_increase == 1.0
+
+
+# --- calibration of the p-values ------------------------------------------------------
+
+
+@pytest.mark.parametrize("nb, nc", [(3, 3), (1, 3), (3, 1), (1, 8)])
+def test_level_pvalues_are_calibrated_under_no_change(nb, nc):
+    """P(p_increase < alpha) must not exceed alpha (with sampling slack) when nothing changed.
+
+    A side with a single run used to be treated as having no spread at all (only the
+    0.1% floor), which made p < 0.01 happen 17% of the time for 1 baseline run vs 8.
+    """
+    rng = np.random.default_rng(100 + 10 * nb + nc)
+    n, hits_up, hits_down = 3000, 0, 0
+    for _ in range(n):
+        base = 50 * MiB * np.exp(rng.normal(0, 0.02, nb))
+        cur = 50 * MiB * np.exp(rng.normal(0, 0.02, nc))
+        c = compare_levels(base, cur)
+        hits_up += c.p_increase < ALPHA
+        hits_down += c.p_decrease < ALPHA
+    # At a true rate of 0.01, more than 0.015 * 3000 = 45 hits has probability ~0.2%.
+    assert hits_up / n <= 0.015
+    assert hits_down / n <= 0.015
+
+
+@pytest.mark.parametrize("nb, nc", [(3, 3), (1, 8), (8, 1)])
+def test_rate_pvalues_are_calibrated_under_no_change(nb, nc):
+    # Run-to-run spread (300 B/call) larger than the within-run error (100 B/call).
+    rng = np.random.default_rng(200 + 10 * nb + nc)
+    n, hits = 3000, 0
+    for _ in range(n):
+        c = compare_rates(rng.normal(0, 300, nb), [100.0] * nb, rng.normal(0, 300, nc), [100.0] * nc)
+        hits += c.p_increase < ALPHA
+    assert hits / n <= 0.015
+
+
+def test_level_test_has_power_against_a_clear_shift():
+    rng = np.random.default_rng(7)
+    n, hits = 1000, 0
+    for _ in range(n):
+        base = 50 * MiB * np.exp(rng.normal(0, 0.01, 5))
+        cur = 50 * MiB * np.exp(rng.normal(math.log(1.05), 0.01, 5))
+        hits += compare_levels(base, cur).p_increase < ALPHA
+    assert hits / n >= 0.95
+
+
+# --- fit_slope --------------------------------------------------------------------------
+
+
+def test_fit_slope_of_an_exact_line():
+    fit = fit_slope([1000 + 512 * i for i in range(51)])
+    assert fit.slope == pytest.approx(512)
+    assert fit.low == pytest.approx(512)
+    assert fit.high == pytest.approx(512)
+    assert fit.se == pytest.approx(0, abs=1e-9)
+    assert fit.trend_p < 1e-10
+    assert fit.n == 51
+
+
+def test_fit_slope_of_a_constant_series():
+    fit = fit_slope([7] * 51)
+    assert (fit.slope, fit.low, fit.high, fit.se, fit.trend_p) == (0.0, 0.0, 0.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("series", [[], [5], [5, 9]])
+def test_fit_slope_of_too_short_a_series(series):
+    fit = fit_slope(series)
+    assert fit.slope == 0.0
+    assert fit.se == math.inf
+    assert fit.trend_p == 1.0
+    assert fit.n == len(series)
+
+
+def test_fit_slope_ignores_a_few_odd_points():
+    y = np.array([1000 + 100 * i for i in range(51)], float)
+    y[[7, 30]] += 1_000_000  # two calls that happened to resize a big dict
+    fit = fit_slope(y)
+    assert fit.slope == pytest.approx(100, rel=0.02)
+
+
+def test_fit_slope_of_a_falling_series_has_no_upward_trend():
+    fit = fit_slope([10_000 - 50 * i for i in range(51)])
+    assert fit.slope == pytest.approx(-50)
+    assert fit.trend_p > 0.99
+
+
+def test_fit_slope_interval_covers_the_true_slope():
+    """The within-run error that compare_rates relies on must be honest, not too narrow."""
+    rng = np.random.default_rng(11)
+    n, covered = 500, 0
+    for _ in range(n):
+        y = 1e6 + 300 * np.arange(51) + rng.normal(0, 2000, 51)
+        fit = fit_slope(y)
+        covered += fit.low <= 300 <= fit.high
+    assert covered / n >= 0.90
+
+
+def test_trend_test_is_calibrated_on_noise():
+    rng = np.random.default_rng(12)
+    n = 2000
+    false = sum(fit_slope(1e6 + rng.normal(0, 200, 51)).trend_p < ALPHA for _ in range(n))
+    assert false / n <= 0.02
+
+
+def test_trend_test_finds_a_small_leak_in_pymalloc_jitter():
+    rng = np.random.default_rng(13)
+    for _ in range(50):
+        y = 1e6 + 64 * np.arange(51) + rng.integers(-100, 101, 51)
+        assert fit_slope(y).trend_p < 1e-6
+
+
+# --- multiple scenarios -----------------------------------------------------------------
+
+
+def test_bonferroni():
+    assert bonferroni(0.01, 10) == pytest.approx(0.001)
+    assert bonferroni(0.01, 0) == 0.01
+    assert bonferroni(0.05, 1) == 0.05
+
+
+def test_combine_pvalues():
+    assert combine_pvalues([]) == 1.0
+    assert combine_pvalues([0.3]) == 0.3
+    assert combine_pvalues([1e-6, 1e-6, 1e-6]) < 1e-10
+    assert combine_pvalues([0.5, 0.5, 0.5]) == pytest.approx(0.5)
+    assert 0 <= combine_pvalues([0.0, 1.0, 1.0]) <= 1  # clipped, never NaN
+
+
+def test_hodges_lehmann_is_the_median_pairwise_shift():
+    assert hodges_lehmann([1, 2, 3], [11, 12, 13]) == 10
+    # One wild value among three moves the shift estimate not at all.
+    assert hodges_lehmann([1, 2, 3], [1, 2, 1000]) == 0
+
+
+# --- properties -------------------------------------------------------------------------
+
+peaks = st.lists(st.integers(min_value=0, max_value=2**40), min_size=1, max_size=8)
+slopes = st.lists(
+    st.floats(min_value=-1e7, max_value=1e7, allow_nan=False, allow_infinity=False), min_size=1, max_size=8
+)
+errors = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+@PROPERTY
+@given(peaks, peaks)
+def test_levels_never_give_nan_or_out_of_range_pvalues(base, cur):
+    c = compare_levels(base, cur)
+    _assert_valid_pvalues(c)
+    if c.insufficient_data:
+        return
+    # The two one-sided tests are the two tails of one statistic.
+    assert c.p_increase + c.p_decrease == pytest.approx(1.0, abs=1e-9)
+    assert c.ratio > 0 and math.isfinite(c.ratio)
+    assert c.ratio_low <= c.ratio <= c.ratio_high
+    assert c.delta_low <= c.delta <= c.delta_high
+
+
+@PROPERTY
+@given(slopes, slopes, errors, errors)
+def test_rates_never_give_nan_or_out_of_range_pvalues(base, cur, base_err, cur_err):
+    c = compare_rates(base, [base_err] * len(base), cur, [cur_err] * len(cur))
+    _assert_valid_pvalues(c)
+    if c.insufficient_data:
+        return
+    assert c.p_increase + c.p_decrease == pytest.approx(1.0, abs=1e-9)
+    assert c.delta_low <= c.delta <= c.delta_high
+
+
+@PROPERTY
+@given(slopes, slopes, st.floats(min_value=0, max_value=1e6), st.floats(min_value=1, max_value=1e6))
+def test_raising_current_rates_never_weakens_the_evidence_of_an_increase(base, cur, shift, extra):
+    """Shifting every current slope up must not raise p_increase (nor lower p_decrease)."""
+    err_b, err_c = [10.0] * len(base), [10.0] * len(cur)
+    low = compare_rates(base, err_b, [v + shift for v in cur], err_c)
+    high = compare_rates(base, err_b, [v + shift + extra for v in cur], err_c)
+    assert high.p_increase <= low.p_increase + 1e-12
+    assert high.p_decrease >= low.p_decrease - 1e-12
+    assert high.delta >= low.delta
+
+
+@PROPERTY
+@given(peaks, st.floats(min_value=1.0, max_value=100.0))
+def test_scaling_current_peaks_up_never_reads_as_a_decrease(base, factor):
+    cur = [int(v * factor) for v in base]
+    c = compare_levels(base, cur)
+    _assert_valid_pvalues(c)
+    assert c.ratio >= 1.0 - 1e-12 or c.insufficient_data
+    assert c.p_decrease >= 0.5 - 1e-9
+
+
+series = st.lists(
+    st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_infinity=False), max_size=80
+)
+
+
+@PROPERTY
+@given(series)
+def test_fit_slope_is_finite_and_ordered_on_any_finite_series(y):
+    fit = fit_slope(y)
+    assert math.isfinite(fit.slope)
+    assert not math.isnan(fit.se) and fit.se >= 0
+    assert 0.0 <= fit.trend_p <= 1.0
+    if len(y) >= 3:
+        assert math.isfinite(fit.se)
+        assert fit.low <= fit.slope <= fit.high
+
+
+@PROPERTY
+@given(
+    st.lists(st.integers(min_value=0, max_value=2**32), min_size=3, max_size=60),
+    st.integers(min_value=-(2**20), max_value=2**20),
+    st.integers(min_value=-(2**30), max_value=2**30),
+)
+def test_fit_slope_follows_an_added_line(y, slope, offset):
+    """Theil-Sen is regression-equivariant: adding a + b*i to the series adds b to the slope."""
+    assume(len(set(y)) > 1)
+    base = fit_slope(y)
+    moved = fit_slope([v + offset + slope * i for i, v in enumerate(y)])
+    tolerance = 1e-6 * (1 + abs(base.slope) + abs(slope))
+    assert moved.slope == pytest.approx(base.slope + slope, abs=tolerance)
