@@ -13,7 +13,7 @@ import enum
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .model import RunRecord, RunSummary
 from .stats import SlopeFit, combine_pvalues, fit_slope
@@ -41,11 +41,32 @@ class GrowthAnalysis:
     settled_after: int | None  # measured calls until the floor stopped rising
 
 
+def rolling_floor(floor: Sequence[float], window: int | None = None) -> list[float]:
+    """The lowest floor within each window of ``window`` calls (default a third of them).
+
+    Memory retained for good lifts every window's minimum; memory held for a while and
+    then released (a buffer flushed every 10 calls, a batch kept until it is full) does
+    not, however regular its teeth, as long as a window spans a tooth. On a flat but noisy
+    floor the window minima are as flat as the floor, so the slope stays unbiased.
+    """
+    n = len(floor)
+    w = window if window is not None else max(1, n // 3)
+    if w <= 1 or n - w + 1 < 3:
+        return list(floor)
+    return [min(floor[i : i + w]) for i in range(n - w + 1)]
+
+
+def _fit(floor: Sequence[float]) -> SlopeFit:
+    """Slope of the rolling floor; the trend test stays on the raw floor, whose points are
+    independent (overlapping window minima are not)."""
+    return replace(fit_slope(rolling_floor(floor)), trend_p=fit_slope(floor).trend_p)
+
+
 def analyse_growth(floor: Sequence[float]) -> GrowthAnalysis:
-    full = fit_slope(floor)
+    full = _fit(floor)
     half = len(floor) // 2
-    head = fit_slope(floor[: half + 1])
-    tail = fit_slope(floor[half:])
+    head = _fit(floor[: half + 1])
+    tail = _fit(floor[half:])
     saturating = (
         head.n >= 5
         and head.trend_p < _TREND_ALPHA

@@ -19,10 +19,11 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from .backends import Body, HardCapExceeded, current_rss, get_backend, start_watchdog
+from .backends import Body, HardCapExceeded, current_rss, get_backend, measure_rss, start_watchdog
 from .model import RunRecord, RunRequest, RunStatus
 from .units import format_size
 
@@ -30,7 +31,28 @@ _RESULT = "record.json"
 
 
 def run_isolated(body: Body, request: RunRequest, *, timeout_s: float) -> RunRecord:
-    """One measured run of ``body`` in a forked child; never raises for the child's faults."""
+    """One measured run of ``body``; never raises for the child's faults.
+
+    A run is two forked children from the same state: one measures the heap under the
+    tracker, the other resident memory with no tracker at all (a tracker's own buffers
+    would otherwise show as the scenario's RSS). Both take the same warm-up.
+    """
+    heap = _run_child(body, request, "heap", timeout_s)
+    if not heap.ok:
+        return heap
+    rss = _run_child(body, request, "rss", timeout_s)
+    if not rss.ok:
+        return replace(rss, error=f"{rss.error} (in the RSS phase, untracked)")
+    return replace(
+        heap,
+        rss_floor_bytes=rss.rss_floor_bytes,
+        peak_rss_bytes=rss.peak_rss_bytes,
+        wall_s=heap.wall_s + rss.wall_s,
+    )
+
+
+def _run_child(body: Body, request: RunRequest, phase: str, timeout_s: float) -> RunRecord:
+    """Fork, run one phase in the child, and map how the child ended to a record."""
     workdir = Path(tempfile.mkdtemp(prefix="memgate-run-"))
     try:
         for stream in (sys.stdout, sys.stderr):
@@ -39,7 +61,7 @@ def run_isolated(body: Body, request: RunRequest, *, timeout_s: float) -> RunRec
         rss_at_fork = current_rss()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
-            _child_main(body, request, workdir)
+            _child_main(body, request, workdir, phase)
         try:
             status, capped_at = _wait(pid, timeout_s, _kill_threshold(request, rss_at_fork))
         except BaseException:
@@ -82,7 +104,7 @@ def run_isolated(body: Body, request: RunRequest, *, timeout_s: float) -> RunRec
                 "(os._exit or sys.exit in the scenario?)",
             )
         record = RunRecord.from_dict(json.loads(result.read_text()))
-        return _with_wall(record, wall_s)
+        return replace(record, wall_s=wall_s)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -150,13 +172,7 @@ def _failed(status: RunStatus, request: RunRequest, wall_s: float, error: str) -
     )
 
 
-def _with_wall(record: RunRecord, wall_s: float) -> RunRecord:
-    data = record.to_dict()
-    data["wall_s"] = wall_s
-    return RunRecord.from_dict(data)
-
-
-def _child_main(body: Body, request: RunRequest, workdir: Path) -> NoReturn:  # pragma: no cover
+def _child_main(body: Body, request: RunRequest, workdir: Path, phase: str) -> NoReturn:  # pragma: no cover
     """Measure, write one JSON record, and leave without running pytest's teardown."""
     import gc
 
@@ -166,12 +182,21 @@ def _child_main(body: Body, request: RunRequest, workdir: Path) -> NoReturn:  # 
         rss_start = current_rss()
         if request.hard_cap_bytes is not None:
             start_watchdog(request.hard_cap_bytes, rss_start)
-        backend = get_backend(request.backend)
         gc.collect()
         gc.freeze()  # pytest's own objects: keep them out of every later collection
-        for _ in range(request.warmup):
-            body()
-        record = backend.measure(body, request, workdir, rss_start)
+        if phase == "rss":
+            rss = measure_rss(body, request.warmup, request.iterations, rss_start)
+            record = RunRecord(
+                status=RunStatus.OK,
+                backend=request.backend,
+                warmup=request.warmup,
+                iterations=request.iterations,
+                peak_rss_bytes=rss.peak_bytes,
+                rss_floor_bytes=rss.floor_bytes,
+            )
+        else:
+            backend = get_backend(request.backend)  # imported here only: it costs RSS
+            record = backend.measure(body, request, workdir, rss_start)  # warm-up included
     except HardCapExceeded as exc:  # before the tracker ran (warm-up) or from a backend without sites
         record = _failed(RunStatus.HARD_CAP, request, 0.0, f"{exc}; stopped before any sites were tracked")
     except BaseException as exc:  # noqa: BLE001 - the child reports everything and exits

@@ -130,8 +130,9 @@ def compare_levels(
     """
     if len(baseline) < 1 or len(current) < 1 or len(baseline) + len(current) < 3:
         return _insufficient(baseline, current, offset)
-    lx = np.log(np.asarray(baseline, float) + offset)
-    ly = np.log(np.asarray(current, float) + offset)
+    # A level below zero (RSS that fell under its starting point) is no growth at all.
+    lx = np.log(np.maximum(np.asarray(baseline, float), 0.0) + offset)
+    ly = np.log(np.maximum(np.asarray(current, float), 0.0) + offset)
     floor = resolution**2
     var_x = max(float(np.var(lx, ddof=1)) if len(lx) > 1 else 0.0, floor)
     var_y = max(float(np.var(ly, ddof=1)) if len(ly) > 1 else 0.0, floor)

@@ -21,7 +21,7 @@ import memray
 from memray import FileFormat, FileReader
 
 from ..model import RunRecord, RunRequest, RunStatus
-from . import Body, HardCapExceeded, current_rss, downsample, make_sites, settle
+from . import Body, HardCapExceeded, downsample, make_sites, settle
 
 _INTERVAL_MS = 1
 _PAUSE_S = 0.004
@@ -37,11 +37,12 @@ class MemrayBackend:
         window_start = array("d", bytes(8 * (n + 1)))
         window_end = array("d", bytes(8 * (n + 1)))
         sleep, clock, collect = time.sleep, time.time, settle
-        settle()
-        rss_before_tracker = current_rss()
-        started = time.perf_counter()
-        completed = n
+        completed = 0
         stopped: HardCapExceeded | None = None
+        settle()
+        # Tracking starts before the warm-up: whatever warm-up allocates and a measured
+        # call later frees (a full cache evicting) must be known to the tracker, or every
+        # such eviction would read as growth.
         with memray.Tracker(
             str(capture),
             memory_interval_ms=_INTERVAL_MS,
@@ -49,25 +50,29 @@ class MemrayBackend:
             native_traces=request.native_traces,
             trace_python_allocators=request.trace_python_allocators,
         ):
-            collect()
-            window_start[0] = clock() * 1000
-            sleep(_PAUSE_S)
-            window_end[0] = clock() * 1000
             try:
+                for _ in range(request.warmup):
+                    body()
+                started = time.perf_counter()
+                collect()
+                window_start[0] = clock() * 1000
+                sleep(_PAUSE_S)
+                window_end[0] = clock() * 1000
                 for i in range(1, n + 1):
                     body()
                     collect()
                     window_start[i] = clock() * 1000
                     sleep(_PAUSE_S)
                     window_end[i] = clock() * 1000
+                    completed = i
             except HardCapExceeded as exc:
-                completed, stopped = i - 1, exc
+                stopped = exc
+        if stopped is not None and completed == 0 and window_start[0] == 0:
+            raise stopped  # still warming up: no floor to report
         measured_s = time.perf_counter() - started - (completed + 1) * _PAUSE_S
         record = _read_capture(
             capture,
             request,
-            rss_start,
-            rss_before_tracker,
             list(window_start[: completed + 1]),
             list(window_end[: completed + 1]),
             measured_s,
@@ -84,8 +89,6 @@ class MemrayBackend:
 def _read_capture(
     capture: Path,
     request: RunRequest,
-    rss_start: int,
-    rss_before_tracker: int,
     window_start: list[float],
     window_end: list[float],
     measured_s: float,
@@ -96,10 +99,7 @@ def _read_capture(
         if not snapshots:
             raise RuntimeError("memray recorded no memory snapshots; the run was too short")
         times = [s.time for s in snapshots]
-        # The tracker's own buffers show in RSS from its first sample on: not the scenario's.
-        rss_start += max(snapshots[0].rss - rss_before_tracker, 0)
         heap_floor: list[int] = []
-        rss_floor: list[int] = []
         cursor = 0
         for begin, end in zip(window_start, window_end):
             while cursor < len(times) and times[cursor] < int(begin):
@@ -107,18 +107,17 @@ def _read_capture(
             inside = []
             j = cursor
             while j < len(times) and times[j] <= end + 1:
-                inside.append(snapshots[j])
+                inside.append(snapshots[j].heap)
                 j += 1
-            if not inside:  # the sampler was late: take the next sample there is
-                inside = [snapshots[min(cursor, len(snapshots) - 1)]]
-            heap_floor.append(min(s.heap for s in inside))
-            rss_floor.append(min(s.rss for s in inside) - rss_start)
-        t0 = times[0]
+            # A late sampler: take the next sample there is.
+            heap_floor.append(min(inside) if inside else snapshots[min(cursor, len(snapshots) - 1)].heap)
+        # The timeline is for charts: heap, and RSS as the tracker saw it (its own buffers
+        # included, which is why the gated RSS figures come from an untracked phase).
+        t0, rss0 = times[0], snapshots[0].rss
         timeline = downsample(
-            [((s.time - t0) / 1000, int(s.heap), int(s.rss - rss_start)) for s in snapshots],
+            [((s.time - t0) / 1000, int(s.heap), int(s.rss - rss0)) for s in snapshots],
             request.timeline_points,
         )
-        peak_rss = max(s.rss for s in snapshots) - rss_start
         peak_sites = make_sites(
             [
                 (_stack(r, request.native_traces), r.size, r.n_allocations)
@@ -142,9 +141,7 @@ def _read_capture(
         warmup=request.warmup,
         iterations=request.iterations,
         peak_heap_bytes=peak_heap,
-        peak_rss_bytes=int(peak_rss),
         heap_floor_bytes=tuple(int(v) for v in heap_floor),
-        rss_floor_bytes=tuple(int(v) for v in rss_floor),
         timeline=timeline,
         peak_sites=peak_sites,
         retained_sites=retained_sites,

@@ -10,14 +10,13 @@ from __future__ import annotations
 import time
 import tracemalloc
 from array import array
+from dataclasses import replace
 from pathlib import Path
 
-import psutil
-
 from ..model import RunRecord, RunRequest, RunStatus
-from . import Body, downsample, make_sites, settle
+from . import Body, HardCapExceeded, downsample, make_sites, settle
 
-_FRAMES = 16
+_FRAMES = 8
 
 
 class TracemallocBackend:
@@ -26,22 +25,29 @@ class TracemallocBackend:
     def measure(self, body: Body, request: RunRequest, workdir: Path, rss_start: int) -> RunRecord:
         n = request.iterations
         heap = array("q", bytes(8 * (n + 1)))
-        rss = array("q", bytes(8 * (n + 1)))
         stamps = array("d", bytes(8 * (n + 1)))
-        memory_info = psutil.Process().memory_info
+        completed = -1
+        stopped: HardCapExceeded | None = None
         settle()
-        tracemalloc.start(_FRAMES)
+        tracemalloc.start(_FRAMES)  # before the warm-up, as with memray: evictions must be known
         try:
             base = tracemalloc.get_traced_memory()[0]
             before = tracemalloc.take_snapshot()
-            started = time.perf_counter()
-            for i in range(n + 1):
-                if i:
+            try:
+                for _ in range(request.warmup):
                     body()
-                settle()
-                heap[i] = tracemalloc.get_traced_memory()[0] - base
-                rss[i] = memory_info().rss - rss_start
-                stamps[i] = time.perf_counter() - started
+                started = time.perf_counter()
+                for i in range(n + 1):
+                    if i:
+                        body()
+                    settle()
+                    heap[i] = tracemalloc.get_traced_memory()[0] - base
+                    stamps[i] = time.perf_counter() - started
+                    completed = i
+            except HardCapExceeded as exc:
+                stopped = exc
+            if completed < 0 and stopped is not None:
+                raise stopped
             measured_s = time.perf_counter() - started
             peak_heap = tracemalloc.get_traced_memory()[1] - base
             after = tracemalloc.take_snapshot()
@@ -57,19 +63,20 @@ class TracemallocBackend:
             for stat in after.compare_to(before, "traceback")
             if stat.size_diff > 0
         ]
-        retained = make_sites(grown, limit=request.top_sites)
-        return RunRecord(
+        floors = heap[: completed + 1]
+        record = RunRecord(
             status=RunStatus.OK,
             backend="tracemalloc",
             warmup=request.warmup,
             iterations=n,
             peak_heap_bytes=int(peak_heap),
-            peak_rss_bytes=int(max(rss)),
-            heap_floor_bytes=tuple(heap),
-            rss_floor_bytes=tuple(rss),
+            heap_floor_bytes=tuple(floors),
             timeline=downsample(
-                [(stamps[i], heap[i], rss[i]) for i in range(n + 1)], request.timeline_points
+                [(stamps[i], heap[i], 0) for i in range(completed + 1)], request.timeline_points
             ),
-            retained_sites=retained,
+            retained_sites=make_sites(grown, limit=request.top_sites),
             measured_s=measured_s,
         )
+        if stopped is None:
+            return record
+        return replace(record, status=RunStatus.HARD_CAP, error=f"{stopped} after {completed} of {n} calls")
