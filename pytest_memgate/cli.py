@@ -267,15 +267,17 @@ def diff_scenario(old: Scenario, new: Scenario, policy: Policy) -> ScenarioDiff:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from .stats import bonferroni
+    from .verdict import COMPARISONS
 
     old, new = load_document(args.old), load_document(args.new)
     common = sorted(set(old.scenarios) & set(new.scenarios))
     removed = sorted(set(old.scenarios) - set(new.scenarios))
     added = sorted(set(new.scenarios) - set(old.scenarios))
-    policy = default_policy(bonferroni(args.alpha, len(common)))
+    policy = default_policy(bonferroni(args.alpha, max(len(common), 1) * COMPARISONS))
     print(
         f"memgate diff: OLD {old.kind} {old.path} -> NEW {new.kind} {new.path}; false-alarm rate "
-        f"{args.alpha:g} over {len(common)} common scenario(s) = {policy.alpha:.2g} per scenario"
+        f"{args.alpha:g} over {len(common)} common scenario(s) x {COMPARISONS} metrics = "
+        f"{policy.alpha:.2g} per test"
     )
     counts: dict[str, int] = {}
     for nodeid in common:

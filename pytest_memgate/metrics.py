@@ -21,6 +21,8 @@ from .stats import SlopeFit, combine_pvalues, fit_slope
 # A first half this much steeper than the second is warm-up, not a leak.
 _SATURATION_RATIO = 0.25
 _TREND_ALPHA = 0.01
+# Warm-up rising slower than this (bytes per call) is not worth a "raise warmup" note.
+_HINT_SLOPE = 128.0
 
 
 class Shape(str, enum.Enum):
@@ -111,7 +113,8 @@ def classify_shape(records: Sequence[RunRecord]) -> ShapeReport:
         return ShapeReport(Shape.FLAT, 1.0, None)
     trend_p = combine_pvalues([a.gated.trend_p for a in analyses])
     warmup_hint = None
-    if sum(a.saturating for a in analyses) * 2 > len(analyses):
+    saturating = [a for a in analyses if a.saturating]
+    if len(saturating) * 2 > len(analyses) and max(a.head.slope for a in saturating) >= _HINT_SLOPE:
         settled = max(a.settled_after or 0 for a in analyses)
         warmup_hint = int(math.ceil((records[0].warmup + settled) * 1.5 / 10.0) * 10)
         return ShapeReport(Shape.WARMING, trend_p, warmup_hint)

@@ -133,6 +133,12 @@ def _family(item: pytest.Function) -> tuple[str, int] | None:
     return item.nodeid.replace(f"n={size}-", "").replace(f"-n={size}", "").replace(f"[n={size}]", ""), size
 
 
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    gate = items[0].config.stash.get(GATE, None) if items else None
+    if gate is not None:
+        gate.deselected.update(item.nodeid for item in items)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     gate = pyfuncitem.config.stash.get(GATE, None)

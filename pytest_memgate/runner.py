@@ -23,7 +23,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from .backends import Body, HardCapExceeded, current_rss, get_backend, measure_rss, start_watchdog
+from .backends import (
+    Body,
+    HardCapExceeded,
+    current_rss,
+    get_backend,
+    measure_rss,
+    set_project_root,
+    start_watchdog,
+)
 from .model import RunRecord, RunRequest, RunStatus
 from .units import format_size
 
@@ -179,6 +187,7 @@ def _child_main(body: Body, request: RunRequest, workdir: Path, phase: str) -> N
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        set_project_root(request.extra.get("rootdir"))
         rss_start = current_rss()
         if request.hard_cap_bytes is not None:
             start_watchdog(request.hard_cap_bytes, rss_start)

@@ -38,7 +38,7 @@ from .metrics import ShapeReport, classify_shape, summarize_run
 from .model import RunRecord, RunRequest, RunSummary
 from .runner import run_isolated
 from .stats import bonferroni, fit_power_law, predict_power_law
-from .verdict import Outcome, Policy, Verdict, decide, judge_scaling
+from .verdict import COMPARISONS, Outcome, Policy, Verdict, decide, judge_scaling
 
 Body = Callable[[], object]
 RunFn = Callable[[Body, RunRequest, float], RunRecord]
@@ -97,6 +97,7 @@ class GateSession:
     environ: dict[str, str] | None = None  # None: the process environment
     scenario_count: int = 0
     collected: set[str] = field(default_factory=set)
+    deselected: set[str] = field(default_factory=set)
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     candidates: dict[str, Candidate] = field(default_factory=dict)
     written: list[tuple[str, str]] = field(default_factory=list)  # (nodeid, why)
@@ -162,9 +163,13 @@ class GateSession:
 
     @property
     def policy(self) -> Policy:
+        """Thresholds, and the level of each single test: the session's false-alarm rate
+        shared (Bonferroni) over scenarios, the four metrics and every look the adaptive
+        runs may take, so that neither many scenarios nor adding runs raises it."""
         c = self.config
+        looks = c.max_runs - c.runs + 1
         return Policy(
-            alpha=bonferroni(c.alpha, self.scenario_count),
+            alpha=bonferroni(c.alpha, max(self.scenario_count, 1) * COMPARISONS * looks),
             peak_tolerance=c.peak_tolerance,
             peak_min_bytes=c.peak_min_bytes,
             growth_tolerance=float(c.growth_tolerance),
@@ -226,6 +231,7 @@ class GateSession:
             native_traces=spec.native_traces,
             trace_python_allocators=spec.trace_python_allocators,
             hard_cap_bytes=self.hard_cap(spec),
+            extra={"rootdir": str(self.config.rootdir)},
         )
         timeout_s = spec.timeout or self.config.timeout
         policy = self.policy
@@ -402,10 +408,19 @@ class GateSession:
             self._baseline = update_baseline(self.baseline_path, changes, __version__)
 
     def stale_entries(self) -> list[str]:
-        """Baseline scenarios this session collected no test for (renamed or deleted?)."""
+        """Baseline scenarios whose test is gone: their file no longer exists, or their file
+        was collected in this session without them (and they were not deselected)."""
         if not self.collected:
             return []
-        return sorted(set(self.baseline.entries) - self.collected)
+        files = {nodeid.split("::", 1)[0] for nodeid in self.collected}
+        stale = []
+        for nodeid in self.baseline.entries:
+            if nodeid in self.collected or nodeid in self.deselected:
+                continue
+            file = nodeid.split("::", 1)[0]
+            if file in files or not (self.config.rootdir / file).exists():
+                stale.append(nodeid)
+        return sorted(stale)
 
     def exit_failed(self) -> bool:
         return any(

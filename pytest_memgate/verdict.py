@@ -27,6 +27,9 @@ from .stats import (
 )
 from .units import format_percent, format_size
 
+# Metrics compared with the baseline: heap peak, heap growth, RSS peak, RSS growth.
+COMPARISONS = 4
+
 
 class Outcome(str, enum.Enum):
     PASS = "pass"

@@ -205,10 +205,19 @@ def short_path(filename: str) -> str:
     stdlib = os.path.dirname(os.__file__) + os.sep
     if filename.startswith(stdlib):
         return filename[len(stdlib) :]
-    cwd = os.getcwd() + os.sep
-    if filename.startswith(cwd):
-        return filename[len(cwd) :]
+    root = (_ROOT or os.getcwd()) + os.sep
+    if filename.startswith(root):
+        return filename[len(root) :]
     return filename
+
+
+_ROOT: str | None = None
+
+
+def set_project_root(path: str | None) -> None:
+    """Report allocation sites relative to pytest's rootdir, whatever the working directory."""
+    global _ROOT
+    _ROOT = path.rstrip(os.sep) if path else None
 
 
 def _is_library_frame(filename: str) -> bool:

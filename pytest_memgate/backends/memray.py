@@ -109,8 +109,12 @@ def _read_capture(
             while j < len(times) and times[j] <= end + 1:
                 inside.append(snapshots[j].heap)
                 j += 1
-            # A late sampler: take the next sample there is.
-            heap_floor.append(min(inside) if inside else snapshots[min(cursor, len(snapshots) - 1)].heap)
+            if inside:
+                heap_floor.append(min(inside))
+            elif heap_floor:  # the sampler was late: no reading, so no new information
+                heap_floor.append(heap_floor[-1])
+            else:  # nothing yet: the last sample before the window is the nearest quiet one
+                heap_floor.append(snapshots[max(cursor - 1, 0)].heap)
         # The timeline is for charts: heap, and RSS as the tracker saw it (its own buffers
         # included, which is why the gated RSS figures come from an untracked phase).
         t0, rss0 = times[0], snapshots[0].rss

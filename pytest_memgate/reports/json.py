@@ -82,7 +82,7 @@ def build_report(session: GateSession) -> dict[str, Any]:
         "backend": session.backend.name,
         "backend_reason": session.backend.reason,
         "alpha": session.config.alpha,
-        "alpha_per_scenario": session.policy.alpha,
+        "alpha_per_test": session.policy.alpha,
         "baseline_path": str(session.baseline_path),
         "baseline_written": [{"id": nodeid, "why": why} for nodeid, why in session.written],
         "baseline_not_written": [{"id": nodeid, "outcome": why} for nodeid, why in session.not_written],

@@ -109,8 +109,9 @@ def summary_lines(session: GateSession) -> list[str]:
     documents = [session.documents[k] for k in sorted(session.documents)]
     lines = [
         f"backend: {session.backend.name} ({session.backend.reason}); baseline: "
-        f"{session.baseline_path}; false-alarm rate {session.config.alpha:g} for the "
-        f"session = {session.policy.alpha:.2g} per scenario",
+        f"{session.baseline_path}; false-alarm rate {session.config.alpha:g} for the session "
+        f"= {session.policy.alpha:.2g} per test ({max(session.scenario_count, 1)} scenario(s) x "
+        f"4 metrics x {session.config.max_runs - session.config.runs + 1} looks)",
         f"memory limit: {_limit_text(session)}",
     ]
     if not documents:

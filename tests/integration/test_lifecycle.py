@@ -175,3 +175,29 @@ def test_xdist_measures_each_scenario_once_and_writes_once(pytester: pytest.Pyte
     assert all(s["runs"] == 3 for s in report["scenarios"])
     peaks = [baseline["scenarios"][f"test_many.py::test_sized[{n}]"]["peak_bytes"] for n in (1000, 4000)]
     assert 3.5 < peaks[1] / peaks[0] < 4.5
+
+
+def test_stale_scenarios_are_reported_but_not_for_deselected_ones(pytester: pytest.Pytester) -> None:
+    two = """
+        import pytest
+
+        @pytest.mark.memload(iterations=5, warmup=1)
+        def test_kept():
+            bytearray(1000)
+
+        @pytest.mark.memload(iterations=5, warmup=1)
+        def test_{name}():
+            bytearray(2000)
+        """
+    pytester.makepyfile(test_pair=two.format(name="removed"))
+    assert run(pytester, "--memgate-update").ret == 0
+    deselected = run(pytester, "--memgate", "-k", "kept")
+    assert "with no test in this session" not in deselected.stdout.str()
+    pytester.makepyfile(test_pair=two.format(name="renamed"))
+    result = run(pytester, "--memgate")
+    result.stdout.fnmatch_lines(
+        [
+            "*baseline has 1 scenario(s) with no test in this session: "
+            "test_pair.py::test_removed*memgate prune*"
+        ]
+    )

@@ -20,9 +20,7 @@ from pytest_memgate.model import AllocSite, RunSummary
 
 
 def entry(peak: int = 10_000_000, growth: float = 0.0) -> BaselineEntry:
-    runs = tuple(
-        RunSummary(peak + i, 20_000_000, growth + 0.1234567 * i, 1.5, 100.0, 40.0) for i in range(3)
-    )
+    runs = tuple(RunSummary(peak + i, 20_000_000, growth + 0.1234567 * i, 1.5, 100.0, 40.0) for i in range(3))
     site = AllocSite("handler", "app/api.py", 12, peak, 40, (("handler", "app/api.py", 12),))
     return BaselineEntry("memray", runs, {"iterations": 50}, {"commit": "abc"}, {}, (site,), ())
 

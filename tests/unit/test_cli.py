@@ -165,7 +165,7 @@ def test_diff_doubled_heap_peak_is_a_regression(old_baseline: Path, tmp_path: Pa
     assert "tests/test_app.py::test_parse: regression" in out
     assert "heap peak grew from" in out
     assert "tests/test_app.py::test_render: pass" in out
-    assert "over 2 common scenario(s) = 0.005 per scenario" in out  # Bonferroni over the common ones
+    assert "over 2 common scenario(s) x 4 metrics = 0.0013 per test" in out  # Bonferroni
     assert "RSS peak" not in out  # only the regressed findings are spelled out
 
 

@@ -103,3 +103,14 @@ def test_marker_errors_name_test_and_argument(args: tuple, kwargs: dict, message
         parse_marker("tests/test_x.py::test_y", args, kwargs)
     assert "tests/test_x.py::test_y" in str(info.value)
     assert message in str(info.value)
+
+
+def test_readme_documents_every_option_and_marker_argument() -> None:
+    from pytest_memgate.marker import ARGUMENTS
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for option in OPTIONS:
+        assert f"`{option.key}`" in readme, option.key
+        assert f"`{option.flag}`" in readme, option.flag
+    for name in ARGUMENTS:
+        assert f"`{name}`" in readme, name
