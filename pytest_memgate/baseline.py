@@ -129,15 +129,20 @@ def load_baseline(path: Path) -> Baseline:
     return parse_baseline(text, path)
 
 
-def parse_baseline(text: str, path: Path) -> Baseline:
-    fix = "restore it from git or delete it and rerun with --memgate-update. The file was left untouched."
+def decode_json(text: str, path: Path, fix: str, what: str = "") -> Any:
+    """``json.loads`` whose error names the file, the place and the fix."""
     try:
-        document = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise BaselineError(
-            f"memgate: baseline {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
+            f"memgate: {what}{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
             f"{exc.msg}); {fix}"
         ) from None
+
+
+def parse_baseline(text: str, path: Path) -> Baseline:
+    fix = "restore it from git or delete it and rerun with --memgate-update. The file was left untouched."
+    document = decode_json(text, path, fix, "baseline ")
     if not isinstance(document, dict) or "scenarios" not in document:
         raise BaselineError(f"memgate: {path} is not a memgate baseline (no 'scenarios'); {fix}")
     version = document.get("schema_version")
@@ -233,6 +238,16 @@ def _git(rootdir: Path, *args: str) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def acceptance(reason: str, previous: BaselineEntry | None) -> dict[str, Any]:
+    """What an accepted increase records: why, and the figures it replaced."""
+    before = previous.to_dict() if previous is not None else {}
+    return {
+        "reason": reason,
+        "previous_peak_bytes": before.get("peak_bytes"),
+        "previous_growth_bytes_per_call": before.get("growth_bytes_per_call"),
+    }
 
 
 def provenance(rootdir: Path, memgate_version: str, branch: str | None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .baseline import parse_baseline
+from .baseline import decode_json, parse_baseline
 from .config import OPTIONS_BY_KEY, parse_probability
 from .errors import MemgateError
 from .model import RunRecord, RunSummary
@@ -93,13 +93,7 @@ def load_document(path: Path) -> Document:
         raise MemgateError(f"memgate: cannot read {path}: {exc.strerror}; check its permissions") from None
     except UnicodeDecodeError:
         raise MemgateError(f"memgate: {path} is not a UTF-8 text file; {_WHAT_TO_PASS}") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MemgateError(
-            f"memgate: {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            f"restore it from git or {_WHAT_TO_PASS}"
-        ) from None
+    document = decode_json(text, path, f"restore it from git or {_WHAT_TO_PASS}")
     scenarios = document.get("scenarios") if isinstance(document, dict) else None
     if isinstance(scenarios, dict):
         return _from_baseline(text, path)
@@ -328,7 +322,7 @@ def _matching(ids: Sequence[str], patterns: Sequence[str]) -> list[str]:
 
 def cmd_accept(args: argparse.Namespace) -> int:
     """Write a report's figures for the named scenarios into the baseline, with the reason."""
-    from .baseline import entry_from_report, load_baseline, provenance, update_baseline
+    from .baseline import acceptance, entry_from_report, load_baseline, provenance, update_baseline
 
     if not args.reason.strip():
         raise MemgateError('memgate: accept needs --reason "..." saying why more memory is intended')
@@ -347,13 +341,7 @@ def cmd_accept(args: argparse.Namespace) -> int:
     for nodeid in chosen:
         previous = baseline.get(nodeid)
         recorded = provenance(Path.cwd(), __version__, None)
-        recorded["accepted"] = {
-            "reason": args.reason.strip(),
-            "previous_peak_bytes": previous.to_dict()["peak_bytes"] if previous else None,
-            "previous_growth_bytes_per_call": (
-                previous.to_dict()["growth_bytes_per_call"] if previous else None
-            ),
-        }
+        recorded["accepted"] = acceptance(args.reason.strip(), previous)
         changes[nodeid] = entry_from_report(by_id[nodeid], raw.get("environment") or {}, recorded)
     update_baseline(args.baseline, changes, __version__)
     for nodeid in chosen:

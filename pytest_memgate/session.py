@@ -22,6 +22,7 @@ from .baseline import (
     Baseline,
     BaselineEntry,
     BranchInfo,
+    acceptance,
     current_branch,
     environment_fingerprint,
     expand_baseline_path,
@@ -381,13 +382,7 @@ class GateSession:
             if accepted:
                 previous = self.baseline.get(nodeid)
                 stamp = dict(recorded)
-                stamp["accepted"] = {
-                    "reason": self.config.reason,
-                    "previous_peak_bytes": previous.to_dict()["peak_bytes"] if previous else None,
-                    "previous_growth_bytes_per_call": (
-                        previous.to_dict()["growth_bytes_per_call"] if previous else None
-                    ),
-                }
+                stamp["accepted"] = acceptance(self.config.reason, previous)
                 why = f"accepted ({self.config.reason})"
             elif reason is not None and candidate.outcome in _WRITABLE:
                 stamp, why = recorded, reason
