@@ -39,7 +39,7 @@ from .metrics import ShapeReport, classify_shape, summarize_run
 from .model import RunRecord, RunRequest, RunSummary
 from .runner import run_isolated
 from .stats import bonferroni, fit_power_law, predict_power_law
-from .verdict import COMPARISONS, Outcome, Policy, Verdict, decide, judge_scaling
+from .verdict import COMPARISONS, Outcome, Policy, Verdict, decide, judge_scaling, look_schedule
 
 Body = Callable[[], object]
 RunFn = Callable[[Body, RunRequest, float], RunRecord]
@@ -168,7 +168,7 @@ class GateSession:
         shared (Bonferroni) over scenarios, the four metrics and every look the adaptive
         runs may take, so that neither many scenarios nor adding runs raises it."""
         c = self.config
-        looks = c.max_runs - c.runs + 1
+        looks = len(look_schedule(c.runs, c.max_runs))
         return Policy(
             alpha=bonferroni(c.alpha, max(self.scenario_count, 1) * COMPARISONS * looks),
             peak_tolerance=c.peak_tolerance,
@@ -240,7 +240,10 @@ class GateSession:
         summaries: list[RunSummary] = []
         verdict: Verdict | None = None
         shape: ShapeReport | None = None
-        max_runs = self.config.max_runs if entry is not None else self.config.runs
+        looks = (
+            look_schedule(self.config.runs, self.config.max_runs) if entry is not None else [self.config.runs]
+        )
+        max_runs = looks[-1]
         while len(records) < max_runs:
             record = self.run(body, request, timeout_s)
             records.append(record)
@@ -248,7 +251,7 @@ class GateSession:
                 verdict = _error_verdict(record, len(records))
                 break
             summaries.append(summarize_run(record))
-            if len(records) < self.config.runs:
+            if len(records) not in looks:
                 continue
             shape = classify_shape(records)
             verdict = decide(

@@ -11,6 +11,7 @@ last run it is reported as inconclusive instead of guessed.
 from __future__ import annotations
 
 import enum
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -320,3 +321,15 @@ def judge_scaling(
             text += "; within " + ", ".join(f"{name} ({format_size(b)})" for b, name in budgets)
         findings.append(Finding("production peak", "budget", None, bool(over), False, False, text))
     return findings
+
+
+def look_schedule(runs: int, max_runs: int) -> list[int]:
+    """Run counts at which the verdict is looked at: 3, 5, 8 by default.
+
+    Each look spends part of the false-alarm rate, so the gate looks a few times with
+    growing steps rather than after every run.
+    """
+    looks = [runs]
+    while looks[-1] < max_runs:
+        looks.append(min(max_runs, max(looks[-1] + 1, math.ceil(looks[-1] * 1.6))))
+    return looks

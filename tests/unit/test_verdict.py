@@ -626,3 +626,16 @@ def test_verdict_is_consistent_with_its_findings(current, baseline, final):
         assert not final
         assert verdict.outcome is Outcome.INCONCLUSIVE
     assert verdict.message
+
+
+def test_look_schedule_grows_and_ends_at_max_runs() -> None:
+    from pytest_memgate.verdict import look_schedule
+
+    assert look_schedule(3, 8) == [3, 5, 8]
+    assert look_schedule(2, 2) == [2]
+    assert look_schedule(1, 8) == [1, 2, 4, 7, 8]
+    for runs in range(1, 6):
+        for max_runs in range(runs, 30):
+            looks = look_schedule(runs, max_runs)
+            assert looks[0] == runs and looks[-1] == max_runs
+            assert all(b > a for a, b in zip(looks, looks[1:]))
