@@ -24,7 +24,7 @@ class Quote:
     sku: str
     currency: str
     unit_price_cents: int
-    tier_prices_cents: tuple[int, ...]  # price per unit from 10, 50 and 100 units on
+    bulk_price_cents: int  # price per unit from 10 units on
     price_version: str
 
 
@@ -54,7 +54,7 @@ class PricingBackend:
             sku=sku,
             currency="EUR",
             unit_price_cents=base,
-            tier_prices_cents=(base * 97 // 100, base * 93 // 100, base * 90 // 100),
+            bulk_price_cents=base * 93 // 100,
             price_version=digest.hex(),
         )
 

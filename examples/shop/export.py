@@ -17,11 +17,20 @@ from typing import NamedTuple, Protocol
 
 from .regression import planted
 
-HEADER = ("order_id", "created_at", "customer_id", "sku", "quantity", "unit_price", "currency", "total")
+HEADER = (
+    "order_id",
+    "created_at",
+    "customer_id",
+    "sku",
+    "quantity",
+    "unit_price_cents",
+    "total_cents",
+    "currency",
+)
 
 
 class OrderLine(NamedTuple):
-    """One row as the database cursor yields it: money in integer cents."""
+    """One row as the database cursor yields it, in export column order; money in cents."""
 
     order_id: int
     created_at: str
@@ -29,6 +38,7 @@ class OrderLine(NamedTuple):
     sku: str
     quantity: int
     unit_price_cents: int
+    total_cents: int
     currency: str
 
 
@@ -53,23 +63,6 @@ class CountingSink:
         return len(data)
 
 
-def _cents(amount: int) -> str:
-    return f"{amount // 100}.{amount % 100:02d}"
-
-
-def _csv_row(line: OrderLine) -> tuple[object, ...]:
-    return (
-        line.order_id,
-        line.created_at,
-        line.customer_id,
-        line.sku,
-        line.quantity,
-        _cents(line.unit_price_cents),
-        line.currency,
-        _cents(line.quantity * line.unit_price_cents),
-    )
-
-
 def export_order_lines(lines: Iterable[OrderLine], sink: Sink, *, chunk_rows: int = 2000) -> int:
     """Write ``lines`` as CSV (header first) to ``sink``; returns the number of data rows."""
     if planted() == "peak":
@@ -79,7 +72,7 @@ def export_order_lines(lines: Iterable[OrderLine], sink: Sink, *, chunk_rows: in
     writer.writerow(HEADER)
     rows = 0
     for chunk in _chunks(lines, chunk_rows):
-        writer.writerows(_csv_row(line) for line in chunk)
+        writer.writerows(chunk)
         rows += len(chunk)
         sink.write(buffer.getvalue().encode("utf-8"))
         buffer.seek(0)
@@ -96,7 +89,7 @@ def _export_buffered(lines: Iterable[OrderLine], sink: Sink) -> int:
     writer.writerow(HEADER)
     rows = 0
     for line in lines:
-        writer.writerow(_csv_row(line))
+        writer.writerow(line)
         rows += 1
     sink.write(buffer.getvalue().encode("utf-8"))
     return rows
