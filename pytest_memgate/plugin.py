@@ -89,12 +89,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 gate = config.stash.get(GATE, None)
                 if gate is not None:
                     gate.resolve_spec(item.nodeid, specs[item.nodeid])  # '40%' needs a limit
+                    if inspect.iscoroutinefunction(getattr(item, "obj", None)):
+                        raise MemgateError(
+                            f"memgate: {item.nodeid}: async scenarios are not supported yet; "
+                            "call the coroutine with asyncio.run() inside a plain test"
+                        )
             except MemgateError as exc:
                 raise pytest.UsageError(str(exc)) from None
-    gate = config.stash.get(GATE, None)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Count what will run (after -k/-m deselection): the false-alarm rate is shared by it."""
+    gate = session.config.stash.get(GATE, None)
     if gate is not None:
-        gate.scenario_count = len(specs)
-        gate.collected = set(specs)
+        specs = session.config.stash[SPECS]
+        gate.collected = {item.nodeid for item in session.items if item.nodeid in specs}
+        gate.scenario_count = len(gate.collected)
 
 
 SIZE_FIXTURE = "memload_size"
@@ -157,11 +167,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
 
 def _body(item: pytest.Function) -> functools.partial[object]:
-    function = item.obj
-    if inspect.iscoroutinefunction(function):
-        raise pytest.UsageError(f"memgate: {item.nodeid}: async scenarios are not supported yet")
+    """The test function with its fixtures bound: one call is one unit of work."""
     names = item._fixtureinfo.argnames
-    return functools.partial(function, **{name: item.funcargs[name] for name in names})
+    return functools.partial(item.obj, **{name: item.funcargs[name] for name in names})
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import signal
 import sys
 import tempfile
 import time
 import traceback
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -43,78 +42,134 @@ def run_isolated(body: Body, request: RunRequest, *, timeout_s: float) -> RunRec
 
     A run is two forked children from the same state: one measures the heap under the
     tracker, the other resident memory with no tracker at all (a tracker's own buffers
-    would otherwise show as the scenario's RSS). Both take the same warm-up.
+    would otherwise show as the scenario's RSS). Both take the same warm-up, and they run
+    at the same time: each measures only its own process.
     """
-    heap = _run_child(body, request, "heap", timeout_s)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    children = [_start(body, request, phase) for phase in ("heap", "rss")]
+    try:
+        ends = _wait_all(children, timeout_s)
+        heap, rss = (_finish(child, end, request, timeout_s) for child, end in zip(children, ends))
+    finally:  # every child has been reaped by now: _wait_all kills and reaps on any error
+        for child in children:
+            shutil.rmtree(child.workdir, ignore_errors=True)
     if not heap.ok:
         return heap
-    rss = _run_child(body, request, "rss", timeout_s)
     if not rss.ok:
         return replace(rss, error=f"{rss.error} (in the RSS phase, untracked)")
     return replace(
         heap,
         rss_floor_bytes=rss.rss_floor_bytes,
         peak_rss_bytes=rss.peak_rss_bytes,
-        wall_s=heap.wall_s + rss.wall_s,
+        wall_s=max(heap.wall_s, rss.wall_s),
     )
 
 
-def _run_child(body: Body, request: RunRequest, phase: str, timeout_s: float) -> RunRecord:
-    """Fork, run one phase in the child, and map how the child ended to a record."""
+@dataclass(frozen=True, slots=True)
+class _Child:
+    pid: int
+    workdir: Path
+    started: float
+    rss_at_fork: int
+    kill_rss: int | None  # the parent's backstop for the hard cap
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    status: int | None  # None: timed out, or killed for the hard cap
+    wall_s: float
+    capped_at: int | None = None
+
+
+def _start(body: Body, request: RunRequest, phase: str) -> _Child:
     workdir = Path(tempfile.mkdtemp(prefix="memgate-run-"))
+    rss_at_fork = current_rss()
+    started = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, which never returns
+        _child_main(body, request, workdir, phase)
+    return _Child(pid, workdir, started, rss_at_fork, _kill_threshold(request, rss_at_fork))
+
+
+def _wait_all(children: list[_Child], timeout_s: float) -> list[_End]:
+    """Wait for every child; kill those past the deadline or past the hard-cap backstop."""
+    deadline = time.monotonic() + timeout_s
+    ends: dict[int, _End] = {}
+    watched = {}
+    for child in children:
+        if child.kill_rss is not None:
+            import psutil
+
+            watched[child.pid] = psutil.Process(child.pid)
     try:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        started = time.perf_counter()
-        rss_at_fork = current_rss()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child, which never returns
-            _child_main(body, request, workdir, phase)
-        try:
-            status, capped_at = _wait(pid, timeout_s, _kill_threshold(request, rss_at_fork))
-        except BaseException:
-            _kill(pid)
-            raise
-        wall_s = time.perf_counter() - started
-        if capped_at is not None:
+        while len(ends) < len(children):
+            for child in children:
+                if child.pid in ends:
+                    continue
+                done, status = os.waitpid(child.pid, os.WNOHANG)
+                wall_s = time.perf_counter() - child.started
+                if done:
+                    ends[child.pid] = _End(status, wall_s)
+                elif time.monotonic() > deadline:
+                    _kill(child.pid)
+                    ends[child.pid] = _End(None, wall_s)
+                elif child.pid in watched and child.kill_rss is not None:
+                    try:
+                        rss = int(watched[child.pid].memory_info().rss)
+                    except Exception:  # noqa: BLE001 - the child is exiting; waitpid will tell
+                        rss = 0
+                    if rss > child.kill_rss:
+                        _kill(child.pid)
+                        ends[child.pid] = _End(None, wall_s, rss)
+            if len(ends) < len(children):
+                time.sleep(0.02 if watched else 0.05)
+    except BaseException:
+        for child in children:
+            if child.pid not in ends:  # a reaped pid may already belong to someone else
+                _kill(child.pid)
+        raise
+    return [ends[child.pid] for child in children]
+
+
+def _finish(child: _Child, end: _End, request: RunRequest, timeout_s: float) -> RunRecord:
+    """Map how the child ended (its exit status, its result file) to a record."""
+    wall_s = end.wall_s
+    if end.capped_at is not None:
+        return _failed(
+            RunStatus.HARD_CAP,
+            request,
+            wall_s,
+            f"exceeded hard cap at {format_size(end.capped_at - child.rss_at_fork)} of RSS growth "
+            f"(cap {format_size(request.hard_cap_bytes or 0)}) and was killed before it yielded; "
+            "no allocation sites could be read",
+        )
+    status = end.status
+    if status is None:
+        return _failed(
+            RunStatus.TIMED_OUT, request, wall_s, f"timed out after {timeout_s:g} s and was killed"
+        )
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+        if signum == signal.SIGKILL:
             return _failed(
-                RunStatus.HARD_CAP,
+                RunStatus.KILLED,
                 request,
                 wall_s,
-                f"exceeded hard cap at {format_size(capped_at - rss_at_fork)} of RSS growth (cap "
-                f"{format_size(request.hard_cap_bytes or 0)}) and was killed before it yielded; "
-                "no allocation sites could be read",
+                "killed by SIGKILL (the kernel's OOM killer ends processes this way when memory runs out)",
             )
-        if status is None:
-            return _failed(
-                RunStatus.TIMED_OUT, request, wall_s, f"timed out after {timeout_s:g} s and was killed"
-            )
-        if os.WIFSIGNALED(status):
-            signum = os.WTERMSIG(status)
-            name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
-            if signum == signal.SIGKILL:
-                return _failed(
-                    RunStatus.KILLED,
-                    request,
-                    wall_s,
-                    "killed by SIGKILL (the kernel's OOM killer ends processes this way when "
-                    "memory runs out)",
-                )
-            return _failed(RunStatus.CRASHED, request, wall_s, f"crashed with signal {name}")
-        result = workdir / _RESULT
-        if not result.is_file():
-            code = os.WEXITSTATUS(status)
-            return _failed(
-                RunStatus.CRASHED,
-                request,
-                wall_s,
-                f"exited with status {code} without writing its result "
-                "(os._exit or sys.exit in the scenario?)",
-            )
-        record = RunRecord.from_dict(json.loads(result.read_text()))
-        return replace(record, wall_s=wall_s)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        return _failed(RunStatus.CRASHED, request, wall_s, f"crashed with signal {name}")
+    result = child.workdir / _RESULT
+    if not result.is_file():
+        return _failed(
+            RunStatus.CRASHED,
+            request,
+            wall_s,
+            f"exited with status {os.WEXITSTATUS(status)} without writing its result "
+            "(os._exit or sys.exit in the scenario?)",
+        )
+    return replace(RunRecord.from_dict(json.loads(result.read_text())), wall_s=wall_s)
 
 
 def _kill_threshold(request: RunRequest, rss_at_fork: int) -> int | None:
@@ -123,42 +178,6 @@ def _kill_threshold(request: RunRequest, rss_at_fork: int) -> int | None:
     if request.hard_cap_bytes is None:
         return None
     return rss_at_fork + int(request.hard_cap_bytes * 1.5) + 64 * 1024**2
-
-
-def _wait(pid: int, timeout_s: float, kill_rss: int | None) -> tuple[int | None, int | None]:
-    """(exit status or None on timeout, RSS when killed for the hard cap or None)."""
-    deadline = time.monotonic() + timeout_s
-    pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
-    child = None
-    if kill_rss is not None:
-        import psutil
-
-        child = psutil.Process(pid)
-    try:
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return status, None
-            left = deadline - time.monotonic()
-            if left <= 0:
-                _kill(pid)
-                return None, None
-            if child is not None and kill_rss is not None:
-                try:
-                    rss = int(child.memory_info().rss)
-                except Exception:  # noqa: BLE001 - the child is exiting; waitpid will tell
-                    rss = 0
-                if rss > kill_rss:
-                    _kill(pid)
-                    return None, rss
-            step = 0.02 if child is not None else 1.0
-            if pidfd is not None:
-                select.select([pidfd], [], [], min(left, step))
-            else:
-                time.sleep(min(left, 0.02))
-    finally:
-        if pidfd is not None:
-            os.close(pidfd)
 
 
 def _kill(pid: int) -> None:

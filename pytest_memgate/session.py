@@ -393,10 +393,7 @@ class GateSession:
                 if reason is not None:
                     self.not_written.append((nodeid, candidate.outcome.value))
                 continue
-            e = candidate.entry
-            changes[nodeid] = BaselineEntry(
-                e.backend, e.runs, e.spec, stamp, e.environment, e.peak_sites, e.retained_sites
-            )
+            changes[nodeid] = replace(candidate.entry, recorded=stamp)
             self.written.append((nodeid, why))
         if reason is not None:
             for nodeid, document in sorted(self.documents.items()):
@@ -419,11 +416,6 @@ class GateSession:
             if file in files or not (self.config.rootdir / file).exists():
                 stale.append(nodeid)
         return sorted(stale)
-
-    def exit_failed(self) -> bool:
-        return any(
-            d["verdict"] in (Outcome.REGRESSION.value, Outcome.ERROR.value) for d in self.documents.values()
-        )
 
     def report_document(self) -> dict[str, Any]:
         from .reports.json import build_report

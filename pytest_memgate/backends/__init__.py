@@ -161,8 +161,7 @@ def measure_rss(body: Body, warmup: int, iterations: int, rss_start: int) -> Rss
     (a filled cache) counts, as it does in production.
     """
     floors = array("q", bytes(8 * (iterations + 1)))
-    for _ in range(warmup):
-        body()
+    warm_up(body, warmup)
     exact_peak = _peak_rss_reset()
     settle()
     floors[0] = current_rss() - rss_start
@@ -177,6 +176,14 @@ def measure_rss(body: Body, warmup: int, iterations: int, rss_start: int) -> Rss
 def settle() -> None:
     """Collect cyclic garbage so that the floor is what really stays alive."""
     gc.collect()
+
+
+def warm_up(body: Body, calls: int) -> None:
+    """Unmeasured calls, each followed by a collection as the measured ones are: cyclic
+    garbage piling up across warm-up calls would otherwise set the tracked peak."""
+    for _ in range(calls):
+        body()
+        settle()
 
 
 # --- allocation sites -------------------------------------------------------------------

@@ -21,7 +21,7 @@ import memray
 from memray import FileFormat, FileReader
 
 from ..model import RunRecord, RunRequest, RunStatus
-from . import Body, HardCapExceeded, downsample, make_sites, settle
+from . import Body, HardCapExceeded, downsample, make_sites, settle, warm_up
 
 _INTERVAL_MS = 1
 _PAUSE_S = 0.004
@@ -51,8 +51,7 @@ class MemrayBackend:
             trace_python_allocators=request.trace_python_allocators,
         ):
             try:
-                for _ in range(request.warmup):
-                    body()
+                warm_up(body, request.warmup)
                 started = time.perf_counter()
                 collect()
                 window_start[0] = clock() * 1000

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..model import RunRecord, RunRequest, RunStatus
-from . import Body, HardCapExceeded, downsample, make_sites, settle
+from . import Body, HardCapExceeded, downsample, make_sites, settle, warm_up
 
 _FRAMES = 8
 
@@ -34,8 +34,7 @@ class TracemallocBackend:
             base = tracemalloc.get_traced_memory()[0]
             before = tracemalloc.take_snapshot()
             try:
-                for _ in range(request.warmup):
-                    body()
+                warm_up(body, request.warmup)
                 started = time.perf_counter()
                 for i in range(n + 1):
                     if i:
