@@ -117,3 +117,69 @@ def test_two_writers_at_once_both_land(tmp_path: Path) -> None:
     names = set(load_baseline(path).entries)
     assert names == {f"{p}::{i}" for p in ("left", "right") for i in range(25)}
     json.loads(path.read_text())
+
+
+@pytest.mark.parametrize(
+    ("environ", "name", "source"),
+    [
+        (
+            {"GITHUB_ACTIONS": "true", "GITHUB_HEAD_REF": "", "GITHUB_REF_NAME": "main"},
+            "main",
+            "GitHub Actions GITHUB_REF_NAME",
+        ),
+        (
+            {"GITHUB_ACTIONS": "true", "GITHUB_HEAD_REF": "feat/x", "GITHUB_REF_NAME": "9/merge"},
+            "feat/x",
+            "GitHub Actions GITHUB_HEAD_REF",
+        ),
+        (
+            {"GITLAB_CI": "true", "CI_COMMIT_BRANCH": "release/1.2"},
+            "release/1.2",
+            "GitLab CI CI_COMMIT_BRANCH",
+        ),
+        (
+            {"GITLAB_CI": "true", "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": "fix", "CI_COMMIT_BRANCH": "main"},
+            "fix",
+            "GitLab CI CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
+        ),
+        ({"BUILDKITE": "true", "BUILDKITE_BRANCH": "main"}, "main", "Buildkite BUILDKITE_BRANCH"),
+        ({"CIRCLECI": "true", "CIRCLE_BRANCH": "dev"}, "dev", "CircleCI CIRCLE_BRANCH"),
+        ({"JENKINS_URL": "http://ci", "GIT_BRANCH": "origin/main"}, "main", "Jenkins GIT_BRANCH"),
+        (
+            {"JENKINS_URL": "http://ci", "CHANGE_BRANCH": "pr-7", "BRANCH_NAME": "PR-7"},
+            "pr-7",
+            "Jenkins CHANGE_BRANCH",
+        ),
+    ],
+)
+def test_branch_from_ci_variables(environ: dict[str, str], name: str, source: str, tmp_path: Path) -> None:
+    from pytest_memgate.baseline import current_branch
+
+    branch = current_branch(tmp_path, environ)
+    assert (branch.name, branch.source) == (name, source)
+
+
+def test_branch_globs() -> None:
+    from pytest_memgate.baseline import matching_glob
+
+    assert matching_glob("release/2.1", ["main", "release/*"]) == "release/*"
+    assert matching_glob("main", ["main", "release/*"]) == "main"
+    assert matching_glob("mainline", ["main"]) is None
+    assert matching_glob(None, ["*"]) is None
+
+
+def test_no_branch_outside_git_and_ci(tmp_path: Path) -> None:
+    from pytest_memgate.baseline import current_branch
+
+    assert current_branch(tmp_path, {}).name is None
+
+
+def test_baseline_file_is_readable_by_the_team(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    path = tmp_path / "b.json"
+    update_baseline(path, {"t::a": entry()}, "0.1")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
