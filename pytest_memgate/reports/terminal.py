@@ -66,6 +66,14 @@ def failure_text(result: ScenarioResult) -> str:
                 base.retained_sites if base else (),
                 record.iterations,
             )
+    regressed = {f.metric for f in verdict.findings if f.regressed}
+    if "RSS growth" in regressed and "heap growth" not in regressed:
+        lines += [
+            "",
+            "  Heap flat, RSS climbing: the memory is outside the tracked heap (a native "
+            "library's own allocator, malloc reached through dlsym, memory-mapped files, or "
+            "allocator fragmentation), so no allocation site can name it.",
+        ]
     if result.shape is not None:
         lines += ["", f"  Shape: {result.shape.shape.value}."]
     lines.extend(f"  Note: {note}" for note in result.notes)
