@@ -69,7 +69,7 @@ class ScenarioSpec:
     max_growth: int | None = None  # bytes per call: absolute budget for heap growth
     max_rss: int | float | None = None  # RSS peak budget: bytes, or a share of the memory limit
     native_traces: bool = False
-    trace_python_allocators: bool = True
+    trace_python_allocators: bool | None = None  # None: the session's setting (default True)
     timeout: float | None = None  # seconds per run; the session default applies when None
     sizes: tuple[int, ...] = ()  # payload sizes for the memload_size fixture (scaling)
     production_size: int | None = None  # extrapolate the peak to this payload size
@@ -106,7 +106,8 @@ ARGUMENTS: dict[str, tuple[Callable[[object], Any], str]] = {
     "native_traces": (_strict_bool, "record native stacks for allocation sites (slower)"),
     "trace_python_allocators": (
         _strict_bool,
-        "see every small Python object, not only pymalloc arenas (default True)",
+        "see every small Python object, not only pymalloc arenas (default: the session's "
+        "trace_python_allocators, True)",
     ),
     "timeout": (parse_seconds, "seconds one run may take"),
     "sizes": (

@@ -128,7 +128,10 @@ class GateSession:
         return resolve_memory_limit(self.config.memory_limit)
 
     def resolve_spec(self, nodeid: str, spec: ScenarioSpec) -> ScenarioSpec:
-        """Budgets given as a share of the memory limit, in bytes (ConfigError without one)."""
+        """Session defaults filled in, and budgets given as a share of the memory limit in
+        bytes (ConfigError without one)."""
+        if spec.trace_python_allocators is None:
+            spec = replace(spec, trace_python_allocators=self.config.trace_python_allocators)
         return spec.with_limit(self.memory_limit.limit_bytes, nodeid)
 
     def hard_cap(self, spec: ScenarioSpec) -> int | None:
@@ -179,11 +182,25 @@ class GateSession:
             rss_growth_tolerance=float(c.rss_growth_tolerance),
         )
 
-    def comparable_entry(self, nodeid: str) -> tuple[BaselineEntry | None, list[str], bool]:
+    def comparable_entry(
+        self, nodeid: str, spec: ScenarioSpec | None = None
+    ) -> tuple[BaselineEntry | None, list[str], bool]:
         """(entry to compare with, notes, environment error) under the mismatch policy."""
         entry = self.baseline.get(nodeid)
         if entry is None:
             return None, [], False
+        if spec is not None:
+            traced = entry.spec.get("trace_python_allocators", True)
+            if traced != spec.trace_python_allocators:
+                return (
+                    None,
+                    [
+                        f"baseline was measured with trace_python_allocators={traced}, this run uses "
+                        f"{spec.trace_python_allocators}; not compared (small objects are counted "
+                        "differently); re-record the baseline"
+                    ],
+                    False,
+                )
         if entry.backend != self.backend.name:
             return (
                 None,
@@ -223,14 +240,14 @@ class GateSession:
         ``family`` is (scenario family, payload size) for ``sizes=[...]`` scenarios: once
         every size of a family is measured, how the peak scales with size is judged too.
         """
-        entry, notes, env_error = self.comparable_entry(nodeid)
         spec = self.resolve_spec(nodeid, spec)
+        entry, notes, env_error = self.comparable_entry(nodeid, spec)
         request = RunRequest(
             warmup=spec.warmup,
             iterations=spec.iterations,
             backend=self.backend.name,
             native_traces=spec.native_traces,
-            trace_python_allocators=spec.trace_python_allocators,
+            trace_python_allocators=bool(spec.trace_python_allocators),
             hard_cap_bytes=self.hard_cap(spec),
             extra={"rootdir": str(self.config.rootdir)},
         )
@@ -307,7 +324,7 @@ class GateSession:
         new = fit_power_law(
             [n for n, (_, peaks) in ordered for _ in peaks], [p for _, (_, peaks) in ordered for p in peaks]
         )
-        stored = [(n, self.comparable_entry(member)[0]) for n, (member, _) in ordered]
+        stored = [(n, self.comparable_entry(member, spec)[0]) for n, (member, _) in ordered]
         old = None
         if all(entry is not None for _, entry in stored):
             pairs = [(n, r.peak_heap_bytes) for n, entry in stored if entry for r in entry.runs]

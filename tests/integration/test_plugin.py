@@ -254,3 +254,17 @@ def test_backend_mismatch_is_not_compared(pytester: pytest.Pytester, recorded: P
     out = result.stdout.str()
     assert "baseline was measured with memray, this run uses tracemalloc" in out
     assert result.ret == pytest.ExitCode.OK
+
+
+def test_fast_mode_is_never_compared_with_a_traced_baseline(
+    pytester: pytest.Pytester, recorded: Path
+) -> None:
+    fast = "--memgate-trace-python-allocators=false"
+    result = run(pytester, "--memgate", fast, plant="leak")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*baseline was measured with trace_python_allocators=True*not compared*"])
+    # Recorded and compared in the same mode, it still sees a leak of 2 KiB blocks (malloc'd).
+    assert run(pytester, "--memgate-update", fast).ret == 0
+    caught = run(pytester, "--memgate", fast, plant="leak")
+    assert caught.ret == pytest.ExitCode.TESTS_FAILED
+    caught.stdout.fnmatch_lines(["*regression (growth)*"])
