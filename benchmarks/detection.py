@@ -170,7 +170,7 @@ def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def run_round(pair: Pair, keep: bool) -> RoundResult:
+def run_round(pair: Pair, keep: bool, gate_options: Sequence[str] = ()) -> RoundResult:
     project = Path(tempfile.mkdtemp(prefix=f"memgate-bench-{pair.name}-"))
     try:
         (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
@@ -178,7 +178,9 @@ def run_round(pair: Pair, keep: bool) -> RoundResult:
             TEST_MODULE.format(name=pair.name, iterations=pair.iterations, warmup=pair.warmup)
         )
         baseline = project / "baseline.json"
-        update, _ = _pytest(project, pair, "before", "--memgate-update", "--memgate-baseline", str(baseline))
+        update, _ = _pytest(
+            project, pair, "before", "--memgate-update", "--memgate-baseline", str(baseline), *gate_options
+        )
         if update.returncode != 0 or not baseline.is_file():
             return RoundResult(
                 "setup-error",
@@ -192,7 +194,14 @@ def run_round(pair: Pair, keep: bool) -> RoundResult:
             )
         report_path = project / "report.json"
         gate, wall = _pytest(
-            project, pair, "after", "--memgate-baseline", str(baseline), "--memgate-report", str(report_path)
+            project,
+            pair,
+            "after",
+            "--memgate-baseline",
+            str(baseline),
+            "--memgate-report",
+            str(report_path),
+            *gate_options,
         )
         unmeasured = _unmeasured_seconds(project, pair)
         if not report_path.is_file():
@@ -472,6 +481,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"markdown output (default {DEFAULT_RESULTS.relative_to(REPO_DIR)}; not written with --only)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary projects")
+    parser.add_argument(
+        "--gate-option",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="extra pytest flag for every gate run, e.g. "
+        "--gate-option=--memgate-trace-python-allocators=false",
+    )
     args = parser.parse_args(argv)
     names = [n for item in args.only for n in item.split(",") if n]
     unknown = sorted(set(names) - set(NAMES))
@@ -497,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             p = pr.pair
             t0 = time.perf_counter()
             try:
-                r = run_round(p, args.keep)
+                r = run_round(p, args.keep, args.gate_option)
             except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
                 r = RoundResult("setup-error", [], 0, -1, 0.0, 0.0, f"the benchmark could not run: {exc}")
             pr.rounds.append(r)
