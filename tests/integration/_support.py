@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,16 @@ def write_scenario(pytester: pytest.Pytester, size: int = 6000) -> None:
 
 
 def run(pytester: pytest.Pytester, *args: str, plant: str = "") -> pytest.RunResult:
-    pytester._monkeypatch.setenv("PLANT", plant)
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    """pytest in a subprocess, with ``PLANT`` selecting the variant the scenario runs."""
+    saved = os.environ.get("PLANT")
+    os.environ["PLANT"] = plant
+    try:
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    finally:
+        if saved is None:
+            del os.environ["PLANT"]
+        else:
+            os.environ["PLANT"] = saved
 
 
 def record_baseline(pytester: pytest.Pytester) -> Path:
