@@ -267,4 +267,4 @@ def test_fast_mode_is_never_compared_with_a_traced_baseline(
     assert run(pytester, "--memgate-update", fast).ret == 0
     caught = run(pytester, "--memgate", fast, plant="leak")
     assert caught.ret == pytest.ExitCode.TESTS_FAILED
-    caught.stdout.fnmatch_lines(["*regression (growth)*"])
+    caught.stdout.fnmatch_lines(["*regression (*growth)*"])  # arenas may move the peak too
