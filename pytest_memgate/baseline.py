@@ -42,13 +42,16 @@ class BaselineEntry:
     peak_sites: tuple[AllocSite, ...] = ()
     retained_sites: tuple[AllocSite, ...] = ()
 
+    def typical(self, attribute: str) -> float:
+        """The middle run's value (the upper one of two): a figure that one run really had."""
+        values = sorted(getattr(r, attribute) for r in self.runs)
+        return values[len(values) // 2] if values else 0
+
     def to_dict(self) -> dict[str, Any]:
-        peaks = sorted(r.peak_heap_bytes for r in self.runs)
-        growth = sorted(r.heap_growth for r in self.runs)
         return {
             "backend": self.backend,
-            "peak_bytes": peaks[len(peaks) // 2] if peaks else 0,
-            "growth_bytes_per_call": _round(growth[len(growth) // 2]) if growth else 0.0,
+            "peak_bytes": int(self.typical("peak_heap_bytes")),
+            "growth_bytes_per_call": _round(float(self.typical("heap_growth"))),
             "runs": [{k: _round(v) for k, v in r.to_dict().items()} for r in self.runs],
             "spec": self.spec,
             "recorded": self.recorded,

@@ -22,15 +22,12 @@ def _finite(value: float) -> float | None:
 def scenario_document(result: ScenarioResult) -> dict[str, Any]:
     baseline = None
     if result.baseline is not None:
-        runs = result.baseline.runs
-        peaks = sorted(r.peak_heap_bytes for r in runs)
-        growth = sorted(r.heap_growth for r in runs)
-        rss_growth = sorted(r.rss_growth for r in runs)
+        entry = result.baseline
         baseline = {
-            "peak_bytes": peaks[len(peaks) // 2],
-            "growth_bytes_per_call": growth[len(growth) // 2],
-            "rss_growth_bytes_per_call": rss_growth[len(rss_growth) // 2],
-            "runs": len(runs),
+            "peak_bytes": int(entry.typical("peak_heap_bytes")),
+            "growth_bytes_per_call": entry.typical("heap_growth"),
+            "rss_growth_bytes_per_call": entry.typical("rss_growth"),
+            "runs": len(entry.runs),
             "recorded": result.baseline.recorded,
         }
     findings = []
