@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .model import RunRecord, RunSummary
-from .stats import SlopeFit, combine_pvalues, fit_slope
+from .stats import SlopeFit, combine_pvalues, fit_slope, upward_trend_p
 
 # A first half this much steeper than the second is warm-up, not a leak.
 _SATURATION_RATIO = 0.25
@@ -61,7 +61,7 @@ def rolling_floor(floor: Sequence[float], window: int | None = None) -> list[flo
 def _fit(floor: Sequence[float]) -> SlopeFit:
     """Slope of the rolling floor; the trend test stays on the raw floor, whose points are
     independent (overlapping window minima are not)."""
-    return replace(fit_slope(rolling_floor(floor)), trend_p=fit_slope(floor).trend_p)
+    return replace(fit_slope(rolling_floor(floor)), trend_p=upward_trend_p(floor))
 
 
 def analyse_growth(floor: Sequence[float]) -> GrowthAnalysis:

@@ -218,9 +218,16 @@ def fit_slope(series: Sequence[float]) -> SlopeFit:
     result = sps.theilslopes(y, x, alpha=CONFIDENCE)
     slope, low, high = float(result[0]), float(result[2]), float(result[3])
     se = (high - low) / (2 * float(sps.norm.ppf(0.5 + CONFIDENCE / 2)))
-    tau = sps.kendalltau(x, y, alternative="greater")
-    trend_p = float(tau.pvalue) if not math.isnan(tau.pvalue) else 1.0
-    return SlopeFit(slope, low, high, se, trend_p, n)
+    return SlopeFit(slope, low, high, se, upward_trend_p(y), n)
+
+
+def upward_trend_p(series: Sequence[float]) -> float:
+    """Mann-Kendall (Kendall's tau against the index), one-sided: evidence of an upward trend."""
+    y = np.asarray(series, float)
+    if len(y) < 3 or np.all(y == y[0]):
+        return 1.0
+    tau = sps.kendalltau(np.arange(len(y), dtype=float), y, alternative="greater")
+    return float(tau.pvalue) if not math.isnan(tau.pvalue) else 1.0
 
 
 def combine_pvalues(pvalues: Sequence[float]) -> float:
