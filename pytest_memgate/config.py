@@ -164,7 +164,24 @@ OPTIONS: tuple[Option, ...] = (
         "auto",
         "heap tracker: memray (default where it runs) or tracemalloc",
     ),
-    Option("runs", parse_positive_int, 3, "isolated runs per scenario to start with"),
+    Option(
+        "min_runs",
+        parse_positive_int,
+        1,
+        "runs before the first look at a scenario with a baseline (clear cases stop there)",
+    ),
+    Option(
+        "runs",
+        parse_positive_int,
+        2,
+        "fewest runs a regression needs (the second look); also the runs of a scenario with no baseline",
+    ),
+    Option(
+        "baseline_runs",
+        parse_positive_int,
+        6,
+        "runs recorded for a scenario whenever it is written into the baseline (at most max_runs)",
+    ),
     Option("max_runs", parse_positive_int, 8, "most runs per scenario while the verdict is unclear"),
     Option(
         "alpha",
@@ -247,7 +264,9 @@ class GateConfig:
     report: Path | None = None
     strict: bool = False
     backend: str = "auto"
-    runs: int = 3
+    min_runs: int = 1
+    runs: int = 2
+    baseline_runs: int = 6
     max_runs: int = 8
     alpha: float = 0.01
     peak_tolerance: float = 0.03
@@ -331,6 +350,11 @@ def resolve_config(
         raise ConfigError(
             f"memgate: max_runs ({values['max_runs']}) is smaller than runs ({values['runs']}); "
             "raise --memgate-max-runs or lower --memgate-runs"
+        )
+    if values["min_runs"] > values["runs"]:
+        raise ConfigError(
+            f"memgate: min_runs ({values['min_runs']}) is larger than runs ({values['runs']}); "
+            "lower --memgate-min-runs or raise --memgate-runs"
         )
     if values["accept"] and not values["reason"]:
         raise ConfigError(

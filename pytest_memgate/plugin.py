@@ -1,4 +1,8 @@
-"""pytest hooks, each a few lines that hand over to ``GateSession``."""
+"""pytest hooks, each a few lines that hand over to ``GateSession``.
+
+The gate's modules (statistics with scipy, the session, the reports) are imported only
+once ``--memgate`` is on: a plain pytest run pays nothing for the plugin being installed.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,19 @@ import functools
 import inspect
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .backends import choose_backend
 from .config import OPTIONS, GateConfig, read_pyproject_table, resolve_config
 from .errors import MemgateError
 from .marker import MARKER_HELP, MARKER_NAME, ScenarioSpec, parse_marker
-from .reports.json import write_report
-from .reports.terminal import failure_text, summary_lines
-from .session import GateSession
-from .verdict import Outcome
+
+if TYPE_CHECKING:
+    from .session import GateSession
 
 SPECS = pytest.StashKey[dict[str, ScenarioSpec]]()
-GATE = pytest.StashKey[GateSession]()
+GATE: pytest.StashKey[GateSession] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,6 +67,9 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         gate_config = load_gate_config(config)
         if gate_config.enabled or gate_config.update or gate_config.accept:
+            from .backends import choose_backend
+            from .session import GateSession
+
             config.stash[GATE] = GateSession(gate_config, choose_backend(gate_config.backend))
     except MemgateError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -155,6 +160,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     spec = pyfuncitem.config.stash[SPECS].get(pyfuncitem.nodeid)
     if gate is None or spec is None:
         return None
+    from .reports.terminal import failure_text
+    from .verdict import Outcome
+
     result = gate.measure(pyfuncitem.nodeid, spec, _body(pyfuncitem), family=_family(pyfuncitem))
     fail_inconclusive = gate.config.inconclusive == "fail"
     if result.verdict.outcome is not Outcome.ERROR and gate.accepted(pyfuncitem.nodeid):
@@ -183,6 +191,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     try:
         gate.write_baseline()
         if gate.config.report_path is not None:
+            from .reports.json import write_report
+
             write_report(gate.config.report_path, gate.report_document())
     except MemgateError as exc:
         session.config.get_terminal_writer().line(str(exc), red=True)
@@ -201,6 +211,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     gate = terminalreporter.config.stash.get(GATE, None)
     if gate is None:
         return
+    from .reports.terminal import summary_lines
+
     terminalreporter.write_sep("=", "memgate")
     for line in summary_lines(gate):
         terminalreporter.write_line(line)

@@ -39,7 +39,16 @@ from .metrics import ShapeReport, classify_shape, summarize_run
 from .model import RunRecord, RunRequest, RunSummary
 from .runner import run_isolated
 from .stats import bonferroni, fit_power_law, predict_power_law
-from .verdict import COMPARISONS, Outcome, Policy, Verdict, decide, judge_scaling, look_schedule
+from .verdict import (
+    COMPARISONS,
+    Outcome,
+    Policy,
+    Verdict,
+    decide,
+    judge_scaling,
+    look_schedule,
+    settled,
+)
 
 Body = Callable[[], object]
 RunFn = Callable[[Body, RunRequest, float], RunRecord]
@@ -166,14 +175,30 @@ class GateSession:
         return None
 
     @property
+    def looks(self) -> list[int]:
+        """Run counts at which a scenario with a baseline is judged (see ``look_schedule``)."""
+        c = self.config
+        return look_schedule(c.runs, c.max_runs, first=c.min_runs)
+
+    def looks_for(self, nodeid: str, compared: bool) -> list[int]:
+        """Looks for one scenario. Runs that may be written into the baseline are never cut
+        short: the baseline's spread is what every later comparison is measured against,
+        and a baseline of few runs is what makes a gate weak (see ``baseline_runs``)."""
+        c = self.config
+        looks = self.looks if compared else [c.runs]
+        if self.update_reason() is not None or self.accepted(nodeid):
+            least = min(c.baseline_runs, c.max_runs)
+            looks = sorted({max(look, least) for look in looks})
+        return looks
+
+    @property
     def policy(self) -> Policy:
         """Thresholds, and the level of each single test: the session's false-alarm rate
         shared (Bonferroni) over scenarios, the four metrics and every look the adaptive
         runs may take, so that neither many scenarios nor adding runs raises it."""
         c = self.config
-        looks = len(look_schedule(c.runs, c.max_runs))
         return Policy(
-            alpha=bonferroni(c.alpha, max(self.scenario_count, 1) * COMPARISONS * looks),
+            alpha=bonferroni(c.alpha, max(self.scenario_count, 1) * COMPARISONS * len(self.looks)),
             peak_tolerance=c.peak_tolerance,
             peak_min_bytes=c.peak_min_bytes,
             growth_tolerance=float(c.growth_tolerance),
@@ -257,9 +282,7 @@ class GateSession:
         summaries: list[RunSummary] = []
         verdict: Verdict | None = None
         shape: ShapeReport | None = None
-        looks = (
-            look_schedule(self.config.runs, self.config.max_runs) if entry is not None else [self.config.runs]
-        )
+        looks = self.looks_for(nodeid, entry is not None)
         max_runs = looks[-1]
         while len(records) < max_runs:
             record = self.run(body, request, timeout_s)
@@ -271,15 +294,11 @@ class GateSession:
             if len(records) not in looks:
                 continue
             shape = classify_shape(records)
+            last = len(records) >= max_runs
             verdict = decide(
-                summaries,
-                entry.runs if entry else None,
-                spec,
-                policy,
-                trend_p=shape.trend_p,
-                final=len(records) >= max_runs,
+                summaries, entry.runs if entry else None, spec, policy, trend_p=shape.trend_p, final=last
             )
-            if not verdict.needs_more_runs:
+            if settled(verdict, len(records), self.config.runs, last):
                 break
         assert verdict is not None
         if env_error and verdict.outcome is not Outcome.ERROR:

@@ -11,7 +11,6 @@ last run it is reported as inconclusive instead of guessed.
 from __future__ import annotations
 
 import enum
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -323,13 +322,30 @@ def judge_scaling(
     return findings
 
 
-def look_schedule(runs: int, max_runs: int) -> list[int]:
-    """Run counts at which the verdict is looked at: 3, 5, 8 by default.
+def look_schedule(runs: int, max_runs: int, first: int | None = None) -> list[int]:
+    """Run counts at which the verdict is looked at: 1, 2, 4, 8 by default.
 
-    Each look spends part of the false-alarm rate, so the gate looks a few times with
-    growing steps rather than after every run.
+    ``first`` (``min_runs``) is an early look for clear passes: with a baseline's spread
+    to compare against, one run can show that a heap stayed put. ``runs`` is the fewest
+    runs a regression needs (see ``settled``). Each look spends part of the false-alarm
+    rate, so after that the gate doubles the runs rather than looking after every one.
     """
-    looks = [runs]
+    looks = [first] if first is not None and first < runs else []
+    looks.append(runs)
     while looks[-1] < max_runs:
-        looks.append(min(max_runs, max(looks[-1] + 1, math.ceil(looks[-1] * 1.6))))
+        looks.append(min(max_runs, looks[-1] * 2))
     return looks
+
+
+def settled(verdict: Verdict, runs_done: int, confirm: int, last: bool) -> bool:
+    """Whether the gate may stop here.
+
+    A pass may stop after a single run, but a regression must be seen in ``confirm`` runs:
+    one run cannot tell a shifted scenario from one odd run (a resize or a collection at an
+    unlucky moment), and a gate that fails builds on one odd run gets switched off.
+    """
+    if last:
+        return True
+    if verdict.outcome is Outcome.REGRESSION:
+        return runs_done >= confirm
+    return not verdict.needs_more_runs

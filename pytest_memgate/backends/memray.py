@@ -12,6 +12,7 @@ intervals; the snapshots taken inside that quiet window show the floor. The cost
 
 from __future__ import annotations
 
+import math
 import time
 from array import array
 from dataclasses import replace
@@ -24,7 +25,7 @@ from ..model import RunRecord, RunRequest, RunStatus
 from . import Body, HardCapExceeded, downsample, make_sites, settle, warm_up
 
 _INTERVAL_MS = 1
-_PAUSE_S = 0.004
+_PAUSE_S = 0.003
 
 
 class MemrayBackend:
@@ -101,11 +102,14 @@ def _read_capture(
         heap_floor: list[int] = []
         cursor = 0
         for begin, end in zip(window_start, window_end):
-            while cursor < len(times) and times[cursor] < int(begin):
+            # Snapshot times are whole milliseconds: only stamps strictly inside the window
+            # are certainly quiet (a 3 ms window holds two or three of them at 1 ms).
+            first, last = math.ceil(begin), math.floor(end)
+            while cursor < len(times) and times[cursor] < first:
                 cursor += 1
             inside = []
             j = cursor
-            while j < len(times) and times[j] <= end + 1:
+            while j < len(times) and times[j] <= last:
                 inside.append(snapshots[j].heap)
                 j += 1
             if inside:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..model import AllocSite
 from ..units import format_size
-from ..verdict import COMPARISONS, Outcome, look_schedule
+from ..verdict import COMPARISONS, Outcome
 
 if TYPE_CHECKING:
     from ..session import GateSession, ScenarioResult
@@ -119,7 +119,7 @@ def summary_lines(session: GateSession) -> list[str]:
         f"backend: {session.backend.name} ({session.backend.reason}); baseline: "
         f"{session.baseline_path}; false-alarm rate {session.config.alpha:g} for the session "
         f"= {session.policy.alpha:.2g} per test ({max(session.scenario_count, 1)} scenario(s) x "
-        f"{COMPARISONS} metrics x {len(look_schedule(session.config.runs, session.config.max_runs))} looks)",
+        f"{COMPARISONS} metrics x {len(session.looks)} looks)",
         f"memory limit: {_limit_text(session)}",
     ]
     if not documents:

@@ -16,7 +16,8 @@ def test_defaults() -> None:
     assert config.enabled is False
     assert config.baseline_path == ROOT / ".memgate" / "baseline.json"
     assert config.report_path is None
-    assert (config.runs, config.max_runs, config.alpha) == (3, 8, 0.01)
+    assert (config.min_runs, config.runs, config.baseline_runs, config.max_runs) == (1, 2, 6, 8)
+    assert config.alpha == 0.01
 
 
 def test_precedence_cli_over_pyproject_over_ini() -> None:
@@ -51,6 +52,7 @@ def test_every_option_is_reachable_from_each_source() -> None:
         ({"backend": "valgrind"}, "expected one of auto, memray, tracemalloc"),
         ({"peak_min_bytes": "huge"}, "is not a size"),
         ({"runs": "9"}, "max_runs (8) is smaller than runs (9)"),
+        ({"min_runs": "4"}, "min_runs (4) is larger than runs (2)"),
     ],
 )
 def test_bad_values_name_the_option_and_the_fix(source: dict[str, str], message: str) -> None:
