@@ -224,7 +224,11 @@ def decide(
     regressed = [f for f in findings if f.regressed]
     if regressed:
         reasons = tuple(dict.fromkeys(f.reason for f in regressed))
-        return Verdict(Outcome.REGRESSION, reasons, tuple(findings), _message(regressed))
+        message = _message(regressed)
+        suspects = suspected(findings)
+        if suspects:  # the gate stops at the first proof; what else moved is still news
+            message += "; also past its tolerance, not yet proven: " + _message(suspects)
+        return Verdict(Outcome.REGRESSION, reasons, tuple(findings), message)
     if baseline is None:
         return Verdict(
             Outcome.NEW,
@@ -252,6 +256,11 @@ def decide(
             _message(improved) + ". Refresh the baseline to lock the improvement in.",
         )
     return Verdict(Outcome.PASS, (), tuple(findings), "within the baseline")
+
+
+def suspected(findings: Sequence[Finding]) -> list[Finding]:
+    """Findings whose estimate is past the tolerance without enough evidence yet."""
+    return [f for f in findings if f.ambiguous and f.past_tolerance]
 
 
 def _message(findings: Sequence[Finding]) -> str:

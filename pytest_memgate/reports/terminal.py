@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..model import AllocSite
 from ..units import format_size
-from ..verdict import COMPARISONS, Outcome
+from ..verdict import COMPARISONS, Outcome, suspected
 
 if TYPE_CHECKING:
     from ..session import GateSession, ScenarioResult
@@ -36,9 +36,13 @@ def failure_text(result: ScenarioResult) -> str:
     """The long representation of a failed scenario: what, by how much, how sure, where."""
     verdict = result.verdict
     lines = [f"memgate: {result.nodeid}: {verdict.outcome.value.upper()}"]
+    suspects = suspected(verdict.findings)
     if verdict.outcome is Outcome.REGRESSION:
         lines.append("")
         lines.extend(f"  {f.text}." for f in verdict.findings if f.regressed)
+        if suspects:
+            lines += ["", f"  Also past its tolerance, not yet proven after {len(result.records)} runs:"]
+            lines.extend(f"  {f.text}." for f in suspects)
     else:
         lines.append("  " + verdict.message)
     capped = next((r for r in result.records if r.status.value == "hard_cap" and r.peak_sites), None)
@@ -59,7 +63,8 @@ def failure_text(result: ScenarioResult) -> str:
                 base.peak_sites if base else (),
                 1,
             )
-        if "growth" in verdict.reasons or "budget" in verdict.reasons:
+        growing = any(f.reason == "growth" for f in suspects)
+        if "growth" in verdict.reasons or "budget" in verdict.reasons or growing:
             lines += [""] + _sites(
                 f"  Memory still allocated after the {record.iterations} measured calls (run 1):",
                 record.retained_sites,

@@ -712,3 +712,15 @@ def test_one_odd_run_does_not_fail_the_build() -> None:
         occasional_outlier, occasional_outlier, 1500, seed=5, baseline_runs=[BASELINE_RUNS]
     )
     assert rates[Outcome.REGRESSION] <= ALPHA
+
+
+def test_a_regression_names_what_else_moved_before_it_was_proven() -> None:
+    """The gate stops at two runs once the peak is proven; a leak behind it is still news."""
+    baseline = [summary(MiB, heap_growth=0.0) for _ in range(BASELINE_RUNS)]
+    current = [summary(30 * MiB, heap_growth=g, heap_se=2 * KiB) for g in (500 * KiB, 620 * KiB)]
+    verdict = decide(current, baseline, SPEC, GATE_POLICY, final=False)
+    assert verdict.outcome is Outcome.REGRESSION
+    assert verdict.reasons == ("peak",)
+    growth = next(f for f in verdict.findings if f.metric == "heap growth")
+    assert growth.ambiguous and growth.past_tolerance and not growth.regressed
+    assert "also past its tolerance, not yet proven: heap growth per call went from +0 B" in verdict.message
