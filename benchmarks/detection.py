@@ -347,7 +347,18 @@ class Totals:
             f"median gate/plain time ratio (clear cases, pytest start-up included): {ratio:.0f}x",
             f"median time in isolated runs / plain calls (clear cases): {_median(self.runs_ratios):.1f}x "
             f"(target: <= {TARGET_RATIO:g}x) - {mark(_median(self.runs_ratios) <= TARGET_RATIO)}",
+            f"by clear case, time in isolated runs / plain calls: {self._spread()}",
         ]
+
+    def _spread(self) -> str:
+        """The median alone could hide a slow tail: how many cases are over the target, and the worst."""
+        if not self.runs_ratios:
+            return "none measured"
+        over = sum(r > TARGET_RATIO for r in self.runs_ratios)
+        return (
+            f"{min(self.runs_ratios):.1f}x to {max(self.runs_ratios):.1f}x; "
+            f"{over} of {len(self.runs_ratios)} over {TARGET_RATIO:g}x"
+        )
 
 
 def summarize(results: list[PairResult]) -> Totals:
