@@ -349,12 +349,13 @@ def look_schedule(runs: int, max_runs: int, first: int | None = None) -> list[in
 def settled(verdict: Verdict, runs_done: int, confirm: int, last: bool) -> bool:
     """Whether the gate may stop here.
 
-    A pass may stop after a single run, but a regression must be seen in ``confirm`` runs:
-    one run cannot tell a shifted scenario from one odd run (a resize or a collection at an
-    unlucky moment), and a gate that fails builds on one odd run gets switched off.
+    A pass may stop after a single run, but a regression (or an improvement) must be seen
+    in ``confirm`` runs: one run cannot tell a shifted scenario from one odd run (a resize
+    or a collection at an unlucky moment), and a gate that fails builds on one odd run gets
+    switched off.
     """
     if last:
         return True
-    if verdict.outcome is Outcome.REGRESSION:
+    if verdict.outcome in (Outcome.REGRESSION, Outcome.IMPROVED):
         return runs_done >= confirm
     return not verdict.needs_more_runs
