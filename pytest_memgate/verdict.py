@@ -107,7 +107,9 @@ def _judge_level(
     return Finding(metric, reason, c, regressed, improved, ambiguous, text, big_up)
 
 
-def _judge_rate(metric: str, c: Comparison, tolerance: float, relative: float, alpha: float) -> Finding:
+def _judge_rate(
+    metric: str, c: Comparison, tolerance: float, relative: float, alpha: float, test: str = "Welch test"
+) -> Finding:
     needed = max(tolerance, relative * abs(c.baseline))
     regressed = c.delta > needed and c.p_increase < alpha
     improved = -c.delta > needed and c.p_decrease < alpha
@@ -117,7 +119,7 @@ def _judge_rate(metric: str, c: Comparison, tolerance: float, relative: float, a
         f"{format_size(c.current, signed=True)} per call (change "
         f"{format_size(c.delta, signed=True)}/call, 95% CI {format_size(c.delta_low, signed=True)}"
         f" to {format_size(c.delta_high, signed=True)}) over {c.n_current} runs against "
-        f"{c.n_baseline} baseline runs; one-sided Welch test on per-run Theil-Sen slopes "
+        f"{c.n_baseline} baseline runs; one-sided {test} on per-run Theil-Sen slopes "
         f"p {_eq(c.p_increase)} (regression needs p < {_p(alpha)} and more than "
         f"{format_size(needed)}/call)"
     )
@@ -192,6 +194,7 @@ def compare_runs(
         [r.heap_growth for r in current],
         [r.heap_growth_se for r in current],
         resolution=policy.growth_resolution,
+        pooled=True,  # heap slopes share one spread without a change (see compare_rates)
     )
     rss_growth = compare_rates(
         [r.rss_growth for r in baseline],
@@ -202,7 +205,14 @@ def compare_runs(
     )
     return [
         _judge_level("heap peak", "peak", heap_peak, policy.peak_tolerance, policy.peak_min_bytes, a),
-        _judge_rate("heap growth", heap_growth, policy.growth_tolerance, policy.growth_relative, a),
+        _judge_rate(
+            "heap growth",
+            heap_growth,
+            policy.growth_tolerance,
+            policy.growth_relative,
+            a,
+            "t-test (one spread for both sides)",
+        ),
         _judge_level("RSS peak", "peak", rss_peak, policy.rss_peak_tolerance, policy.rss_peak_min_bytes, a),
         _judge_rate("RSS growth", rss_growth, policy.rss_growth_tolerance, policy.growth_relative, a),
     ]

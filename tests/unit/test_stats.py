@@ -164,6 +164,36 @@ def test_within_run_error_limits_the_evidence():
     assert tight.p_increase < 1e-4
 
 
+def test_pooled_spread_proves_a_steady_leak_in_two_runs():
+    """Two runs of a leak agree exactly, each slope known to +-25 KiB/call. Welch's test
+    gives the two-run side a single degree of freedom and cannot prove even +588 KiB/call
+    at the gate's level; one spread for both sides (they share it without a change) can."""
+    base, base_se = [0.0] * 6, [0.0] * 6
+    leak, leak_se = [588 * 1024.0] * 2, [25 * 1024.0] * 2
+    welch = compare_rates(base, base_se, leak, leak_se)
+    pooled = compare_rates(base, base_se, leak, leak_se, pooled=True)
+    assert welch.p_increase > 1e-3
+    assert pooled.p_increase < 1e-6
+    _assert_valid_pvalues(pooled)
+
+
+def test_pooled_spread_never_drops_a_single_runs_own_error():
+    """With one current run the pool holds only the baseline's spread; the run's own,
+    larger error must still count."""
+    c = compare_rates([0.0] * 6, [1.0] * 6, [500.0], [1000.0], pooled=True)
+    assert c.p_increase > 0.3
+
+
+def test_pooled_and_welch_agree_when_both_sides_share_a_spread():
+    rng = np.random.default_rng(21)
+    for _ in range(50):
+        x, y = rng.normal(0, 50, 6), rng.normal(0, 50, 6)
+        errors = [1.0] * 6
+        welch = compare_rates(x, errors, y, errors)
+        pooled = compare_rates(x, errors, y, errors, pooled=True)
+        assert pooled.p_increase == pytest.approx(welch.p_increase, abs=0.03)
+
+
 @pytest.mark.parametrize("nb, nc", [(0, 3), (1, 1)])
 def test_rates_with_too_few_runs_are_flagged(nb, nc):
     c = compare_rates([0.0] * nb, [0.0] * nb, [100.0] * nc, [1.0] * nc)
@@ -194,13 +224,18 @@ def test_level_pvalues_are_calibrated_under_no_change(nb, nc):
     assert hits_down / n <= 0.015
 
 
-@pytest.mark.parametrize("nb, nc", [(3, 3), (1, 8), (8, 1)])
-def test_rate_pvalues_are_calibrated_under_no_change(nb, nc):
-    # Run-to-run spread (300 B/call) larger than the within-run error (100 B/call).
-    rng = np.random.default_rng(200 + 10 * nb + nc)
+@pytest.mark.parametrize("pooled", [False, True])
+@pytest.mark.parametrize("spread", [300.0, 100.0])
+@pytest.mark.parametrize("nb, nc", [(3, 3), (1, 8), (8, 1), (6, 1), (6, 2)])
+def test_rate_pvalues_are_calibrated_under_no_change(nb, nc, spread, pooled):
+    """Run-to-run spread larger than the within-run error (100 B/call), or no larger than
+    it (each run's slope off by its own error only, as with a deterministic heap)."""
+    rng = np.random.default_rng(200 + 10 * nb + nc + int(spread))
     n, hits = 3000, 0
     for _ in range(n):
-        c = compare_rates(rng.normal(0, 300, nb), [100.0] * nb, rng.normal(0, 300, nc), [100.0] * nc)
+        c = compare_rates(
+            rng.normal(0, spread, nb), [100.0] * nb, rng.normal(0, spread, nc), [100.0] * nc, pooled=pooled
+        )
         hits += c.p_increase < ALPHA
     assert hits / n <= 0.015
 
