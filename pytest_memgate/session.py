@@ -267,6 +267,13 @@ class GateSession:
         """
         spec = self.resolve_spec(nodeid, spec)
         entry, notes, env_error = self.comparable_entry(nodeid, spec)
+        least = min(self.config.baseline_runs, self.config.max_runs)
+        if entry is not None and len(entry.runs) < least and self.update_reason() is None:
+            notes.append(
+                f"the baseline holds {len(entry.runs)} run(s) of this scenario, fewer than "
+                f"baseline_runs = {least}; its spread is known only roughly, which makes small "
+                "regressions hard to prove: re-record it with --memgate-update"
+            )
         request = RunRequest(
             warmup=spec.warmup,
             iterations=spec.iterations,

@@ -226,6 +226,13 @@ def test_options_from_pyproject(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     document = json.loads((pytester.path / "memory" / "base.json").read_text())
     assert len(document["scenarios"]["test_scenario.py::test_handler"]["runs"]) == 2
+    assert "fewer than baseline_runs" not in result.stdout.str()
+    # The command line wins over pyproject; with room for 8 runs, a 2-run baseline is small.
+    wider = run(pytester, "--memgate-max-runs", "8")
+    assert wider.ret == pytest.ExitCode.OK, wider.stdout.str()
+    wider.stdout.fnmatch_lines(
+        ["*test_handler: note: the baseline holds 2 run(s)*fewer than baseline_runs = 6*"]
+    )
 
 
 def test_unknown_pyproject_key_is_a_usage_error(pytester: pytest.Pytester) -> None:
