@@ -180,12 +180,16 @@ class GateSession:
         c = self.config
         return look_schedule(c.runs, c.max_runs, first=c.min_runs)
 
-    def looks_for(self, nodeid: str, compared: bool) -> list[int]:
+    def looks_for(self, nodeid: str, compared: bool, sized: bool = False) -> list[int]:
         """Looks for one scenario. Runs that may be written into the baseline are never cut
         short: the baseline's spread is what every later comparison is measured against,
-        and a baseline of few runs is what makes a gate weak (see ``baseline_runs``)."""
+        and a baseline of few runs is what makes a gate weak (see ``baseline_runs``). A size
+        of a ``sizes=[...]`` family takes at least ``runs``: the power law is fitted over
+        every run of every size, and one run per size leaves two sizes with no error left."""
         c = self.config
         looks = self.looks if compared else [c.runs]
+        if sized:
+            looks = [look for look in looks if look >= c.runs] or [c.runs]
         if self.update_reason() is not None or self.accepted(nodeid):
             least = min(c.baseline_runs, c.max_runs)
             looks = sorted({max(look, least) for look in looks})
@@ -289,7 +293,7 @@ class GateSession:
         summaries: list[RunSummary] = []
         verdict: Verdict | None = None
         shape: ShapeReport | None = None
-        looks = self.looks_for(nodeid, entry is not None)
+        looks = self.looks_for(nodeid, entry is not None, sized=family is not None)
         max_runs = looks[-1]
         while len(records) < max_runs:
             record = self.run(body, request, timeout_s)
