@@ -180,6 +180,11 @@ class GateSession:
         c = self.config
         return look_schedule(c.runs, c.max_runs, first=c.min_runs)
 
+    @property
+    def recorded_runs(self) -> int:
+        """Runs a scenario gets when it is written into the baseline."""
+        return min(self.config.baseline_runs, self.config.max_runs)
+
     def looks_for(self, nodeid: str, compared: bool, sized: bool = False) -> list[int]:
         """Looks for one scenario. Runs that may be written into the baseline are never cut
         short: the baseline's spread is what every later comparison is measured against,
@@ -191,8 +196,7 @@ class GateSession:
         if sized:
             looks = [look for look in looks if look >= c.runs] or [c.runs]
         if self.update_reason() is not None or self.accepted(nodeid):
-            least = min(c.baseline_runs, c.max_runs)
-            looks = sorted({max(look, least) for look in looks})
+            looks = sorted({max(look, self.recorded_runs) for look in looks})
         return looks
 
     @property
@@ -271,7 +275,7 @@ class GateSession:
         """
         spec = self.resolve_spec(nodeid, spec)
         entry, notes, env_error = self.comparable_entry(nodeid, spec)
-        least = min(self.config.baseline_runs, self.config.max_runs)
+        least = self.recorded_runs
         if entry is not None and len(entry.runs) < least and self.update_reason() is None:
             notes.append(
                 f"the baseline holds {len(entry.runs)} run(s) of this scenario, fewer than "
