@@ -28,17 +28,18 @@ GATE: pytest.StashKey[GateSession] = pytest.StashKey()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("memgate", "memory regression gate")
     for option in OPTIONS:
+        # argparse %-formats help strings: a bare "90%" would break `pytest --help`.
+        text = option.help.replace("%", "%%")
         if option.is_flag:
-            group.addoption(
-                option.flag, action="store_true", default=None, dest=option.dest, help=option.help
-            )
+            group.addoption(option.flag, action="store_true", default=None, dest=option.dest, help=text)
         else:
+            default = str(option.default).replace("%", "%%")
             group.addoption(
                 option.flag,
                 default=None,
                 dest=option.dest,
                 metavar="VALUE",
-                help=f"{option.help} (default: {option.default})",
+                help=f"{text} (default: {default})",
             )
         parser.addini(option.ini_name, option.help, default=None)
 

@@ -13,7 +13,7 @@ import pytest
 
 from pytest_memgate import __version__
 from pytest_memgate.baseline import BaselineEntry, render_baseline
-from pytest_memgate.cli import main
+from pytest_memgate.cli import COMMANDS, main
 from pytest_memgate.model import RunRecord, RunStatus, RunSummary
 from pytest_memgate.units import format_size
 
@@ -283,9 +283,11 @@ def test_unusable_files_exit_2_with_the_path(
 
 
 def test_every_command_has_help(capsys) -> None:
-    for argv in (["--help"], ["show", "--help"], ["diff", "--help"]):
-        assert main(argv) == 0
-        assert "usage: memgate" in capsys.readouterr().out
+    assert set(COMMANDS) == {"show", "diff", "report", "accept", "prune", "rename"}
+    for argv in (["--help"], *([name, "--help"] for name in COMMANDS)):
+        assert main(argv) == 0, argv
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: memgate {argv[0] if len(argv) > 1 else ''}".rstrip()), argv
 
 
 def test_missing_command_is_a_usage_error(capsys) -> None:
