@@ -8,22 +8,14 @@ scenarios both land. A file that cannot be read is never overwritten.
 
 from __future__ import annotations
 
-import contextlib
-import fnmatch
-import importlib.metadata
 import json
-import os
-import platform
-import subprocess
-import sys
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .errors import BaselineError
+from .files import decode_json, locked, read_document_text, write_atomic
 from .model import AllocSite, RunSummary
 
 SCHEMA_VERSION = 1
@@ -119,35 +111,21 @@ def entry_from_report(
     )
 
 
+_FIX = "restore it from git or delete it and rerun with --memgate-update. The file was left untouched."
+
+
 def load_baseline(path: Path) -> Baseline:
     """Read a baseline; a missing file is an empty baseline, a broken one an error."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return Baseline(path, {})
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BaselineError(
-            f"memgate: cannot read baseline {path}: {exc.strerror}; check its permissions"
-        ) from exc
-    return parse_baseline(text, path)
-
-
-def decode_json(text: str, path: Path, fix: str, what: str = "") -> Any:
-    """``json.loads`` whose error names the file, the place and the fix."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BaselineError(
-            f"memgate: {what}{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
-            f"{exc.msg}); {fix}"
-        ) from None
+    return parse_baseline(read_document_text(path, "baseline ", _FIX, BaselineError), path)
 
 
 def parse_baseline(text: str, path: Path) -> Baseline:
-    fix = "restore it from git or delete it and rerun with --memgate-update. The file was left untouched."
-    document = decode_json(text, path, fix, "baseline ")
-    if not isinstance(document, dict) or "scenarios" not in document:
-        raise BaselineError(f"memgate: {path} is not a memgate baseline (no 'scenarios'); {fix}")
+    fix = _FIX
+    document = decode_json(text, path, fix, "baseline ", BaselineError)
+    if not isinstance(document, dict) or not isinstance(document.get("scenarios"), dict):
+        raise BaselineError(f"memgate: {path} is not a memgate baseline (no 'scenarios' table); {fix}")
     version = document.get("schema_version")
     if version != SCHEMA_VERSION:
         raise BaselineError(
@@ -174,43 +152,6 @@ def render_baseline(entries: Mapping[str, BaselineEntry], memgate_version: str) 
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock beside ``path``, held across read-merge-write."""
-    lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a+b") as handle:
-        if sys.platform != "win32":
-            import fcntl
-
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            if sys.platform != "win32":
-                import fcntl
-
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same directory, fsync, rename: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from teammates
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def update_baseline(
     path: Path,
     changes: Mapping[str, BaselineEntry],
@@ -220,7 +161,7 @@ def update_baseline(
 ) -> Baseline:
     """Merge ``changes`` into the file under a lock; the current file is re-read first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path):
+    with locked(path):
         current = load_baseline(path)  # raises (and writes nothing) if the file is corrupt
         merged = dict(current.entries)
         for nodeid in remove:
@@ -228,19 +169,6 @@ def update_baseline(
         merged.update(changes)
         write_atomic(path, render_baseline(merged, memgate_version))
     return Baseline(path, merged, memgate_version)
-
-
-# --- where a measurement came from ------------------------------------------------------
-
-
-def _git(rootdir: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=rootdir, capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
 
 
 def acceptance(reason: str, previous: BaselineEntry | None) -> dict[str, Any]:
@@ -251,126 +179,3 @@ def acceptance(reason: str, previous: BaselineEntry | None) -> dict[str, Any]:
         "previous_peak_bytes": before.get("peak_bytes"),
         "previous_growth_bytes_per_call": before.get("growth_bytes_per_call"),
     }
-
-
-def provenance(rootdir: Path, memgate_version: str, branch: str | None) -> dict[str, Any]:
-    return {
-        "date": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-        "commit": _git(rootdir, "rev-parse", "HEAD"),
-        "branch": branch,
-        "memgate_version": memgate_version,
-    }
-
-
-def environment_fingerprint(backend: str, packages: Sequence[str] = ()) -> dict[str, Any]:
-    """What makes figures comparable: interpreter, platform, tracker, allocator, packages."""
-    memray_version = None
-    if backend == "memray":
-        try:
-            import memray
-
-            memray_version = getattr(memray, "__version__", None)
-        except ImportError:
-            pass
-    versions: dict[str, str | None] = {}
-    for name in packages:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": sys.platform,
-        "machine": platform.machine(),
-        "backend": backend,
-        "memray": memray_version,
-        "allocator": os.environ.get("PYTHONMALLOC", "default"),
-        "packages": versions,
-    }
-
-
-def _minor(version: object) -> str:
-    return ".".join(str(version).split(".")[:2]) if version else str(version)
-
-
-def fingerprint_differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """Differences that can move memory figures; patch releases of Python and memray cannot."""
-    if not recorded:
-        return []
-    out = []
-    for key in ("implementation", "platform", "machine", "backend", "allocator"):
-        if key in recorded and recorded[key] != current.get(key):
-            out.append(f"{key} {recorded[key]} -> {current.get(key)}")
-    for key in ("python", "memray"):
-        if key in recorded and _minor(recorded[key]) != _minor(current.get(key)):
-            out.append(f"{key} {recorded[key]} -> {current.get(key)}")
-    old_packages = recorded.get("packages") or {}
-    for name, version in (current.get("packages") or {}).items():
-        if name in old_packages and old_packages[name] != version:
-            out.append(f"{name} {old_packages[name]} -> {version}")
-    return out
-
-
-def expand_baseline_path(path: Path, fingerprint: Mapping[str, Any]) -> Path:
-    """``.memgate/{python}-{machine}.json`` keeps one baseline per environment side by side."""
-    text = str(path)
-    if "{" not in text:
-        return path
-    fields = {
-        "python": _minor(fingerprint.get("python")),
-        "implementation": str(fingerprint.get("implementation", "")).lower(),
-        "platform": fingerprint.get("platform", ""),
-        "machine": fingerprint.get("machine", ""),
-        "backend": fingerprint.get("backend", ""),
-    }
-    try:
-        return Path(text.format(**fields))
-    except (KeyError, IndexError, ValueError) as exc:
-        raise BaselineError(
-            f"memgate: baseline path {text!r} has an unknown placeholder ({exc}); "
-            f"use {{{'}, {'.join(fields)}}}"
-        ) from None
-
-
-# --- where updates may happen -----------------------------------------------------------
-
-# Per CI system: the variables naming the branch, pull-request source branch first, so that
-# a pull request *from* a feature branch *into* main never counts as a run on main.
-_CI_BRANCH_VARIABLES = (
-    ("GitHub Actions", "GITHUB_ACTIONS", ("GITHUB_HEAD_REF", "GITHUB_REF_NAME")),
-    ("GitLab CI", "GITLAB_CI", ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "CI_COMMIT_BRANCH")),
-    ("Buildkite", "BUILDKITE", ("BUILDKITE_BRANCH",)),
-    ("CircleCI", "CIRCLECI", ("CIRCLE_BRANCH",)),
-    ("Jenkins", "JENKINS_URL", ("CHANGE_BRANCH", "BRANCH_NAME", "GIT_BRANCH")),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class BranchInfo:
-    name: str | None
-    source: str  # where the name came from, for the summary
-
-
-def current_branch(rootdir: Path, environ: Mapping[str, str] | None = None) -> BranchInfo:
-    """The branch this run builds: CI variables first (CI checks out detached heads), then git."""
-    env = os.environ if environ is None else environ
-    for system, marker, variables in _CI_BRANCH_VARIABLES:
-        if not env.get(marker):
-            continue
-        for variable in variables:
-            value = env.get(variable, "").strip()
-            if value:
-                if variable == "GIT_BRANCH" and value.startswith("origin/"):
-                    value = value[len("origin/") :]
-                return BranchInfo(value, f"{system} {variable}")
-    name = _git(rootdir, "rev-parse", "--abbrev-ref", "HEAD")
-    if name and name != "HEAD":
-        return BranchInfo(name, "git")
-    return BranchInfo(None, "git (detached HEAD, no CI branch variable)")
-
-
-def matching_glob(branch: str | None, globs: Sequence[str]) -> str | None:
-    if branch is None:
-        return None
-    return next((glob for glob in globs if fnmatch.fnmatchcase(branch, glob)), None)

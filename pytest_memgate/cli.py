@@ -20,15 +20,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .baseline import decode_json, parse_baseline
-from .config import OPTIONS_BY_KEY, parse_probability
+from .baseline import parse_baseline
+from .config import OPTIONS_BY_KEY, GateConfig, parse_probability
 from .errors import MemgateError
+from .files import decode_json, read_document_text
 from .model import RunRecord, RunSummary
 from .reports.json import REPORT_VERSION
 from .units import format_size
 
 if TYPE_CHECKING:
-    from .verdict import Finding, Policy
+    from .results import Finding
+    from .verdict import Policy
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
@@ -87,12 +89,7 @@ def load_document(path: Path) -> Document:
         raise MemgateError(f"memgate: {path} does not exist; {_WHAT_TO_PASS}")
     if path.is_dir():
         raise MemgateError(f"memgate: {path} is a directory; {_WHAT_TO_PASS}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MemgateError(f"memgate: cannot read {path}: {exc.strerror}; check its permissions") from None
-    except UnicodeDecodeError:
-        raise MemgateError(f"memgate: {path} is not a UTF-8 text file; {_WHAT_TO_PASS}") from None
+    text = read_document_text(path, "", _WHAT_TO_PASS)
     document = decode_json(text, path, f"restore it from git or {_WHAT_TO_PASS}")
     scenarios = document.get("scenarios") if isinstance(document, dict) else None
     if isinstance(scenarios, dict):
@@ -205,24 +202,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 # --- memgate diff ------------------------------------------------------------------------
 
 
-def default_policy(alpha: float) -> Policy:
-    """The plugin's policy with the option table's default tolerances."""
-    from .verdict import Policy
-
-    def default(key: str) -> Any:
-        return OPTIONS_BY_KEY[key].default
-
-    return Policy(
-        alpha=alpha,
-        peak_tolerance=default("peak_tolerance"),
-        peak_min_bytes=default("peak_min_bytes"),
-        growth_tolerance=float(default("growth_tolerance")),
-        rss_peak_tolerance=default("rss_peak_tolerance"),
-        rss_peak_min_bytes=default("rss_peak_min_bytes"),
-        rss_growth_tolerance=float(default("rss_growth_tolerance")),
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class ScenarioDiff:
     id: str
@@ -233,7 +212,8 @@ class ScenarioDiff:
 
 def diff_scenario(old: Scenario, new: Scenario, policy: Policy) -> ScenarioDiff:
     """NEW's runs against OLD's runs, judged as the plugin judges a final verdict."""
-    from .verdict import Outcome, compare_runs
+    from .results import Outcome
+    from .verdict import compare_runs
 
     if old.backend and new.backend and old.backend != new.backend:
         return ScenarioDiff(
@@ -250,7 +230,7 @@ def diff_scenario(old: Scenario, new: Scenario, policy: Policy) -> ScenarioDiff:
     regressed = tuple(f for f in findings if f.regressed)
     if regressed:
         return ScenarioDiff(old.id, Outcome.REGRESSION.value, regressed)
-    unclear = tuple(f for f in findings if f.ambiguous and f.past_tolerance)
+    unclear = tuple(f for f in findings if f.suspected)
     if unclear:
         return ScenarioDiff(old.id, Outcome.INCONCLUSIVE.value, unclear, "more runs are needed to decide")
     improved = tuple(f for f in findings if f.improved)
@@ -260,14 +240,14 @@ def diff_scenario(old: Scenario, new: Scenario, policy: Policy) -> ScenarioDiff:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .stats import bonferroni
-    from .verdict import COMPARISONS
+    from .reports.words import finding_text
+    from .verdict import COMPARISONS, Policy
 
     old, new = load_document(args.old), load_document(args.new)
     common = sorted(set(old.scenarios) & set(new.scenarios))
     removed = sorted(set(old.scenarios) - set(new.scenarios))
     added = sorted(set(new.scenarios) - set(old.scenarios))
-    policy = default_policy(bonferroni(args.alpha, max(len(common), 1) * COMPARISONS))
+    policy = Policy.from_config(GateConfig(alpha=args.alpha), tests=max(len(common), 1) * COMPARISONS)
     print(
         f"memgate diff: OLD {old.kind} {old.path} -> NEW {new.kind} {new.path}; false-alarm rate "
         f"{args.alpha:g} over {len(common)} common scenario(s) x {COMPARISONS} metrics = "
@@ -279,7 +259,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
         print(f"{nodeid}: {result.outcome}" + (f" ({result.note})" if result.note else ""))
         for finding in result.findings:
-            print(f"  {finding.text}.")
+            print(f"  {finding_text(finding)}.")
     for nodeid in removed:
         print(f"{nodeid}: removed (only in OLD)")
     for nodeid in added:
@@ -322,7 +302,8 @@ def _matching(ids: Sequence[str], patterns: Sequence[str]) -> list[str]:
 
 def cmd_accept(args: argparse.Namespace) -> int:
     """Write a report's figures for the named scenarios into the baseline, with the reason."""
-    from .baseline import acceptance, entry_from_report, load_baseline, provenance, update_baseline
+    from .baseline import acceptance, entry_from_report, load_baseline, update_baseline
+    from .branches import provenance
 
     if not args.reason.strip():
         raise MemgateError('memgate: accept needs --reason "..." saying why more memory is intended')

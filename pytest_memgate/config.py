@@ -256,35 +256,40 @@ OPTIONS: tuple[Option, ...] = (
 OPTIONS_BY_KEY: dict[str, Option] = {option.key: option for option in OPTIONS}
 
 
+def option_default(key: str) -> Any:
+    """The one place a default lives: the option table."""
+    return OPTIONS_BY_KEY[key].default
+
+
 @dataclass(frozen=True, slots=True)
 class GateConfig:
-    enabled: bool = False
-    update: bool = False
-    baseline: Path = Path(".memgate/baseline.json")
-    report: Path | None = None
-    strict: bool = False
-    backend: str = "auto"
-    min_runs: int = 1
-    runs: int = 2
-    baseline_runs: int = 6
-    max_runs: int = 8
-    alpha: float = 0.01
-    peak_tolerance: float = 0.03
-    peak_min_bytes: int = 256 * 1024
-    growth_tolerance: int = 256
-    rss_peak_tolerance: float = 0.10
-    rss_peak_min_bytes: int = 16 * 1024**2
-    rss_growth_tolerance: int = 16 * 1024
-    inconclusive: str = "pass"
-    trace_python_allocators: bool = True
-    memory_limit: int | None = None
-    hard_cap: str | int | float = "auto"
-    update_branches: tuple[str, ...] = ()
-    accept: tuple[str, ...] = ()
-    reason: str = ""
-    env_mismatch: str = "skip"
-    fingerprint_packages: tuple[str, ...] = ()
-    timeout: float = 900.0
+    enabled: bool = option_default("enabled")
+    update: bool = option_default("update")
+    baseline: Path = option_default("baseline")  # noqa: RUF009 - a Path is immutable
+    report: Path | None = option_default("report")  # noqa: RUF009 - None or an immutable Path
+    strict: bool = option_default("strict")
+    backend: str = option_default("backend")
+    min_runs: int = option_default("min_runs")
+    runs: int = option_default("runs")
+    baseline_runs: int = option_default("baseline_runs")
+    max_runs: int = option_default("max_runs")
+    alpha: float = option_default("alpha")
+    peak_tolerance: float = option_default("peak_tolerance")
+    peak_min_bytes: int = option_default("peak_min_bytes")
+    growth_tolerance: int = option_default("growth_tolerance")
+    rss_peak_tolerance: float = option_default("rss_peak_tolerance")
+    rss_peak_min_bytes: int = option_default("rss_peak_min_bytes")
+    rss_growth_tolerance: int = option_default("rss_growth_tolerance")
+    inconclusive: str = option_default("inconclusive")
+    trace_python_allocators: bool = option_default("trace_python_allocators")
+    memory_limit: int | None = option_default("memory_limit")
+    hard_cap: str | int | float = option_default("hard_cap")
+    update_branches: tuple[str, ...] = option_default("update_branches")
+    accept: tuple[str, ...] = option_default("accept")
+    reason: str = option_default("reason")
+    env_mismatch: str = option_default("env_mismatch")
+    fingerprint_packages: tuple[str, ...] = option_default("fingerprint_packages")
+    timeout: float = option_default("timeout")
     rootdir: Path = Path(".")
     sources: tuple[tuple[str, str], ...] = ()  # (key, where its value came from)
 

@@ -17,7 +17,3 @@ class BaselineError(MemgateError):
 
 class BackendUnavailable(MemgateError):
     """The requested measurement backend cannot run here."""
-
-
-class MemgateWarning(UserWarning):
-    """Something the user should know that does not fail the gate."""

@@ -79,3 +79,24 @@ def resolve_memory_limit(configured: int | None, root: Path = Path("/")) -> Memo
     if configured is not None:
         return MemoryLimit(configured, "memory_limit in the configuration")
     return detect_memory_limit(root)
+
+
+def hard_cap_bytes(
+    cap: str | int | float, budgets: tuple[int | float | None, ...], limit_bytes: int | None
+) -> int | None:
+    """RSS growth at which a run is stopped before it can take the machine down.
+
+    ``cap`` is the configured value: "off", "auto", bytes, or a share of the limit.
+    "auto" stays far past the scenario's budgets, not merely over them (RSS also holds
+    the tracker and the allocator), and under 90% of the memory limit.
+    """
+    if cap == "off":
+        return None
+    if isinstance(cap, int):
+        return cap
+    if isinstance(cap, float):
+        return int(cap * limit_bytes) if limit_bytes is not None else None
+    candidates = [max(4 * b, b + 512 * 1024**2) for b in budgets if isinstance(b, int)]
+    if limit_bytes is not None:
+        candidates.append(int(0.9 * limit_bytes))
+    return min(candidates) if candidates else None

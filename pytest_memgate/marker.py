@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from .config import parse_bool, parse_positive_int, parse_seconds
@@ -79,6 +79,14 @@ class ScenarioSpec:
         data = asdict(self)
         data["sizes"] = list(self.sizes)
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScenarioSpec:
+        """The resolved spec as ``to_dict`` wrote it (budgets already in bytes)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["sizes"] = tuple(int(n) for n in values.get("sizes", ()))
+        return cls(**values)
 
     def with_limit(self, limit_bytes: int | None, nodeid: str) -> ScenarioSpec:
         """Shares of the memory limit turned into bytes; an error when no limit is known."""

@@ -9,13 +9,13 @@ half's slope is what counts, and the user is told how much warm-up the scenario 
 
 from __future__ import annotations
 
-import enum
 import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .model import RunRecord, RunSummary
+from .results import Shape, ShapeReport
 from .stats import SlopeFit, combine_pvalues, fit_slope, upward_trend_p
 
 # A first half this much steeper than the second is warm-up, not a leak.
@@ -23,14 +23,6 @@ _SATURATION_RATIO = 0.25
 _TREND_ALPHA = 0.01
 # Warm-up rising slower than this (bytes per call) is not worth a "raise warmup" note.
 _HINT_SLOPE = 128.0
-
-
-class Shape(str, enum.Enum):
-    FLAT = "flat"
-    GROWING = "monotonic growth"
-    SAWTOOTH = "sawtooth with a rising floor"
-    SPIKY = "spikes"
-    WARMING = "warm-up that saturates"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +89,6 @@ def summarize_run(record: RunRecord) -> RunSummary:
 
 def _finite(value: float) -> float:
     return value if math.isfinite(value) else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class ShapeReport:
-    shape: Shape
-    trend_p: float  # combined evidence of an upward heap floor over all runs
-    warmup_hint: int | None  # warm-up calls that would cover the saturating rise
 
 
 def classify_shape(records: Sequence[RunRecord]) -> ShapeReport:

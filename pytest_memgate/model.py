@@ -8,7 +8,7 @@ as JSON, and only one process ever writes files from them.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 
@@ -79,6 +79,7 @@ class RunRecord:
     measured_s: float = 0.0
     wall_s: float = 0.0
     error: str = ""
+    limitations: tuple[str, ...] = ()  # what this backend's record cannot show, in words
 
     @property
     def ok(self) -> bool:
@@ -116,6 +117,7 @@ class RunRecord:
             measured_s=float(data.get("measured_s", 0.0)),
             wall_s=float(data.get("wall_s", 0.0)),
             error=str(data.get("error", "")),
+            limitations=tuple(str(v) for v in data.get("limitations", ())),
         )
 
 
@@ -157,4 +159,4 @@ class RunRequest:
     top_sites: int = 10
     timeline_points: int = 400
     hard_cap_bytes: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    project_root: str | None = None  # allocation sites are shown relative to it (else the cwd)

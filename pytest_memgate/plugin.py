@@ -162,22 +162,22 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if gate is None or spec is None:
         return None
     from .reports.terminal import failure_text
-    from .verdict import Outcome
+    from .verdict import Failure
 
     result = gate.measure(pyfuncitem.nodeid, spec, _body(pyfuncitem), family=_family(pyfuncitem))
-    fail_inconclusive = gate.config.inconclusive == "fail"
-    if result.verdict.outcome is not Outcome.ERROR and gate.accepted(pyfuncitem.nodeid):
-        return True  # an intended increase: recorded with its reason at the end of the session
-    if result.failed or (result.verdict.outcome is Outcome.INCONCLUSIVE and fail_inconclusive):
-        pytest.fail(failure_text(result), pytrace=False)
-    if result.verdict.outcome is Outcome.NEW and gate.config.strict and gate.update_reason() is None:
-        pytest.fail(failure_text(result) + "\n  (--memgate-strict fails new scenarios)", pytrace=False)
+    failure = gate.failure(result)
+    if failure is not None:
+        pytest.fail(failure_text(result, strict_new=failure is Failure.STRICT_NEW), pytrace=False)
     return True
 
 
 def _body(item: pytest.Function) -> functools.partial[object]:
-    """The test function with its fixtures bound: one call is one unit of work."""
-    names = item._fixtureinfo.argnames
+    """The test function with its arguments bound: one call is one unit of work.
+
+    ``item.funcargs`` also holds autouse fixtures the function does not take, so the
+    function's own parameters pick what to pass (bound methods have no ``self`` here).
+    """
+    names = [n for n in inspect.signature(item.obj).parameters if n in item.funcargs]
     return functools.partial(item.obj, **{name: item.funcargs[name] for name in names})
 
 
@@ -192,9 +192,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     try:
         gate.write_baseline()
         if gate.config.report_path is not None:
-            from .reports.json import write_report
+            from .reports.json import build_report, write_report
 
-            write_report(gate.config.report_path, gate.report_document())
+            write_report(gate.config.report_path, build_report(gate.report()))
     except MemgateError as exc:
         session.config.get_terminal_writer().line(str(exc), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -215,5 +215,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     from .reports.terminal import summary_lines
 
     terminalreporter.write_sep("=", "memgate")
-    for line in summary_lines(gate):
+    for line in summary_lines(gate.report()):
         terminalreporter.write_line(line)

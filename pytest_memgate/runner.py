@@ -22,15 +22,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NoReturn
 
-from .backends import (
-    Body,
-    HardCapExceeded,
-    current_rss,
-    get_backend,
-    measure_rss,
-    set_project_root,
-    start_watchdog,
-)
+from .backends import Body, get_backend
+from .backends.rss import current_rss, measure_rss
+from .backends.watchdog import HardCapExceeded, start_watchdog
 from .model import RunRecord, RunRequest, RunStatus
 from .units import format_size
 
@@ -151,7 +145,6 @@ def _finish(child: _Child, end: _End, request: RunRequest, timeout_s: float) -> 
         )
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
-        name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
         if signum == signal.SIGKILL:
             return _failed(
                 RunStatus.KILLED,
@@ -159,7 +152,7 @@ def _finish(child: _Child, end: _End, request: RunRequest, timeout_s: float) -> 
                 wall_s,
                 "killed by SIGKILL (the kernel's OOM killer ends processes this way when memory runs out)",
             )
-        return _failed(RunStatus.CRASHED, request, wall_s, f"crashed with signal {name}")
+        return _failed(RunStatus.CRASHED, request, wall_s, f"crashed with signal {_signal_name(signum)}")
     result = child.workdir / _RESULT
     if not result.is_file():
         return _failed(
@@ -170,6 +163,14 @@ def _finish(child: _Child, end: _End, request: RunRequest, timeout_s: float) -> 
             "(os._exit or sys.exit in the scenario?)",
         )
     return replace(RunRecord.from_dict(json.loads(result.read_text())), wall_s=wall_s)
+
+
+def _signal_name(signum: int) -> str:
+    """``SIGSEGV`` for 11; the bare number for signals Python has no name for (most real-time ones)."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return str(signum)
 
 
 def _kill_threshold(request: RunRequest, rss_at_fork: int) -> int | None:
@@ -206,7 +207,6 @@ def _child_main(body: Body, request: RunRequest, workdir: Path, phase: str) -> N
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        set_project_root(request.extra.get("rootdir"))
         rss_start = current_rss()
         if request.hard_cap_bytes is not None:
             start_watchdog(request.hard_cap_bytes, rss_start)
@@ -224,7 +224,7 @@ def _child_main(body: Body, request: RunRequest, workdir: Path, phase: str) -> N
             )
         else:
             backend = get_backend(request.backend)  # imported here only: it costs RSS
-            record = backend.measure(body, request, workdir, rss_start)  # warm-up included
+            record = backend.measure(body, request, workdir)  # warm-up included
     except HardCapExceeded as exc:  # before the tracker ran (warm-up) or from a backend without sites
         record = _failed(RunStatus.HARD_CAP, request, 0.0, f"{exc}; stopped before any sites were tracked")
     except BaseException as exc:  # noqa: BLE001 - the child reports everything and exits

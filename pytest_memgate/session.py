@@ -1,16 +1,15 @@
-"""``GateSession``: the one stateful object. Measures scenarios, decides, records, writes.
+"""``GateSession``: the one stateful object. It orchestrates and keeps state; others decide.
 
 It knows nothing of pytest beyond a callable body and a node id, so the hooks stay thin
-and the whole flow can be driven without pytest. What it keeps per scenario is plain,
-serialisable data (the report document and the baseline candidate), so results measured
-in pytest-xdist workers can be merged into the controller, which alone writes files.
+and the whole flow can be driven without pytest (the unit tests inject the run function).
+Per scenario it keeps a typed ``ScenarioResult``; results measured in pytest-xdist workers
+travel to the controller as their ``to_dict`` form, and only the controller writes files.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -18,36 +17,27 @@ from typing import Any
 
 from . import __version__
 from .backends import BackendChoice
-from .baseline import (
-    Baseline,
-    BaselineEntry,
-    BranchInfo,
-    acceptance,
-    current_branch,
-    environment_fingerprint,
-    expand_baseline_path,
-    fingerprint_differences,
-    load_baseline,
-    matching_glob,
-    provenance,
-    update_baseline,
-)
+from .baseline import Baseline, BaselineEntry, acceptance, load_baseline, update_baseline
+from .branches import BranchInfo, current_branch, matching_glob, provenance
 from .config import GateConfig
-from .limits import MemoryLimit, resolve_memory_limit
+from .environment import Comparability, comparability, environment_fingerprint, expand_baseline_path
+from .limits import MemoryLimit, hard_cap_bytes, resolve_memory_limit
 from .marker import ScenarioSpec
-from .metrics import ShapeReport, classify_shape, summarize_run
+from .metrics import classify_shape, summarize_run
 from .model import RunRecord, RunRequest, RunSummary
+from .results import Note, NoteKind, Outcome, ScenarioResult, SessionReport, ShapeReport, Verdict
 from .runner import run_isolated
-from .stats import bonferroni, fit_power_law, predict_power_law
+from .schedule import look_schedule, run_until_settled
 from .verdict import (
     COMPARISONS,
-    Outcome,
+    Failure,
     Policy,
-    Verdict,
     decide,
-    judge_scaling,
-    look_schedule,
-    settled,
+    environment_error,
+    error_verdict,
+    judge_family,
+    scenario_failure,
+    with_findings,
 )
 
 Body = Callable[[], object]
@@ -56,43 +46,6 @@ RunFn = Callable[[Body, RunRequest, float], RunRecord]
 
 def _default_run(body: Body, request: RunRequest, timeout_s: float) -> RunRecord:
     return run_isolated(body, request, timeout_s=timeout_s)
-
-
-@dataclass(frozen=True, slots=True)
-class ScenarioResult:
-    nodeid: str
-    spec: ScenarioSpec
-    backend: str
-    records: tuple[RunRecord, ...]
-    summaries: tuple[RunSummary, ...]
-    verdict: Verdict
-    shape: ShapeReport | None
-    baseline: BaselineEntry | None
-    notes: tuple[str, ...] = ()
-    scaling: dict[str, Any] | None = None  # set on the last size of a sizes=[...] scenario
-
-    @property
-    def failed(self) -> bool:
-        return self.verdict.outcome in (Outcome.REGRESSION, Outcome.ERROR)
-
-    def median(self, attribute: str) -> float:
-        values = [getattr(s, attribute) for s in self.summaries]
-        return float(statistics.median(values)) if values else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """What a baseline update could write for one scenario, and the outcome that decides it."""
-
-    outcome: Outcome
-    entry: BaselineEntry
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome.value, "entry": self.entry.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Candidate:
-        return cls(Outcome(data["outcome"]), BaselineEntry.from_dict(data["entry"]))
 
 
 _WRITABLE = (Outcome.PASS, Outcome.NEW, Outcome.IMPROVED)
@@ -104,19 +57,18 @@ class GateSession:
     config: GateConfig
     backend: BackendChoice
     run: RunFn = _default_run
-    environ: dict[str, str] | None = None  # None: the process environment
+    environ: Mapping[str, str] | None = None  # None: the process environment
     scenario_count: int = 0
     collected: set[str] = field(default_factory=set)
     deselected: set[str] = field(default_factory=set)
-    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
-    candidates: dict[str, Candidate] = field(default_factory=dict)
+    results: dict[str, ScenarioResult] = field(default_factory=dict)
     written: list[tuple[str, str]] = field(default_factory=list)  # (nodeid, why)
+    not_written: list[tuple[str, str]] = field(default_factory=list)  # (nodeid, outcome)
     # sizes=[...] scenarios: family -> size -> (nodeid, heap peaks of the runs)
     families: dict[str, dict[int, tuple[str, tuple[int, ...]]]] = field(default_factory=dict)
-    not_written: list[tuple[str, str]] = field(default_factory=list)
     _baseline: Baseline | None = None
 
-    # --- environment and baseline ---------------------------------------------------------
+    # --- environment, baseline and policy -------------------------------------------------
 
     @cached_property
     def fingerprint(self) -> dict[str, Any]:
@@ -136,34 +88,16 @@ class GateSession:
     def memory_limit(self) -> MemoryLimit:
         return resolve_memory_limit(self.config.memory_limit)
 
+    @cached_property
+    def branch(self) -> BranchInfo:
+        return current_branch(self.config.rootdir, self.environ)
+
     def resolve_spec(self, nodeid: str, spec: ScenarioSpec) -> ScenarioSpec:
         """Session defaults filled in, and budgets given as a share of the memory limit in
         bytes (ConfigError without one)."""
         if spec.trace_python_allocators is None:
             spec = replace(spec, trace_python_allocators=self.config.trace_python_allocators)
         return spec.with_limit(self.memory_limit.limit_bytes, nodeid)
-
-    def hard_cap(self, spec: ScenarioSpec) -> int | None:
-        """RSS growth at which a run is stopped before it can take the machine down."""
-        cap = self.config.hard_cap
-        limit = self.memory_limit.limit_bytes
-        if cap == "off":
-            return None
-        if isinstance(cap, int):
-            return cap
-        if isinstance(cap, float):
-            return int(cap * limit) if limit is not None else None
-        # Far past the budget, not merely over it: RSS also holds the tracker and the allocator.
-        candidates = [
-            max(4 * b, b + 512 * 1024**2) for b in (spec.max_peak, spec.max_rss) if isinstance(b, int)
-        ]
-        if limit is not None:
-            candidates.append(int(0.9 * limit))
-        return min(candidates) if candidates else None
-
-    @cached_property
-    def branch(self) -> BranchInfo:
-        return current_branch(self.config.rootdir, self.environ)
 
     def update_reason(self) -> str | None:
         """Why this run may write the baseline, or ``None``: feature branches never write."""
@@ -173,6 +107,9 @@ class GateSession:
         if glob is not None:
             return f"branch {self.branch.name!r} ({self.branch.source}) matches update_branches {glob!r}"
         return None
+
+    def accepted(self, nodeid: str) -> bool:
+        return any(fnmatch.fnmatchcase(nodeid, pattern) for pattern in self.config.accept)
 
     @property
     def looks(self) -> list[int]:
@@ -201,66 +138,19 @@ class GateSession:
 
     @property
     def policy(self) -> Policy:
-        """Thresholds, and the level of each single test: the session's false-alarm rate
-        shared (Bonferroni) over scenarios, the four metrics and every look the adaptive
-        runs may take, so that neither many scenarios nor adding runs raises it."""
-        c = self.config
-        return Policy(
-            alpha=bonferroni(c.alpha, max(self.scenario_count, 1) * COMPARISONS * len(self.looks)),
-            peak_tolerance=c.peak_tolerance,
-            peak_min_bytes=c.peak_min_bytes,
-            growth_tolerance=float(c.growth_tolerance),
-            rss_peak_tolerance=c.rss_peak_tolerance,
-            rss_peak_min_bytes=c.rss_peak_min_bytes,
-            rss_growth_tolerance=float(c.rss_growth_tolerance),
-        )
+        """The session's false-alarm rate shared (Bonferroni) over scenarios, the four
+        metrics and every look the adaptive runs may take, so that neither many scenarios
+        nor adding runs raises it."""
+        tests = max(self.scenario_count, 1) * COMPARISONS * len(self.looks)
+        return Policy.from_config(self.config, tests=tests)
 
-    def comparable_entry(
-        self, nodeid: str, spec: ScenarioSpec | None = None
-    ) -> tuple[BaselineEntry | None, list[str], bool]:
-        """(entry to compare with, notes, environment error) under the mismatch policy."""
-        entry = self.baseline.get(nodeid)
-        if entry is None:
-            return None, [], False
-        if spec is not None:
-            traced = entry.spec.get("trace_python_allocators", True)
-            if traced != spec.trace_python_allocators:
-                return (
-                    None,
-                    [
-                        f"baseline was measured with trace_python_allocators={traced}, this run uses "
-                        f"{spec.trace_python_allocators}; not compared (small objects are counted "
-                        "differently); re-record the baseline"
-                    ],
-                    False,
-                )
-        if entry.backend != self.backend.name:
-            return (
-                None,
-                [
-                    f"baseline was measured with {entry.backend}, this run uses {self.backend.name}; "
-                    "not compared (record a baseline per backend, e.g. baseline = "
-                    "'.memgate/{backend}.json')"
-                ],
-                False,
-            )
-        differences = fingerprint_differences(entry.environment, self.fingerprint)
-        if not differences:
-            return entry, [], False
-        what = ", ".join(differences)
-        policy = self.config.env_mismatch
-        if policy == "warn":
-            return entry, [f"baseline environment differs ({what}); compared anyway"], False
-        if policy == "fail":
-            return None, [f"baseline environment differs ({what}) and env_mismatch = 'fail'"], True
-        return (
-            None,
-            [
-                f"baseline environment differs ({what}); not compared (env_mismatch = 'skip'). "
-                "Re-record on this environment, or keep one baseline per environment with a path "
-                "such as '.memgate/{python}-{machine}.json'"
-            ],
-            False,
+    def comparability(self, nodeid: str, spec: ScenarioSpec) -> Comparability:
+        return comparability(
+            self.baseline.get(nodeid),
+            backend=self.backend.name,
+            traced=bool(spec.trace_python_allocators),
+            fingerprint=self.fingerprint,
+            env_mismatch=self.config.env_mismatch,
         )
 
     # --- measuring ------------------------------------------------------------------------
@@ -274,58 +164,48 @@ class GateSession:
         every size of a family is measured, how the peak scales with size is judged too.
         """
         spec = self.resolve_spec(nodeid, spec)
-        entry, notes, env_error = self.comparable_entry(nodeid, spec)
-        least = self.recorded_runs
-        if entry is not None and len(entry.runs) < least and self.update_reason() is None:
-            notes.append(
-                f"the baseline holds {len(entry.runs)} run(s) of this scenario, fewer than "
-                f"baseline_runs = {least}; its spread is known only roughly, which makes small "
-                "regressions hard to prove: re-record it with --memgate-update"
-            )
+        compared = self.comparability(nodeid, spec)
+        entry = compared.entry
+        notes = [compared.note] if compared.note is not None else []
+        if entry is not None and len(entry.runs) < self.recorded_runs and self.update_reason() is None:
+            notes.append(Note(NoteKind.SMALL_BASELINE, count=len(entry.runs), wanted=self.recorded_runs))
         request = RunRequest(
             warmup=spec.warmup,
             iterations=spec.iterations,
             backend=self.backend.name,
             native_traces=spec.native_traces,
             trace_python_allocators=bool(spec.trace_python_allocators),
-            hard_cap_bytes=self.hard_cap(spec),
-            extra={"rootdir": str(self.config.rootdir)},
+            hard_cap_bytes=hard_cap_bytes(
+                self.config.hard_cap, (spec.max_peak, spec.max_rss), self.memory_limit.limit_bytes
+            ),
+            project_root=str(self.config.rootdir),
         )
         timeout_s = spec.timeout or self.config.timeout
         policy = self.policy
-        records: list[RunRecord] = []
         summaries: list[RunSummary] = []
-        verdict: Verdict | None = None
-        shape: ShapeReport | None = None
-        looks = self.looks_for(nodeid, entry is not None, sized=family is not None)
-        max_runs = looks[-1]
-        while len(records) < max_runs:
+        shapes: list[ShapeReport] = []
+
+        def next_run() -> RunRecord:
             record = self.run(body, request, timeout_s)
-            records.append(record)
-            if not record.ok:
-                verdict = _error_verdict(record, len(records))
-                break
-            summaries.append(summarize_run(record))
-            if len(records) not in looks:
-                continue
-            shape = classify_shape(records)
-            last = len(records) >= max_runs
-            verdict = decide(
-                summaries, entry.runs if entry else None, spec, policy, trend_p=shape.trend_p, final=last
-            )
-            if settled(verdict, len(records), self.config.runs, last):
-                break
-        assert verdict is not None
-        if env_error and verdict.outcome is not Outcome.ERROR:
-            verdict = Verdict(Outcome.ERROR, ("environment",), verdict.findings, notes[-1])
+            if record.ok:
+                summaries.append(summarize_run(record))
+            return record
+
+        def judge(records: Sequence[RunRecord], final: bool) -> Verdict:
+            shapes.append(classify_shape(records))
+            baseline_runs = entry.runs if entry is not None else None
+            return decide(summaries, baseline_runs, spec, policy, trend_p=shapes[-1].trend_p, final=final)
+
+        def failed(record: RunRecord, number: int) -> Verdict | None:
+            return None if record.ok else error_verdict(record.status.value, record.error, number)
+
+        looks = self.looks_for(nodeid, entry is not None, sized=family is not None)
+        records, verdict = run_until_settled(next_run, looks, judge, confirm=self.config.runs, failed=failed)
+        shape = shapes[-1] if shapes else None
+        if compared.fail:
+            verdict = environment_error(verdict)
         if shape is not None and shape.warmup_hint is not None:
-            notes.append(
-                "still warming up: the heap floor rose for part of the measured calls, then "
-                f"levelled off; raise warmup to {shape.warmup_hint}"
-            )
-        scaling = None
-        if family is not None and verdict.outcome is not Outcome.ERROR:
-            verdict, scaling = self._judge_family(nodeid, spec, family, summaries, verdict)
+            notes.append(Note(NoteKind.WARMUP, count=shape.warmup_hint))
         result = ScenarioResult(
             nodeid,
             spec,
@@ -336,94 +216,67 @@ class GateSession:
             shape,
             entry,
             tuple(notes),
-            scaling,
         )
-        self._keep(result)
+        if family is not None and verdict.outcome is not Outcome.ERROR:
+            result = self._judge_family(result, family)
+        self.results[nodeid] = result
         return result
 
-    def _judge_family(
-        self,
-        nodeid: str,
-        spec: ScenarioSpec,
-        family: tuple[str, int],
-        summaries: list[RunSummary],
-        verdict: Verdict,
-    ) -> tuple[Verdict, dict[str, Any] | None]:
+    def _judge_family(self, result: ScenarioResult, family: tuple[str, int]) -> ScenarioResult:
         name, size = family
         members = self.families.setdefault(name, {})
-        members[size] = (nodeid, tuple(s.peak_heap_bytes for s in summaries))
-        if set(members) != set(spec.sizes):
-            return verdict, None
-        ordered = sorted(members.items())
-        new = fit_power_law(
-            [n for n, (_, peaks) in ordered for _ in peaks], [p for _, (_, peaks) in ordered for p in peaks]
+        members[size] = (result.nodeid, tuple(s.peak_heap_bytes for s in result.summaries))
+        if set(members) != set(result.spec.sizes):
+            return result
+        stored = {n: self.comparability(member, result.spec).entry for n, (member, _) in members.items()}
+        baseline_peaks = None
+        if all(entry is not None for entry in stored.values()):
+            baseline_peaks = {n: [r.peak_heap_bytes for r in e.runs] for n, e in stored.items() if e}
+        findings, scaling = judge_family(
+            name,
+            {n: peaks for n, (_, peaks) in members.items()},
+            baseline_peaks,
+            result.spec,
+            self.policy,
+            memory_limit=self.memory_limit.limit_bytes,
         )
-        stored = [(n, self.comparable_entry(member, spec)[0]) for n, (member, _) in ordered]
-        old = None
-        if all(entry is not None for _, entry in stored):
-            pairs = [(n, r.peak_heap_bytes) for n, entry in stored if entry for r in entry.runs]
-            old = fit_power_law([n for n, _ in pairs], [p for _, p in pairs])
-        findings = judge_scaling(new, old, spec, self.policy, memory_limit=self.memory_limit.limit_bytes)
-        scaling = {
-            "family": name,
-            "sizes": sorted(members),
-            "exponent": new.exponent,
-            "exponent_ci": [new.low, new.high],
-            "baseline_exponent": old.exponent if old is not None else None,
-            "findings": [f.text for f in findings],
-        }
-        if spec.production_size is not None:
-            point, upper = predict_power_law(new, spec.production_size)
-            scaling["production_size"] = spec.production_size
-            scaling["production_peak_bytes"] = point
-            scaling["production_peak_upper_bytes"] = upper
-        regressed = [f for f in findings if f.regressed]
-        all_findings = verdict.findings + tuple(findings)
-        if not regressed:
-            return replace(verdict, findings=all_findings), scaling
-        reasons = tuple(dict.fromkeys((*verdict.reasons, *(f.reason for f in regressed))))
-        text = "; ".join(f.text for f in regressed)
-        message = text if verdict.outcome is not Outcome.REGRESSION else f"{verdict.message}; {text}"
-        return Verdict(Outcome.REGRESSION, reasons, all_findings, message), scaling
+        return replace(result, verdict=with_findings(result.verdict, findings), scaling=scaling)
 
-    def _keep(self, result: ScenarioResult) -> None:
-        from .reports.json import scenario_document
-
-        self.documents[result.nodeid] = scenario_document(result)
-        if result.summaries and result.verdict.outcome is not Outcome.ERROR:
-            first = result.records[0]
-            self.candidates[result.nodeid] = Candidate(
-                result.verdict.outcome,
-                BaselineEntry(
-                    backend=result.backend,
-                    runs=result.summaries,
-                    spec=result.spec.to_dict(),
-                    environment=self.fingerprint,
-                    peak_sites=first.peak_sites,
-                    retained_sites=first.retained_sites,
-                ),
-            )
+    def failure(self, result: ScenarioResult) -> Failure | None:
+        """Whether the scenario fails its test (the rule is ``verdict.scenario_failure``)."""
+        accepted = self.accepted(result.nodeid)
+        return scenario_failure(
+            result.outcome, self.config, accepted=accepted, updating=self.update_reason() is not None
+        )
 
     # --- xdist: workers export, the controller merges ------------------------------------
 
     def export(self) -> dict[str, Any]:
         return {
-            "documents": self.documents,
-            "candidates": {k: c.to_dict() for k, c in self.candidates.items()},
+            "results": [r.to_dict() for r in self.results.values()],
             "collected": sorted(self.collected),
             "scenario_count": self.scenario_count,
         }
 
-    def merge(self, payload: dict[str, Any]) -> None:
-        self.documents.update(payload["documents"])
-        self.candidates.update({k: Candidate.from_dict(v) for k, v in payload["candidates"].items()})
+    def merge(self, payload: Mapping[str, Any]) -> None:
+        for data in payload["results"]:
+            result = ScenarioResult.from_dict(data)
+            self.results[result.nodeid] = result
         self.collected.update(payload["collected"])
         self.scenario_count = max(self.scenario_count, int(payload["scenario_count"]))
 
     # --- writing --------------------------------------------------------------------------
 
-    def accepted(self, nodeid: str) -> bool:
-        return any(fnmatch.fnmatchcase(nodeid, pattern) for pattern in self.config.accept)
+    def _entry(self, result: ScenarioResult) -> BaselineEntry:
+        first = result.records[0]
+        return BaselineEntry(
+            backend=result.backend,
+            runs=result.summaries,
+            spec=result.spec.to_dict(),
+            environment=self.fingerprint,
+            peak_sites=first.peak_sites,
+            retained_sites=first.retained_sites,
+        )
 
     def write_baseline(self) -> None:
         """Write what this run may write: updates on request or on an update branch, and
@@ -431,25 +284,23 @@ class GateSession:
         reason = self.update_reason()
         changes: dict[str, BaselineEntry] = {}
         recorded = provenance(self.config.rootdir, __version__, self.branch.name)
-        for nodeid, candidate in sorted(self.candidates.items()):
-            accepted = self.accepted(nodeid) and candidate.outcome in _ACCEPTABLE
-            if accepted:
-                previous = self.baseline.get(nodeid)
+        for nodeid, result in sorted(self.results.items()):
+            if result.outcome is Outcome.ERROR or not result.summaries:
+                if reason is not None:
+                    self.not_written.append((nodeid, Outcome.ERROR.value))
+                continue
+            if self.accepted(nodeid) and result.outcome in _ACCEPTABLE:
                 stamp = dict(recorded)
-                stamp["accepted"] = acceptance(self.config.reason, previous)
+                stamp["accepted"] = acceptance(self.config.reason, self.baseline.get(nodeid))
                 why = f"accepted ({self.config.reason})"
-            elif reason is not None and candidate.outcome in _WRITABLE:
+            elif reason is not None and result.outcome in _WRITABLE:
                 stamp, why = recorded, reason
             else:
                 if reason is not None:
-                    self.not_written.append((nodeid, candidate.outcome.value))
+                    self.not_written.append((nodeid, result.outcome.value))
                 continue
-            changes[nodeid] = replace(candidate.entry, recorded=stamp)
+            changes[nodeid] = replace(self._entry(result), recorded=stamp)
             self.written.append((nodeid, why))
-        if reason is not None:
-            for nodeid, document in sorted(self.documents.items()):
-                if document["verdict"] == Outcome.ERROR.value:
-                    self.not_written.append((nodeid, "error"))
         if changes:
             self._baseline = update_baseline(self.baseline_path, changes, __version__)
 
@@ -468,16 +319,26 @@ class GateSession:
                 stale.append(nodeid)
         return sorted(stale)
 
-    def report_document(self) -> dict[str, Any]:
-        from .reports.json import build_report
-
-        return build_report(self)
-
-
-def _error_verdict(record: RunRecord, run_number: int) -> Verdict:
-    text = record.error.strip()
-    first_line = text.splitlines()[0] if text else record.status.value
-    message = f"run {run_number} {record.status.value.replace('_', ' ')}: {first_line}"
-    if record.status.value == "raised" and "\n\n" in text:
-        message += "\n\n" + text.split("\n\n", 1)[1]
-    return Verdict(Outcome.ERROR, (record.status.value,), (), message)
+    def report(self) -> SessionReport:
+        """Everything the renderers show, computed here so that they do no I/O."""
+        return SessionReport(
+            backend=self.backend.name,
+            backend_reason=self.backend.reason,
+            alpha=self.config.alpha,
+            alpha_per_test=self.policy.alpha,
+            scenario_count=max(self.scenario_count, 1),
+            comparisons=COMPARISONS,
+            looks=len(self.looks),
+            baseline_path=str(self.baseline_path),
+            memory_limit_bytes=self.memory_limit.limit_bytes,
+            memory_limit_source=self.memory_limit.source,
+            environment=self.fingerprint,
+            results=tuple(self.results[k] for k in sorted(self.results)),
+            written=tuple(self.written),
+            not_written=tuple(self.not_written),
+            update_reason=self.update_reason(),
+            branch=self.branch.name,
+            branch_source=self.branch.source,
+            update_branches=self.config.update_branches,
+            stale=tuple(self.stale_entries()),
+        )

@@ -24,32 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats as sps
 
+from .results import Comparison
+
 CONFIDENCE = 0.95
-
-
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    """Current against baseline for one metric.
-
-    ``delta`` is on the metric's own scale (bytes, or bytes per call); for levels
-    ``ratio`` is the multiplicative effect and ``ratio_low``/``ratio_high`` its interval.
-    """
-
-    baseline: float  # typical baseline value (median)
-    current: float  # typical current value (median)
-    delta: float
-    delta_low: float
-    delta_high: float
-    ratio: float
-    ratio_low: float
-    ratio_high: float
-    p_increase: float  # one-sided: evidence that current > baseline
-    p_decrease: float  # one-sided: evidence that current < baseline
-    n_baseline: int
-    n_current: int
-    insufficient_data: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +68,7 @@ def _insufficient(
     )
 
 
-def hodges_lehmann(x: Sequence[float], y: Sequence[float]) -> float:
+def hodges_lehmann(x: ArrayLike, y: ArrayLike) -> float:
     """Median of all pairwise differences ``y_j - x_i``: a shift estimate robust to outliers."""
     diffs = np.subtract.outer(np.asarray(y, float), np.asarray(x, float))
     return float(np.median(diffs))
@@ -237,7 +217,7 @@ def fit_slope(series: Sequence[float]) -> SlopeFit:
     return SlopeFit(slope, low, high, se, upward_trend_p(y), n)
 
 
-def upward_trend_p(series: Sequence[float]) -> float:
+def upward_trend_p(series: ArrayLike) -> float:
     """Mann-Kendall (Kendall's tau against the index), one-sided: evidence of an upward trend."""
     y = np.asarray(series, float)
     if len(y) < 3 or np.all(y == y[0]):
@@ -302,6 +282,8 @@ def fit_power_law(sizes: Sequence[float], peaks: Sequence[float], *, offset: flo
 
 def predict_power_law(fit: PowerFit, size: float, *, offset: float = 4096.0) -> tuple[float, float]:
     """(point, upper 95% bound) of the peak at ``size``: an extrapolation, so the bound matters."""
+    if not math.isfinite(fit.exponent) or fit.sxx <= 0:
+        return math.nan, math.inf  # a degenerate fit knows nothing of the production peak
     x = math.log(size)
     point = fit.log_a + fit.exponent * x
     spread = math.sqrt(fit.residual_var * (1 / fit.points + (x - fit.mean_log_n) ** 2 / fit.sxx))

@@ -6,139 +6,105 @@ tolerance (relative and absolute). Budgets from the marker apply with or without
 baseline. A metric whose estimate is past the tolerance without enough evidence, or
 whose interval still reaches past it, is *ambiguous*: the runner adds runs, and after the
 last run it is reported as inconclusive instead of guessed.
+
+Everything here decides; nothing here words. The sentences are in ``reports/words.py``.
 """
 
 from __future__ import annotations
 
 import enum
 import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
+from .config import GateConfig, option_default
 from .marker import ScenarioSpec
 from .model import RunSummary
-from .stats import (
+from .results import (
+    BudgetCheck,
     Comparison,
-    PowerFit,
+    ExponentFit,
+    Finding,
+    LevelTest,
+    Metric,
+    Outcome,
+    ProductionCheck,
+    RateTest,
+    Reason,
+    Scaling,
+    ScalingTest,
+    Verdict,
+)
+from .stats import (
+    bonferroni,
     compare_levels,
     compare_rates,
     exponent_increase_p,
+    fit_power_law,
     predict_power_law,
 )
-from .units import format_percent, format_size
 
 # Metrics compared with the baseline: heap peak, heap growth, RSS peak, RSS growth.
 COMPARISONS = 4
 
 
-class Outcome(str, enum.Enum):
-    PASS = "pass"
-    REGRESSION = "regression"
-    IMPROVED = "improved"
-    NEW = "new"
-    ERROR = "error"
-    INCONCLUSIVE = "inconclusive"
-
-
 @dataclass(frozen=True, slots=True)
 class Policy:
-    alpha: float  # per-scenario level (already corrected for the number of scenarios)
-    peak_tolerance: float = 0.03
-    peak_min_bytes: int = 256 * 1024
-    growth_tolerance: float = 256.0
-    rss_peak_tolerance: float = 0.10
-    rss_peak_min_bytes: int = 16 * 1024**2
-    rss_growth_tolerance: float = 16 * 1024
+    alpha: float  # per-test level (already shared over scenarios, metrics and looks)
+    peak_tolerance: float = option_default("peak_tolerance")
+    peak_min_bytes: int = option_default("peak_min_bytes")
+    growth_tolerance: float = float(option_default("growth_tolerance"))
+    rss_peak_tolerance: float = option_default("rss_peak_tolerance")
+    rss_peak_min_bytes: int = option_default("rss_peak_min_bytes")
+    rss_growth_tolerance: float = float(option_default("rss_growth_tolerance"))
+    # Statistical constants, not options: what a measurement can resolve.
     growth_relative: float = 0.25  # growth must also rise by this fraction of the baseline's
     peak_resolution: float = 0.001
     growth_resolution: float = 8.0
     rss_growth_resolution: float = 256.0
     exponent_tolerance: float = 0.25  # peak ~ n**b: an increase of b beyond this counts
 
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    metric: str  # "heap peak", "heap growth", "RSS peak", "RSS growth"
-    reason: str  # "peak", "growth" or "budget"
-    comparison: Comparison | None
-    regressed: bool
-    improved: bool
-    ambiguous: bool  # more runs could change the answer
-    text: str
-    past_tolerance: bool = False  # the estimate alone is past the practical tolerance
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    outcome: Outcome
-    reasons: tuple[str, ...]
-    findings: tuple[Finding, ...]
-    message: str
-    needs_more_runs: bool = False
+    @classmethod
+    def from_config(cls, config: GateConfig, *, tests: int = 1) -> Policy:
+        """The configured tolerances, and the session's false-alarm rate shared (Bonferroni)
+        over ``tests`` tests: the plugin and ``memgate diff`` build it the same way."""
+        return cls(
+            alpha=bonferroni(config.alpha, tests),
+            peak_tolerance=config.peak_tolerance,
+            peak_min_bytes=config.peak_min_bytes,
+            growth_tolerance=float(config.growth_tolerance),
+            rss_peak_tolerance=config.rss_peak_tolerance,
+            rss_peak_min_bytes=config.rss_peak_min_bytes,
+            rss_growth_tolerance=float(config.rss_growth_tolerance),
+        )
 
 
-def _p(p: float) -> str:
-    return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
-
-
-def _eq(p: float) -> str:
-    """``= 0.003`` or ``< 1e-16`` (below that a normal tail rounds to zero)."""
-    return "< 1e-16" if p < 1e-16 else f"= {_p(p)}"
-
-
-def _judge_level(
-    metric: str, reason: str, c: Comparison, tolerance: float, min_bytes: float, alpha: float
-) -> Finding:
+def _judge_level(metric: Metric, c: Comparison, tolerance: float, min_bytes: float, alpha: float) -> Finding:
     big_up = c.ratio - 1 > tolerance and c.delta > min_bytes
     big_down = 1 - c.ratio > tolerance and -c.delta > min_bytes
     regressed = big_up and c.p_increase < alpha
     improved = big_down and c.p_decrease < alpha
     reach_up = c.ratio_high - 1 > tolerance and c.delta_high > min_bytes
     ambiguous = not regressed and (big_up or reach_up)  # too few runs: always ask for more
-    text = (
-        f"{metric} {'grew' if c.delta >= 0 else 'fell'} from {format_size(c.baseline)} to "
-        f"{format_size(c.current)} ({format_percent(c.ratio)}, 95% CI "
-        f"{format_percent(c.ratio_low)} to {format_percent(c.ratio_high)}; "
-        f"{format_size(c.delta, signed=True)}) over {c.n_current} runs against "
-        f"{c.n_baseline} baseline runs; one-sided Welch test on log peaks p "
-        f"{_eq(c.p_increase)} (regression needs p < {_p(alpha)} and more than "
-        f"{tolerance:.0%} and {format_size(min_bytes)})"
-    )
-    return Finding(metric, reason, c, regressed, improved, ambiguous, text, big_up)
+    evidence = LevelTest(c, alpha, float(tolerance), float(min_bytes))
+    return Finding(metric, Reason.PEAK, evidence, regressed, improved, ambiguous, big_up)
 
 
 def _judge_rate(
-    metric: str, c: Comparison, tolerance: float, relative: float, alpha: float, test: str = "Welch test"
+    metric: Metric, c: Comparison, tolerance: float, relative: float, alpha: float, pooled: bool
 ) -> Finding:
     needed = max(tolerance, relative * abs(c.baseline))
     regressed = c.delta > needed and c.p_increase < alpha
     improved = -c.delta > needed and c.p_decrease < alpha
     ambiguous = not regressed and (c.delta > needed or c.delta_high > needed)
-    text = (
-        f"{metric} per call went from {format_size(c.baseline, signed=True)} to "
-        f"{format_size(c.current, signed=True)} per call (change "
-        f"{format_size(c.delta, signed=True)}/call, 95% CI {format_size(c.delta_low, signed=True)}"
-        f" to {format_size(c.delta_high, signed=True)}) over {c.n_current} runs against "
-        f"{c.n_baseline} baseline runs; one-sided {test} on per-run Theil-Sen slopes "
-        f"p {_eq(c.p_increase)} (regression needs p < {_p(alpha)} and more than "
-        f"{format_size(needed)}/call)"
-    )
-    return Finding(metric, "growth", c, regressed, improved, ambiguous, text, c.delta > needed)
+    evidence = RateTest(c, alpha, float(needed), pooled)
+    return Finding(metric, Reason.GROWTH, evidence, regressed, improved, ambiguous, c.delta > needed)
 
 
-def _level_budget(metric: str, name: str, values: Sequence[float], budget: float) -> Finding:
+def _level_budget(metric: Metric, name: str, values: Sequence[float], budget: float) -> Finding:
     level = statistics.median(values)
-    over = level > budget
-    return Finding(
-        metric,
-        "budget",
-        None,
-        over,
-        False,
-        False,
-        f"{metric} {format_size(level)} (median of {len(values)} runs) "
-        f"{'exceeds' if over else 'is within'} the budget {name}={format_size(budget)}",
-    )
+    check = BudgetCheck(name, float(budget), float(level), len(values))
+    return Finding(metric, Reason.BUDGET, check, level > budget)
 
 
 def _budgets(
@@ -147,29 +113,16 @@ def _budgets(
     """Absolute budgets from the marker; ``spec`` carries bytes (shares already resolved)."""
     findings = []
     if spec.max_peak is not None:
-        findings.append(
-            _level_budget("heap peak", "max_peak", [r.peak_heap_bytes for r in current], spec.max_peak)
-        )
+        peaks = [r.peak_heap_bytes for r in current]
+        findings.append(_level_budget(Metric.HEAP_PEAK, "max_peak", peaks, spec.max_peak))
     if spec.max_rss is not None:
-        findings.append(
-            _level_budget("RSS peak", "max_rss", [r.peak_rss_bytes for r in current], spec.max_rss)
-        )
+        peaks = [r.peak_rss_bytes for r in current]
+        findings.append(_level_budget(Metric.RSS_PEAK, "max_rss", peaks, spec.max_rss))
     if spec.max_growth is not None:
         growth = statistics.median(r.heap_growth for r in current)
         over = growth > spec.max_growth and trend_p < alpha
-        findings.append(
-            Finding(
-                "heap growth",
-                "budget",
-                None,
-                over,
-                False,
-                False,
-                f"heap growth {format_size(growth, signed=True)}/call (median of {len(current)} "
-                f"runs, trend p {_eq(trend_p)}) {'exceeds' if over else 'is within'} the "
-                f"budget max_growth={format_size(spec.max_growth)}/call",
-            )
-        )
+        check = BudgetCheck("max_growth", float(spec.max_growth), float(growth), len(current), trend_p)
+        findings.append(Finding(Metric.HEAP_GROWTH, Reason.BUDGET, check, over))
     return findings
 
 
@@ -203,18 +156,12 @@ def compare_runs(
         [r.rss_growth_se for r in current],
         resolution=policy.rss_growth_resolution,
     )
+    relative = policy.growth_relative
     return [
-        _judge_level("heap peak", "peak", heap_peak, policy.peak_tolerance, policy.peak_min_bytes, a),
-        _judge_rate(
-            "heap growth",
-            heap_growth,
-            policy.growth_tolerance,
-            policy.growth_relative,
-            a,
-            "t-test (one spread for both sides)",
-        ),
-        _judge_level("RSS peak", "peak", rss_peak, policy.rss_peak_tolerance, policy.rss_peak_min_bytes, a),
-        _judge_rate("RSS growth", rss_growth, policy.rss_growth_tolerance, policy.growth_relative, a),
+        _judge_level(Metric.HEAP_PEAK, heap_peak, policy.peak_tolerance, policy.peak_min_bytes, a),
+        _judge_rate(Metric.HEAP_GROWTH, heap_growth, policy.growth_tolerance, relative, a, True),
+        _judge_level(Metric.RSS_PEAK, rss_peak, policy.rss_peak_tolerance, policy.rss_peak_min_bytes, a),
+        _judge_rate(Metric.RSS_GROWTH, rss_growth, policy.rss_growth_tolerance, relative, a, False),
     ]
 
 
@@ -231,141 +178,155 @@ def decide(
     findings = _budgets(spec, current, trend_p, policy.alpha)
     if baseline:
         findings += compare_runs(current, baseline, policy)
-    regressed = [f for f in findings if f.regressed]
+    return verdict_of(findings, compared=bool(baseline), final=final)
+
+
+def verdict_of(findings: Sequence[Finding], *, compared: bool, final: bool = True) -> Verdict:
+    """The outcome that a set of findings amounts to: a regression beats everything, then
+    an unclear case (more runs, or inconclusive at the end), then an improvement."""
+    found = tuple(findings)
+    regressed = [f for f in found if f.regressed]
     if regressed:
-        reasons = tuple(dict.fromkeys(f.reason for f in regressed))
-        message = _message(regressed)
-        suspects = suspected(findings)
-        if suspects:  # the gate stops at the first proof; what else moved is still news
-            message += "; also past its tolerance, not yet proven: " + _message(suspects)
-        return Verdict(Outcome.REGRESSION, reasons, tuple(findings), message)
-    if baseline is None:
-        return Verdict(
-            Outcome.NEW,
-            (),
-            tuple(findings),
-            "no baseline yet for this scenario; record one with --memgate-update",
-        )
-    ambiguous = [f for f in findings if f.ambiguous]
+        return Verdict(Outcome.REGRESSION, tuple(dict.fromkeys(f.reason for f in regressed)), found)
+    if not compared:
+        return Verdict(Outcome.NEW, (), found)
+    ambiguous = [f for f in found if f.ambiguous]
     if ambiguous and not final:
-        return Verdict(Outcome.INCONCLUSIVE, (), tuple(findings), _message(ambiguous), True)
-    unclear = [f for f in ambiguous if f.past_tolerance]
-    if unclear:
-        return Verdict(
-            Outcome.INCONCLUSIVE,
-            (),
-            tuple(findings),
-            "evidence is not conclusive after the maximum number of runs: " + _message(unclear),
-        )
-    improved = [f for f in findings if f.improved]
-    if improved:
-        return Verdict(
-            Outcome.IMPROVED,
-            (),
-            tuple(findings),
-            _message(improved) + ". Refresh the baseline to lock the improvement in.",
-        )
-    return Verdict(Outcome.PASS, (), tuple(findings), "within the baseline")
+        return Verdict(Outcome.INCONCLUSIVE, (), found, needs_more_runs=True)
+    if any(f.suspected for f in ambiguous):
+        return Verdict(Outcome.INCONCLUSIVE, (), found)
+    if any(f.improved for f in found):
+        return Verdict(Outcome.IMPROVED, (), found)
+    return Verdict(Outcome.PASS, (), found)
 
 
-def suspected(findings: Sequence[Finding]) -> list[Finding]:
-    """Findings whose estimate is past the tolerance without enough evidence yet."""
-    return [f for f in findings if f.ambiguous and f.past_tolerance]
+def error_verdict(status: str, error: str, run_number: int) -> Verdict:
+    """A run that did not finish: the scenario is an error, whatever the other runs said."""
+    return Verdict(Outcome.ERROR, (Reason(status),), (), error=error, error_run=run_number)
 
 
-def _message(findings: Sequence[Finding]) -> str:
-    return "; ".join(f.text for f in findings)
+def environment_error(verdict: Verdict) -> Verdict:
+    """``env_mismatch = "fail"``: a scenario not compared for its environment fails."""
+    if verdict.outcome is Outcome.ERROR:
+        return verdict
+    return Verdict(Outcome.ERROR, (Reason.ENVIRONMENT,), verdict.findings)
+
+
+# --- payload-size families ----------------------------------------------------------------
 
 
 def judge_scaling(
-    new: PowerFit,
-    old: PowerFit | None,
+    new: ExponentFit,
+    old_exponent_p: tuple[float, float] | None,
     spec: ScenarioSpec,
     policy: Policy,
     *,
+    production: tuple[float, float] | None = None,
     memory_limit: int | None = None,
 ) -> list[Finding]:
     """How the peak grows with payload size, against the baseline and the budgets.
 
+    ``old_exponent_p`` is the baseline's exponent and the one-sided p of the increase;
+    ``production`` the extrapolated peak at ``spec.production_size`` (point, upper bound).
     A change from linear to quadratic fails even when the CI sizes' peaks are small,
     because production payloads are not small.
     """
     findings = []
-    shape = f"peak grows as n^{new.exponent:.2f} (95% CI {new.low:.2f} to {new.high:.2f})"
-    if old is not None:
-        p = exponent_increase_p(old, new)
-        grew = new.exponent - old.exponent
-        regressed = grew > policy.exponent_tolerance and p < policy.alpha
-        findings.append(
-            Finding(
-                "peak scaling",
-                "scaling",
-                None,
-                regressed,
-                False,
-                False,
-                f"{shape}, against n^{old.exponent:.2f} in the baseline; one-sided test on the "
-                f"exponent p {_eq(p)} (regression needs p < {_p(policy.alpha)} and an increase of "
-                f"more than {policy.exponent_tolerance:g})",
-                grew > policy.exponent_tolerance,
-            )
-        )
+    if old_exponent_p is not None:
+        old, p = old_exponent_p
+        grew = new.exponent - old
+        past = grew > policy.exponent_tolerance
+        test = ScalingTest(new, old, p, policy.alpha, policy.exponent_tolerance)
+        regressed = past and p < policy.alpha
+        findings.append(Finding(Metric.PEAK_SCALING, Reason.SCALING, test, regressed, past_tolerance=past))
     if spec.max_exponent is not None:
-        over = new.low > spec.max_exponent
-        findings.append(
-            Finding(
-                "peak scaling",
-                "budget",
-                None,
-                over,
-                False,
-                False,
-                f"{shape}; {'exceeds' if over else 'within'} the budget max_exponent={spec.max_exponent:g}",
-            )
-        )
-    if spec.production_size is not None:
-        point, upper = predict_power_law(new, spec.production_size)
-        budgets = [(b, "max_peak") for b in (spec.max_peak,) if isinstance(b, int)]
+        test = ScalingTest(new, max_exponent=spec.max_exponent)
+        findings.append(Finding(Metric.PEAK_SCALING, Reason.BUDGET, test, new.low > spec.max_exponent))
+    if spec.production_size is not None and production is not None:
+        point, upper = production
+        limits = [("max_peak", b) for b in (spec.max_peak,) if isinstance(b, int)]
         if memory_limit is not None:
-            budgets.append((memory_limit, "the memory limit"))
-        text = (
-            f"{shape}; extrapolated heap peak at production size {spec.production_size:,}: "
-            f"{format_size(point)} (95% upper bound {format_size(upper)})"
-        )
-        over = [(b, name) for b, name in budgets if point > b]
-        if over:
-            text += "; exceeds " + ", ".join(f"{name} ({format_size(b)})" for b, name in over)
-        elif budgets:
-            text += "; within " + ", ".join(f"{name} ({format_size(b)})" for b, name in budgets)
-        findings.append(Finding("production peak", "budget", None, bool(over), False, False, text))
+            limits.append(("the memory limit", memory_limit))
+        check = ProductionCheck(new, spec.production_size, float(point), float(upper), tuple(limits))
+        over = any(point > size for _, size in limits)
+        findings.append(Finding(Metric.PRODUCTION_PEAK, Reason.BUDGET, check, over))
     return findings
 
 
-def look_schedule(runs: int, max_runs: int, first: int | None = None) -> list[int]:
-    """Run counts at which the verdict is looked at: 1, 2, 4, 8 by default.
+def judge_family(
+    family: str,
+    peaks: Mapping[int, Sequence[int]],
+    baseline_peaks: Mapping[int, Sequence[int]] | None,
+    spec: ScenarioSpec,
+    policy: Policy,
+    *,
+    memory_limit: int | None = None,
+) -> tuple[list[Finding], Scaling]:
+    """Fit ``peak ≈ a·n^b`` over every run of every size (and the baseline's, when every
+    size has a comparable entry) and judge the exponent and the production estimate."""
+    sizes = sorted(peaks)
+    new = fit_power_law([n for n in sizes for _ in peaks[n]], [p for n in sizes for p in peaks[n]])
+    fit = ExponentFit(new.exponent, new.low, new.high)
+    old_exponent_p = None
+    if baseline_peaks is not None:
+        pairs = [(n, p) for n in sorted(baseline_peaks) for p in baseline_peaks[n]]
+        old = fit_power_law([n for n, _ in pairs], [p for _, p in pairs])
+        old_exponent_p = (old.exponent, exponent_increase_p(old, new))
+    production = None
+    if spec.production_size is not None:
+        production = predict_power_law(new, spec.production_size)
+    findings = judge_scaling(
+        fit, old_exponent_p, spec, policy, production=production, memory_limit=memory_limit
+    )
+    scaling = Scaling(
+        family,
+        tuple(sizes),
+        fit,
+        old_exponent_p[0] if old_exponent_p is not None else None,
+        spec.production_size,
+        production[0] if production is not None else None,
+        production[1] if production is not None else None,
+    )
+    return findings, scaling
 
-    ``first`` (``min_runs``) is an early look for clear passes: with a baseline's spread
-    to compare against, one run can show that a heap stayed put. ``runs`` is the fewest
-    runs a regression needs (see ``settled``). Each look spends part of the false-alarm
-    rate, so after that the gate doubles the runs rather than looking after every one.
+
+def with_findings(verdict: Verdict, extra: Sequence[Finding]) -> Verdict:
+    """A verdict with more findings (a family's scaling): a regression among them fails it."""
+    if verdict.outcome is Outcome.ERROR:
+        return verdict
+    findings = verdict.findings + tuple(extra)
+    regressed = [f for f in extra if f.regressed]
+    if not regressed:
+        return replace(verdict, findings=findings)
+    reasons = tuple(dict.fromkeys((*verdict.reasons, *(f.reason for f in regressed))))
+    return Verdict(Outcome.REGRESSION, reasons, findings)
+
+
+# --- when a scenario fails its test -------------------------------------------------------
+
+
+class Failure(str, enum.Enum):
+    VERDICT = "verdict"  # a regression, an error, or an inconclusive verdict under "fail"
+    STRICT_NEW = "strict_new"  # no baseline, and --memgate-strict
+
+
+def scenario_failure(
+    outcome: Outcome, config: GateConfig, *, accepted: bool, updating: bool
+) -> Failure | None:
+    """The one rule for whether a scenario fails its pytest test.
+
+    An accepted increase passes (it is recorded with its reason); errors always fail;
+    ``inconclusive = "fail"`` fails unclear verdicts; ``--memgate-strict`` fails scenarios
+    with no baseline unless this very run records them.
     """
-    looks = [first] if first is not None and first < runs else []
-    looks.append(runs)
-    while looks[-1] < max_runs:
-        looks.append(min(max_runs, looks[-1] * 2))
-    return looks
-
-
-def settled(verdict: Verdict, runs_done: int, confirm: int, last: bool) -> bool:
-    """Whether the gate may stop here.
-
-    A pass may stop after a single run, but a regression (or an improvement) must be seen
-    in ``confirm`` runs: one run cannot tell a shifted scenario from one odd run (a resize
-    or a collection at an unlucky moment), and a gate that fails builds on one odd run gets
-    switched off.
-    """
-    if last:
-        return True
-    if verdict.outcome in (Outcome.REGRESSION, Outcome.IMPROVED):
-        return runs_done >= confirm
-    return not verdict.needs_more_runs
+    if outcome is Outcome.ERROR:
+        return Failure.VERDICT
+    if accepted:
+        return None
+    if outcome is Outcome.REGRESSION:
+        return Failure.VERDICT
+    if outcome is Outcome.INCONCLUSIVE and config.inconclusive == "fail":
+        return Failure.VERDICT
+    if outcome is Outcome.NEW and config.strict and not updating:
+        return Failure.STRICT_NEW
+    return None

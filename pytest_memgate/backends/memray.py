@@ -22,7 +22,10 @@ import memray
 from memray import FileFormat, FileReader
 
 from ..model import RunRecord, RunRequest, RunStatus
-from . import Body, HardCapExceeded, downsample, make_sites, settle, warm_up
+from . import Body
+from .calls import settle, warm_up
+from .sites import downsample, make_sites
+from .watchdog import HardCapExceeded
 
 _INTERVAL_MS = 1
 _PAUSE_S = 0.003
@@ -31,7 +34,7 @@ _PAUSE_S = 0.003
 class MemrayBackend:
     name = "memray"
 
-    def measure(self, body: Body, request: RunRequest, workdir: Path, rss_start: int) -> RunRecord:
+    def measure(self, body: Body, request: RunRequest, workdir: Path) -> RunRecord:
         capture = workdir / "capture.bin"
         n = request.iterations
         # Preallocated so the gate's own bookkeeping does not show up as growth.
@@ -130,6 +133,7 @@ def _read_capture(
                 (_stack(r, request.native_traces), r.size, r.n_allocations)
                 for r in reader.get_high_watermark_allocation_records(merge_threads=True)
             ],
+            root=request.project_root,
             limit=request.top_sites,
         )
         retained_sites = make_sites(
@@ -137,6 +141,7 @@ def _read_capture(
                 (_stack(r, request.native_traces), r.size, r.n_allocations)
                 for r in reader.get_leaked_allocation_records(merge_threads=True)
             ],
+            root=request.project_root,
             limit=request.top_sites,
         )
         peak_heap = int(reader.metadata.peak_memory)

@@ -1,22 +1,65 @@
-"""The ``--memgate-report`` document. Other tools read it: keep the documented names."""
+"""The ``--memgate-report`` document. Other tools read it: keep the documented names.
+
+The result model is mapped onto the public document here, and only when writing: the
+session's state and the xdist payload are the typed results, not this dictionary.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import __version__
-from ..baseline import write_atomic
-
-if TYPE_CHECKING:
-    from ..session import GateSession, ScenarioResult
+from ..files import write_atomic
+from ..results import Finding, Metric, ScenarioResult, SessionReport
+from .words import finding_text, note_text, verdict_message
 
 REPORT_VERSION = 1
+_SCALING = (Metric.PEAK_SCALING, Metric.PRODUCTION_PEAK)
 
 
 def _finite(value: float) -> float | None:
-    return value if value == value and abs(value) != float("inf") else None
+    return value if math.isfinite(value) else None
+
+
+def _finding(f: Finding) -> dict[str, Any]:
+    c = f.comparison
+    return {
+        "metric": f.metric.value,
+        "reason": f.reason.value,
+        "regressed": f.regressed,
+        "improved": f.improved,
+        "ambiguous": f.ambiguous,
+        "text": finding_text(f),
+        "baseline": _finite(c.baseline) if c else None,
+        "current": _finite(c.current) if c else None,
+        "delta": _finite(c.delta) if c else None,
+        "delta_ci": [_finite(c.delta_low), _finite(c.delta_high)] if c else None,
+        "ratio": _finite(c.ratio) if c else None,
+        "ratio_ci": [_finite(c.ratio_low), _finite(c.ratio_high)] if c else None,
+        "p_increase": _finite(c.p_increase) if c else None,
+    }
+
+
+def _scaling(result: ScenarioResult) -> dict[str, Any] | None:
+    s = result.scaling
+    if s is None:
+        return None
+    document: dict[str, Any] = {
+        "family": s.family,
+        "sizes": list(s.sizes),
+        "exponent": _finite(s.fit.exponent),
+        "exponent_ci": [_finite(s.fit.low), _finite(s.fit.high)],
+        "baseline_exponent": s.baseline_exponent,
+        "findings": [finding_text(f) for f in result.verdict.findings if f.metric in _SCALING],
+    }
+    if s.production_size is not None:
+        document["production_size"] = s.production_size
+        document["production_peak_bytes"] = s.production_peak_bytes
+        document["production_peak_upper_bytes"] = s.production_peak_upper_bytes
+    return document
 
 
 def scenario_document(result: ScenarioResult) -> dict[str, Any]:
@@ -28,32 +71,12 @@ def scenario_document(result: ScenarioResult) -> dict[str, Any]:
             "growth_bytes_per_call": entry.typical("heap_growth"),
             "rss_growth_bytes_per_call": entry.typical("rss_growth"),
             "runs": len(entry.runs),
-            "recorded": result.baseline.recorded,
+            "recorded": entry.recorded,
         }
-    findings = []
-    for f in result.verdict.findings:
-        c = f.comparison
-        findings.append(
-            {
-                "metric": f.metric,
-                "reason": f.reason,
-                "regressed": f.regressed,
-                "improved": f.improved,
-                "ambiguous": f.ambiguous,
-                "text": f.text,
-                "baseline": _finite(c.baseline) if c else None,
-                "current": _finite(c.current) if c else None,
-                "delta": _finite(c.delta) if c else None,
-                "delta_ci": [_finite(c.delta_low), _finite(c.delta_high)] if c else None,
-                "ratio": _finite(c.ratio) if c else None,
-                "ratio_ci": [_finite(c.ratio_low), _finite(c.ratio_high)] if c else None,
-                "p_increase": _finite(c.p_increase) if c else None,
-            }
-        )
     return {
         "id": result.nodeid,
-        "verdict": result.verdict.outcome.value,
-        "reasons": list(result.verdict.reasons),
+        "verdict": result.outcome.value,
+        "reasons": [r.value for r in result.verdict.reasons],
         "peak_bytes": int(result.median("peak_heap_bytes")),
         "growth_bytes_per_call": result.median("heap_growth"),
         "rss_peak_bytes": int(result.median("peak_rss_bytes")),
@@ -63,28 +86,28 @@ def scenario_document(result: ScenarioResult) -> dict[str, Any]:
         "shape": result.shape.shape.value if result.shape else None,
         "warmup_hint": result.shape.warmup_hint if result.shape else None,
         "baseline": baseline,
-        "message": result.verdict.message,
-        "notes": list(result.notes),
-        "findings": findings,
+        "message": verdict_message(result.verdict, result.notes),
+        "notes": [note_text(n) for n in result.notes],
+        "findings": [_finding(f) for f in result.verdict.findings],
         "spec": result.spec.to_dict(),
-        "scaling": result.scaling,
+        "scaling": _scaling(result),
         "run_records": [record.to_dict() for record in result.records],
     }
 
 
-def build_report(session: GateSession) -> dict[str, Any]:
+def build_report(report: SessionReport) -> dict[str, Any]:
     return {
         "memgate_version": __version__,
         "report_version": REPORT_VERSION,
-        "backend": session.backend.name,
-        "backend_reason": session.backend.reason,
-        "alpha": session.config.alpha,
-        "alpha_per_test": session.policy.alpha,
-        "baseline_path": str(session.baseline_path),
-        "baseline_written": [{"id": nodeid, "why": why} for nodeid, why in session.written],
-        "baseline_not_written": [{"id": nodeid, "outcome": why} for nodeid, why in session.not_written],
-        "environment": session.fingerprint,
-        "scenarios": [session.documents[nodeid] for nodeid in sorted(session.documents)],
+        "backend": report.backend,
+        "backend_reason": report.backend_reason,
+        "alpha": report.alpha,
+        "alpha_per_test": report.alpha_per_test,
+        "baseline_path": report.baseline_path,
+        "baseline_written": [{"id": nodeid, "why": why} for nodeid, why in report.written],
+        "baseline_not_written": [{"id": nodeid, "outcome": why} for nodeid, why in report.not_written],
+        "environment": dict(report.environment),
+        "scenarios": [scenario_document(r) for r in report.results],
     }
 
 

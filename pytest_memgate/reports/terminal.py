@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
-from ..model import AllocSite
+from ..model import AllocSite, RunStatus
+from ..results import Metric, Outcome, Reason, ScenarioResult, SessionReport
 from ..units import format_size
-from ..verdict import COMPARISONS, Outcome, suspected
-
-if TYPE_CHECKING:
-    from ..session import GateSession, ScenarioResult
+from .words import finding_text, note_text, verdict_message
 
 
 def _site_line(site: AllocSite, before: dict[tuple[str, str, int], AllocSite], per: int) -> str:
@@ -32,47 +29,59 @@ def _sites(
     return [title] + [_site_line(s, index, per) for s in sites[:limit]]
 
 
-def failure_text(result: ScenarioResult) -> str:
+def headline(result: ScenarioResult) -> str:
+    """The failure's first line, the verdict in a few words: pytest's short summary shows it."""
+    outcome = result.outcome
+    if outcome is Outcome.REGRESSION:
+        metrics = ", ".join(dict.fromkeys(f.metric.value for f in result.verdict.regressed))
+        return f"memgate: REGRESSION ({metrics}) in {result.nodeid}"
+    if outcome is Outcome.ERROR:
+        reason = result.verdict.reasons[0].value.replace("_", " ") if result.verdict.reasons else "error"
+        return f"memgate: ERROR ({reason}) in {result.nodeid}"
+    return f"memgate: {outcome.value.upper()} in {result.nodeid}"
+
+
+def failure_text(result: ScenarioResult, strict_new: bool = False) -> str:
     """The long representation of a failed scenario: what, by how much, how sure, where."""
     verdict = result.verdict
-    lines = [f"memgate: {result.nodeid}: {verdict.outcome.value.upper()}"]
-    suspects = suspected(verdict.findings)
+    lines = [headline(result)]
+    suspects = verdict.suspects
     if verdict.outcome is Outcome.REGRESSION:
         lines.append("")
-        lines.extend(f"  {f.text}." for f in verdict.findings if f.regressed)
+        lines.extend(f"  {finding_text(f)}." for f in verdict.regressed)
         if suspects:
             lines += ["", f"  Also past its tolerance, not yet proven after {len(result.records)} runs:"]
-            lines.extend(f"  {f.text}." for f in suspects)
+            lines.extend(f"  {finding_text(f)}." for f in suspects)
     else:
-        lines.append("  " + verdict.message)
-    capped = next((r for r in result.records if r.status.value == "hard_cap" and r.peak_sites), None)
+        lines.append("  " + verdict_message(verdict, result.notes))
+    base = result.baseline
+    capped = next((r for r in result.records if r.status is RunStatus.HARD_CAP and r.peak_sites), None)
     if capped is not None:
         lines += [""] + _sites(
             "  Largest allocations alive when the run was stopped:",
             capped.peak_sites,
-            result.baseline.peak_sites if result.baseline else (),
+            base.peak_sites if base else (),
             1,
         )
     elif result.records and result.records[0].ok:
         record = result.records[0]
-        base = result.baseline
-        if "peak" in verdict.reasons or "budget" in verdict.reasons:
+        if Reason.PEAK in verdict.reasons or Reason.BUDGET in verdict.reasons:
             lines += [""] + _sites(
                 "  Largest allocations alive at the heap peak (run 1):",
                 record.peak_sites,
                 base.peak_sites if base else (),
                 1,
             )
-        growing = any(f.reason == "growth" for f in suspects)
-        if "growth" in verdict.reasons or "budget" in verdict.reasons or growing:
+        growing = any(f.reason is Reason.GROWTH for f in suspects)
+        if Reason.GROWTH in verdict.reasons or Reason.BUDGET in verdict.reasons or growing:
             lines += [""] + _sites(
                 f"  Memory still allocated after the {record.iterations} measured calls (run 1):",
                 record.retained_sites,
                 base.retained_sites if base else (),
                 record.iterations,
             )
-    regressed = {f.metric for f in verdict.findings if f.regressed}
-    if "RSS growth" in regressed and "heap growth" not in regressed:
+    regressed = {f.metric for f in verdict.regressed}
+    if Metric.RSS_GROWTH in regressed and Metric.HEAP_GROWTH not in regressed:
         lines += [
             "",
             "  Heap flat, RSS climbing: the memory is outside the tracked heap (a native "
@@ -81,7 +90,9 @@ def failure_text(result: ScenarioResult) -> str:
         ]
     if result.shape is not None:
         lines += ["", f"  Shape: {result.shape.shape.value}."]
-    lines.extend(f"  Note: {note}" for note in result.notes)
+    lines.extend(f"  Note: {note_text(note)}" for note in result.notes)
+    if strict_new:
+        lines.append("  (--memgate-strict fails new scenarios)")
     return "\n".join(lines)
 
 
@@ -98,84 +109,91 @@ def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def _pick(document: dict[str, Any], key: str) -> float | None:
-    value = document.get(key)
-    return float(value) if isinstance(value, (int, float)) else None
-
-
-def _versus(current: float | None, base: float | None, relative: bool) -> str:
-    if current is None or base is None:
+def _versus(current: float, base: float | None, relative: bool) -> str:
+    if base is None:
         return "-"
     if relative and base:
         return f"{(current / base - 1) * 100:+.1f}%"
     return format_size(current - base, signed=True)
 
 
-def _limit_text(session: GateSession) -> str:
-    limit = session.memory_limit
-    size = format_size(limit.limit_bytes) if limit.limit_bytes is not None else "none"
-    return f"{size} ({limit.source})"
+def _limit_text(report: SessionReport) -> str:
+    limit = report.memory_limit_bytes
+    size = format_size(limit) if limit is not None else "none"
+    return f"{size} ({report.memory_limit_source})"
 
 
-def summary_lines(session: GateSession) -> list[str]:
-    """The table after the run, built from the serialisable documents (xdist-merged too)."""
-    documents = [session.documents[k] for k in sorted(session.documents)]
+def _row(result: ScenarioResult) -> tuple[str, ...]:
+    verdict = result.verdict
+    outcome = verdict.outcome.value + (
+        f" ({', '.join(r.value for r in verdict.reasons)})" if verdict.reasons else ""
+    )
+    if not result.measured:
+        return (result.nodeid, outcome, "-", "-", "-", "-", "-", str(len(result.records)), "-")
+    base = result.baseline
+    peak, growth = result.median("peak_heap_bytes"), result.median("heap_growth")
+    return (
+        result.nodeid,
+        outcome,
+        format_size(peak),
+        _versus(peak, base.typical("peak_heap_bytes") if base else None, True),
+        format_size(growth, signed=True),
+        _versus(growth, base.typical("heap_growth") if base else None, False),
+        format_size(result.median("peak_rss_bytes")),
+        str(len(result.records)),
+        result.shape.shape.value if result.shape else "-",
+    )
+
+
+def summary_lines(report: SessionReport) -> list[str]:
+    """The table after the run, and what was written or needs attention."""
     lines = [
-        f"backend: {session.backend.name} ({session.backend.reason}); baseline: "
-        f"{session.baseline_path}; false-alarm rate {session.config.alpha:g} for the session "
-        f"= {session.policy.alpha:.2g} per test ({max(session.scenario_count, 1)} scenario(s) x "
-        f"{COMPARISONS} metrics x {len(session.looks)} looks)",
-        f"memory limit: {_limit_text(session)}",
+        f"backend: {report.backend} ({report.backend_reason}); baseline: "
+        f"{report.baseline_path}; false-alarm rate {report.alpha:g} for the session "
+        f"= {report.alpha_per_test:.2g} per test ({report.scenario_count} scenario(s) x "
+        f"{report.comparisons} metrics x {report.looks} looks)",
+        f"memory limit: {_limit_text(report)}",
     ]
-    if not documents:
+    if not report.results:
         return [*lines, "no memload scenarios were measured"]
-    rows: list[Sequence[str]] = [
-        ("scenario", "verdict", "heap peak", "vs base", "growth/call", "vs base", "RSS peak", "runs", "shape")
-    ]
-    for d in documents:
-        measured = d["run_records"] and d["verdict"] != "error"
-        base = d.get("baseline") or {}
-        peak, growth = _pick(d, "peak_bytes"), _pick(d, "growth_bytes_per_call")
-        rows.append(
-            (
-                d["id"],
-                d["verdict"] + (f" ({', '.join(d['reasons'])})" if d["reasons"] else ""),
-                format_size(peak) if measured and peak is not None else "-",
-                _versus(peak, _pick(base, "peak_bytes"), True) if measured else "-",
-                format_size(growth, signed=True) if measured and growth is not None else "-",
-                _versus(growth, _pick(base, "growth_bytes_per_call"), False) if measured else "-",
-                format_size(d["rss_peak_bytes"]) if measured else "-",
-                str(d["runs"]),
-                d.get("shape") or "-",
-            )
-        )
-    lines.extend(format_table(rows))
-    for d in documents:
-        if d["verdict"] in (Outcome.INCONCLUSIVE.value, Outcome.IMPROVED.value) or (
-            d["verdict"] == Outcome.NEW.value and session.update_reason() is None
+    header = (
+        "scenario",
+        "verdict",
+        "heap peak",
+        "vs base",
+        "growth/call",
+        "vs base",
+        "RSS peak",
+        "runs",
+        "shape",
+    )
+    lines.extend(format_table([header, *(_row(r) for r in report.results)]))
+    for r in report.results:
+        if r.outcome in (Outcome.INCONCLUSIVE, Outcome.IMPROVED) or (
+            r.outcome is Outcome.NEW and report.update_reason is None
         ):
-            lines.append(f"{d['id']}: {d['verdict']}: {d['message']}")
-        lines.extend(f"{d['id']}: note: {note}" for note in d.get("notes", ()))
-    for nodeid, why in session.written:
+            lines.append(f"{r.nodeid}: {r.outcome.value}: {verdict_message(r.verdict, r.notes)}")
+        lines.extend(f"{r.nodeid}: note: {note_text(note)}" for note in r.notes)
+    for nodeid, why in report.written:
         lines.append(f"baseline written for {nodeid}: {why}")
-    if session.written:
-        lines.append(f"baseline file: {session.baseline_path}")
-    for nodeid, outcome in session.not_written:
+    if report.written:
+        lines.append(f"baseline file: {report.baseline_path}")
+    for nodeid, outcome in report.not_written:
         lines.append(
             f"baseline NOT updated for {nodeid}: it is {outcome}; fix it, or record the increase "
             f"on purpose with --memgate-accept '{nodeid}' --memgate-reason '...'"
         )
-    if session.update_reason() is None and session.config.update_branches:
+    if report.update_reason is None and report.update_branches:
         lines.append(
-            f"baseline not updated: branch {session.branch.name!r} ({session.branch.source}) "
-            f"matches none of update_branches {list(session.config.update_branches)}"
+            f"baseline not updated: branch {report.branch!r} ({report.branch_source}) "
+            f"matches none of update_branches {list(report.update_branches)}"
         )
-    stale = session.stale_entries()
+    stale = report.stale
     if stale:
         lines.append(
             f"baseline has {len(stale)} scenario(s) with no test in this session: "
             f"{', '.join(stale[:5])}{' ...' if len(stale) > 5 else ''}; remove them with "
-            f"`memgate prune {session.baseline_path} --keep-report REPORT` or carry a renamed one "
+            f"`memgate prune {report.baseline_path} --keep-report REPORT` or carry a renamed one "
             "over with `memgate rename`"
         )
     return lines

@@ -34,7 +34,7 @@ def test_quadratic_scaling_is_caught_from_small_sizes(pytester: pytest.Pytester)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
-            "*test_scaling.py::test_report[[]n=1200[]]*REGRESSION*",
+            "*REGRESSION (*) in test_scaling.py::test_report[[]n=1200[]]",
             "*peak grows as n^1.* against n^0.* in the baseline*",
             "*extrapolated heap peak at production size 200,000*exceeds max_peak (256 MiB)*",
         ]

@@ -153,14 +153,14 @@ def test_two_writers_at_once_both_land(tmp_path: Path) -> None:
     ],
 )
 def test_branch_from_ci_variables(environ: dict[str, str], name: str, source: str, tmp_path: Path) -> None:
-    from pytest_memgate.baseline import current_branch
+    from pytest_memgate.branches import current_branch
 
     branch = current_branch(tmp_path, environ)
     assert (branch.name, branch.source) == (name, source)
 
 
 def test_branch_globs() -> None:
-    from pytest_memgate.baseline import matching_glob
+    from pytest_memgate.branches import matching_glob
 
     assert matching_glob("release/2.1", ["main", "release/*"]) == "release/*"
     assert matching_glob("main", ["main", "release/*"]) == "main"
@@ -169,7 +169,7 @@ def test_branch_globs() -> None:
 
 
 def test_no_branch_outside_git_and_ci(tmp_path: Path) -> None:
-    from pytest_memgate.baseline import current_branch
+    from pytest_memgate.branches import current_branch
 
     assert current_branch(tmp_path, {}).name is None
 

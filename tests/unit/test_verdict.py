@@ -4,7 +4,7 @@ The gate's promise is two-sided: with nothing changed it must almost never fail 
 (at most ``alpha`` of the time), and a real regression of a practical size must almost
 always be caught. Both are measured here by simulation, with the noise seen in practice,
 through the same ``decide`` the plugin calls; the adaptive scheme (looks after 1, 2, 4 and 8
-runs, a regression confirmed by 2) is replayed the way ``GateSession.measure`` runs it.
+runs, a regression confirmed by 2) runs through the session's own ``run_until_settled``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ from hypothesis import strategies as st
 from pytest_memgate.marker import ScenarioSpec
 from pytest_memgate.metrics import summarize_run
 from pytest_memgate.model import RunRecord, RunStatus, RunSummary
+from pytest_memgate.reports.words import finding_text, verdict_message
+from pytest_memgate.results import Metric, Outcome, Reason, Verdict
+from pytest_memgate.schedule import look_schedule, run_until_settled
 from pytest_memgate.stats import bonferroni
-from pytest_memgate.verdict import COMPARISONS, Outcome, Policy, Verdict, decide, look_schedule, settled
+from pytest_memgate.verdict import COMPARISONS, Policy, decide
 
 KiB = 1024
 MiB = 1024**2
@@ -155,14 +158,13 @@ def adaptive(
     spec: ScenarioSpec = SPEC,
     policy: Policy = GATE_POLICY,
 ) -> tuple[Verdict, int]:
-    """``GateSession.measure`` replayed: judge at each look, stop once the verdict is clear."""
-    current: list[RunSummary] = []
-    for look in LOOKS:
-        current += [make(rng) for _ in range(look - len(current))]
-        last = look == LOOKS[-1]
-        verdict = decide(current, baseline, spec, policy, final=last)
-        if settled(verdict, len(current), CONFIRM, last):
-            break
+    """The session's loop (``run_until_settled``) on simulated runs."""
+    current, verdict = run_until_settled(
+        lambda: make(rng),
+        LOOKS,
+        lambda runs, final: decide(runs, baseline, spec, policy, final=final),
+        confirm=CONFIRM,
+    )
     return verdict, len(current)
 
 
@@ -462,8 +464,8 @@ def test_regression_message_carries_the_evidence():
     verdict = decide([summary(60 * MiB)] * 3, [summary(50 * MiB)] * 3, SPEC, POLICY)
     assert verdict.outcome is Outcome.REGRESSION
     assert verdict.reasons == ("peak",)
-    assert "heap peak grew" in verdict.message
-    assert "+20.0%" in verdict.message
+    assert "heap peak grew" in verdict_message(verdict)
+    assert "+20.0%" in verdict_message(verdict)
     assert not verdict.needs_more_runs
 
 
@@ -476,7 +478,7 @@ def test_noisy_inconclusive_increase_asks_for_more_runs_then_gives_up():
     late = decide(current, baseline, SPEC, POLICY, final=True)
     assert late.outcome is Outcome.INCONCLUSIVE
     assert not late.needs_more_runs
-    assert "not conclusive" in late.message
+    assert "not conclusive" in verdict_message(late)
 
 
 # --- improvements -------------------------------------------------------------------------
@@ -489,7 +491,7 @@ def test_improved_heap_peak():
         baseline = [before(rng) for _ in range(3)]
         verdict = decide([after(rng) for _ in range(3)], baseline, SPEC, POLICY)
         assert verdict.outcome is Outcome.IMPROVED
-        assert "Refresh the baseline" in verdict.message
+        assert "Refresh the baseline" in verdict_message(verdict)
 
 
 def test_fixed_leak_is_an_improvement():
@@ -517,7 +519,7 @@ def test_identical_runs_pass_without_nan():
     for finding in verdict.findings:
         c = finding.comparison
         assert not math.isnan(c.p_increase) and not math.isnan(c.p_decrease)
-        assert "nan" not in finding.text
+        assert "nan" not in finding_text(finding)
 
 
 def test_one_byte_difference_is_not_a_regression():
@@ -566,7 +568,7 @@ def test_peak_budget_without_baseline():
     over = decide([summary(70 * MiB)] * 3, None, spec, POLICY)
     assert over.outcome is Outcome.REGRESSION
     assert over.reasons == ("budget",)
-    assert "exceeds the budget" in over.message
+    assert "exceeds the budget" in verdict_message(over)
     within = decide([summary(60 * MiB)] * 3, None, spec, POLICY)
     assert within.outcome is Outcome.NEW
     assert within.findings[0].reason == "budget"
@@ -668,7 +670,7 @@ def test_verdict_is_consistent_with_its_findings(current, baseline, final):
     if verdict.needs_more_runs:
         assert not final
         assert verdict.outcome is Outcome.INCONCLUSIVE
-    assert verdict.message
+    assert verdict_message(verdict)
 
 
 def test_look_schedule_grows_and_ends_at_max_runs() -> None:
@@ -685,23 +687,22 @@ def test_look_schedule_grows_and_ends_at_max_runs() -> None:
 
 
 def _run_through(verdicts: Sequence[Verdict]) -> int:
-    """Runs the session takes when each look gives the next of ``verdicts``."""
-    for look, verdict in zip(LOOKS, verdicts):
-        if settled(verdict, look, CONFIRM, look == LOOKS[-1]):
-            return look
-    raise AssertionError("never settled")
+    """Runs the session's loop takes when each look gives the next of ``verdicts``."""
+    given = iter(verdicts)
+    runs, _ = run_until_settled(lambda: None, LOOKS, lambda runs, final: next(given), confirm=CONFIRM)
+    return len(runs)
 
 
 def test_a_regression_needs_two_runs_and_a_pass_needs_one() -> None:
-    regression = Verdict(Outcome.REGRESSION, ("peak",), (), "")
-    passing = Verdict(Outcome.PASS, (), (), "")
-    unclear = Verdict(Outcome.INCONCLUSIVE, (), (), "", needs_more_runs=True)
+    regression = Verdict(Outcome.REGRESSION, (Reason.PEAK,))
+    passing = Verdict(Outcome.PASS)
+    unclear = Verdict(Outcome.INCONCLUSIVE, needs_more_runs=True)
     assert _run_through([passing]) == 1
     assert _run_through([regression, regression]) == 2
     assert _run_through([regression, passing]) == 2  # the odd first run was not confirmed
     assert _run_through([unclear, unclear, regression]) == 4
     assert _run_through([unclear] * 3 + [unclear]) == 8
-    improved = Verdict(Outcome.IMPROVED, (), (), "")
+    improved = Verdict(Outcome.IMPROVED)
     assert _run_through([improved, passing]) == 2  # "refresh the baseline" needs two runs too
 
 
@@ -734,6 +735,7 @@ def test_a_regression_names_what_else_moved_before_it_was_proven() -> None:
     verdict = decide(current, baseline, SPEC, GATE_POLICY, final=False)
     assert verdict.outcome is Outcome.REGRESSION
     assert verdict.reasons == ("peak",)
-    growth = next(f for f in verdict.findings if f.metric == "heap growth")
+    growth = next(f for f in verdict.findings if f.metric is Metric.HEAP_GROWTH)
     assert growth.ambiguous and growth.past_tolerance and not growth.regressed
-    assert "also past its tolerance, not yet proven: heap growth per call went from +0 B" in verdict.message
+    message = verdict_message(verdict)
+    assert "also past its tolerance, not yet proven: heap growth per call went from +0 B" in message

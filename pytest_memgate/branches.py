@@ -1,0 +1,73 @@
+"""Where a measurement came from, and whether this run may write the baseline: the branch
+CI builds (from its variables, else git), branch globs, and the commit."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+
+def git(rootdir: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=rootdir, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def provenance(rootdir: Path, memgate_version: str, branch: str | None) -> dict[str, Any]:
+    return {
+        "date": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "commit": git(rootdir, "rev-parse", "HEAD"),
+        "branch": branch,
+        "memgate_version": memgate_version,
+    }
+
+
+# Per CI system: the variables naming the branch, pull-request source branch first, so that
+# a pull request *from* a feature branch *into* main never counts as a run on main.
+_CI_BRANCH_VARIABLES = (
+    ("GitHub Actions", "GITHUB_ACTIONS", ("GITHUB_HEAD_REF", "GITHUB_REF_NAME")),
+    ("GitLab CI", "GITLAB_CI", ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "CI_COMMIT_BRANCH")),
+    ("Buildkite", "BUILDKITE", ("BUILDKITE_BRANCH",)),
+    ("CircleCI", "CIRCLECI", ("CIRCLE_BRANCH",)),
+    ("Jenkins", "JENKINS_URL", ("CHANGE_BRANCH", "BRANCH_NAME", "GIT_BRANCH")),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BranchInfo:
+    name: str | None
+    source: str  # where the name came from, for the summary
+
+
+def current_branch(rootdir: Path, environ: Mapping[str, str] | None = None) -> BranchInfo:
+    """The branch this run builds: CI variables first (CI checks out detached heads), then git."""
+    env = os.environ if environ is None else environ
+    for system, marker, variables in _CI_BRANCH_VARIABLES:
+        if not env.get(marker):
+            continue
+        for variable in variables:
+            value = env.get(variable, "").strip()
+            if value:
+                if variable == "GIT_BRANCH" and value.startswith("origin/"):
+                    value = value[len("origin/") :]
+                return BranchInfo(value, f"{system} {variable}")
+    name = git(rootdir, "rev-parse", "--abbrev-ref", "HEAD")
+    if name and name != "HEAD":
+        return BranchInfo(name, "git")
+    return BranchInfo(None, "git (detached HEAD, no CI branch variable)")
+
+
+def matching_glob(branch: str | None, globs: Sequence[str]) -> str | None:
+    if branch is None:
+        return None
+    return next((glob for glob in globs if fnmatch.fnmatchcase(branch, glob)), None)

@@ -1,0 +1,201 @@
+"""The sentences people read: findings, verdicts and notes put into words, in one place.
+
+Every renderer (the failure text, the summary table, the JSON report's ``message`` and
+``text`` fields, ``memgate diff``) words results through these functions, so one change
+reads the same wherever it is shown.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from ..results import (
+    BudgetCheck,
+    ExponentFit,
+    Finding,
+    LevelTest,
+    Note,
+    NoteKind,
+    Outcome,
+    ProductionCheck,
+    RateTest,
+    Reason,
+    ScalingTest,
+    Verdict,
+)
+from ..units import format_percent, format_size
+
+
+def p_text(p: float) -> str:
+    return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
+
+
+def p_equals(p: float) -> str:
+    """``= 0.003`` or ``< 1e-16`` (below that a normal tail rounds to zero)."""
+    return "< 1e-16" if p < 1e-16 else f"= {p_text(p)}"
+
+
+def _exponent(fit: ExponentFit) -> str:
+    return f"peak grows as n^{fit.exponent:.2f} (95% CI {fit.low:.2f} to {fit.high:.2f})"
+
+
+def _level(metric: str, e: LevelTest) -> str:
+    c = e.comparison
+    return (
+        f"{metric} {'grew' if c.delta >= 0 else 'fell'} from {format_size(c.baseline)} to "
+        f"{format_size(c.current)} ({format_percent(c.ratio)}, 95% CI "
+        f"{format_percent(c.ratio_low)} to {format_percent(c.ratio_high)}; "
+        f"{format_size(c.delta, signed=True)}) over {c.n_current} runs against "
+        f"{c.n_baseline} baseline runs; one-sided Welch test on log peaks p "
+        f"{p_equals(c.p_increase)} (regression needs p < {p_text(e.alpha)} and more than "
+        f"{e.tolerance:.0%} and {format_size(e.min_bytes)})"
+    )
+
+
+def _rate(metric: str, e: RateTest) -> str:
+    c = e.comparison
+    test = "t-test (one spread for both sides)" if e.pooled else "Welch test"
+    return (
+        f"{metric} per call went from {format_size(c.baseline, signed=True)} to "
+        f"{format_size(c.current, signed=True)} per call (change "
+        f"{format_size(c.delta, signed=True)}/call, 95% CI {format_size(c.delta_low, signed=True)}"
+        f" to {format_size(c.delta_high, signed=True)}) over {c.n_current} runs against "
+        f"{c.n_baseline} baseline runs; one-sided {test} on per-run Theil-Sen slopes "
+        f"p {p_equals(c.p_increase)} (regression needs p < {p_text(e.alpha)} and more than "
+        f"{format_size(e.needed)}/call)"
+    )
+
+
+def _budget(metric: str, e: BudgetCheck, over: bool) -> str:
+    verb = "exceeds" if over else "is within"
+    if e.trend_p is not None:  # a growth budget
+        return (
+            f"{metric} {format_size(e.value, signed=True)}/call (median of {e.runs} runs, trend p "
+            f"{p_equals(e.trend_p)}) {verb} the budget {e.name}={format_size(e.limit)}/call"
+        )
+    budget = f"{e.name}={format_size(e.limit)}"
+    return f"{metric} {format_size(e.value)} (median of {e.runs} runs) {verb} the budget {budget}"
+
+
+def _scaling(e: ScalingTest, over: bool) -> str:
+    shape = _exponent(e.fit)
+    if e.max_exponent is not None:
+        return f"{shape}; {'exceeds' if over else 'within'} the budget max_exponent={e.max_exponent:g}"
+    return (
+        f"{shape}, against n^{e.baseline_exponent or 0:.2f} in the baseline; one-sided test on the "
+        f"exponent p {p_equals(e.p if e.p is not None else 1.0)} (regression needs p < "
+        f"{p_text(e.alpha or 0.0)} and an increase of more than {e.tolerance or 0:g})"
+    )
+
+
+def _production(e: ProductionCheck) -> str:
+    if not math.isfinite(e.point):
+        return f"heap peak at production size {e.size:,} cannot be extrapolated: too few runs for a fit"
+    text = (
+        f"{_exponent(e.fit)}; extrapolated heap peak at production size {e.size:,}: "
+        f"{format_size(e.point)} (95% upper bound {format_size(e.upper)})"
+    )
+    over = [(name, size) for name, size in e.limits if e.point > size]
+    if over:
+        return text + "; exceeds " + ", ".join(f"{name} ({format_size(size)})" for name, size in over)
+    if e.limits:
+        return text + "; within " + ", ".join(f"{name} ({format_size(size)})" for name, size in e.limits)
+    return text
+
+
+def finding_text(finding: Finding) -> str:
+    """One finding in a sentence: what moved, by how much, and how sure the gate is."""
+    e = finding.evidence
+    metric = finding.metric.value
+    if isinstance(e, LevelTest):
+        return _level(metric, e)
+    if isinstance(e, RateTest):
+        return _rate(metric, e)
+    if isinstance(e, BudgetCheck):
+        return _budget(metric, e, finding.regressed)
+    if isinstance(e, ScalingTest):
+        return _scaling(e, finding.regressed)
+    return _production(e)
+
+
+def findings_text(findings: Sequence[Finding]) -> str:
+    return "; ".join(finding_text(f) for f in findings)
+
+
+def error_text(verdict: Verdict) -> str:
+    """How the failing run ended, with the scenario's traceback when it raised."""
+    text = verdict.error.strip()
+    status = verdict.reasons[0] if verdict.reasons else Reason.CRASHED
+    first_line = text.splitlines()[0] if text else status.value
+    message = f"run {verdict.error_run} {status.value.replace('_', ' ')}: {first_line}"
+    if status is Reason.RAISED and "\n\n" in text:
+        message += "\n\n" + text.split("\n\n", 1)[1]
+    return message
+
+
+def verdict_message(verdict: Verdict, notes: Sequence[Note] = ()) -> str:
+    """The verdict in a paragraph (the report's ``message``)."""
+    outcome = verdict.outcome
+    if outcome is Outcome.ERROR:
+        if Reason.ENVIRONMENT in verdict.reasons:
+            return next(
+                (note_text(n) for n in notes if n.kind is NoteKind.ENVIRONMENT), "environment differs"
+            )
+        return error_text(verdict)
+    if outcome is Outcome.REGRESSION:
+        message = findings_text(verdict.regressed)
+        if verdict.suspects:  # the gate stops at the first proof; what else moved is still news
+            message += "; also past its tolerance, not yet proven: " + findings_text(verdict.suspects)
+        return message
+    if outcome is Outcome.NEW:
+        return "no baseline yet for this scenario; record one with --memgate-update"
+    if outcome is Outcome.INCONCLUSIVE:
+        if verdict.needs_more_runs:
+            return findings_text([f for f in verdict.findings if f.ambiguous])
+        return "evidence is not conclusive after the maximum number of runs: " + findings_text(
+            verdict.suspects
+        )
+    if outcome is Outcome.IMPROVED:
+        improved = [f for f in verdict.findings if f.improved]
+        return findings_text(improved) + ". Refresh the baseline to lock the improvement in."
+    return "within the baseline"
+
+
+def _differences(note: Note) -> str:
+    return ", ".join(f"{what} {old} -> {new}" for what, old, new in note.differences)
+
+
+def note_text(note: Note) -> str:
+    kind = note.kind
+    if kind is NoteKind.TRACE_MODE:
+        return (
+            f"baseline was measured with trace_python_allocators={note.old}, this run uses "
+            f"{note.new}; not compared (small objects are counted differently); re-record the baseline"
+        )
+    if kind is NoteKind.BACKEND:
+        return (
+            f"baseline was measured with {note.old}, this run uses {note.new}; not compared "
+            "(record a baseline per backend, e.g. baseline = '.memgate/{backend}.json')"
+        )
+    if kind is NoteKind.ENVIRONMENT:
+        what = _differences(note)
+        if note.policy == "warn":
+            return f"baseline environment differs ({what}); compared anyway"
+        if note.policy == "fail":
+            return f"baseline environment differs ({what}) and env_mismatch = 'fail'"
+        return (
+            f"baseline environment differs ({what}); not compared (env_mismatch = 'skip'). "
+            "Re-record on this environment, or keep one baseline per environment with a path "
+            "such as '.memgate/{python}-{machine}.json'"
+        )
+    if kind is NoteKind.SMALL_BASELINE:
+        return (
+            f"the baseline holds {note.count} run(s) of this scenario, fewer than "
+            f"baseline_runs = {note.wanted}; its spread is known only roughly, which makes small "
+            "regressions hard to prove: re-record it with --memgate-update"
+        )
+    return (
+        "still warming up: the heap floor rose for part of the measured calls, then "
+        f"levelled off; raise warmup to {note.count}"
+    )

@@ -1,0 +1,498 @@
+"""The typed result model: what the gate concluded about each scenario, and why.
+
+The session builds these objects, xdist workers ship them (``to_dict``/``from_dict``),
+and every renderer (terminal, JSON report, CLI) reads them. They hold figures and
+decisions only; the sentences people read are written in ``reports/``. Nothing here
+imports numpy or scipy, so the command line and a plain pytest run stay quick.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, TypeAlias
+
+from .baseline import BaselineEntry
+from .marker import ScenarioSpec
+from .model import RunRecord, RunSummary
+
+
+class Outcome(str, enum.Enum):
+    PASS = "pass"
+    REGRESSION = "regression"
+    IMPROVED = "improved"
+    NEW = "new"
+    ERROR = "error"
+    INCONCLUSIVE = "inconclusive"
+
+
+class Metric(str, enum.Enum):
+    HEAP_PEAK = "heap peak"
+    HEAP_GROWTH = "heap growth"
+    RSS_PEAK = "RSS peak"
+    RSS_GROWTH = "RSS growth"
+    PEAK_SCALING = "peak scaling"
+    PRODUCTION_PEAK = "production peak"
+
+
+class Reason(str, enum.Enum):
+    """Why a scenario failed; the run-failure reasons mirror ``RunStatus`` values."""
+
+    PEAK = "peak"
+    GROWTH = "growth"
+    BUDGET = "budget"
+    SCALING = "scaling"
+    ENVIRONMENT = "environment"
+    RAISED = "raised"
+    CRASHED = "crashed"
+    KILLED = "killed"
+    TIMED_OUT = "timed_out"
+    HARD_CAP = "hard_cap"
+
+
+class Shape(str, enum.Enum):
+    FLAT = "flat"
+    GROWING = "monotonic growth"
+    SAWTOOTH = "sawtooth with a rising floor"
+    SPIKY = "spikes"
+    WARMING = "warm-up that saturates"
+
+
+# The wire format between processes is Python's json, which keeps NaN and infinity
+# (an interval with no data is infinite); the public report maps them to null itself.
+_num = float
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Current against baseline for one metric.
+
+    ``delta`` is on the metric's own scale (bytes, or bytes per call); for levels
+    ``ratio`` is the multiplicative effect and ``ratio_low``/``ratio_high`` its interval.
+    """
+
+    baseline: float  # typical baseline value (median)
+    current: float  # typical current value (median)
+    delta: float
+    delta_low: float
+    delta_high: float
+    ratio: float
+    ratio_low: float
+    ratio_high: float
+    p_increase: float  # one-sided: evidence that current > baseline
+    p_decrease: float  # one-sided: evidence that current < baseline
+    n_baseline: int
+    n_current: int
+    insufficient_data: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Comparison:
+        return cls(
+            baseline=_num(data["baseline"]),
+            current=_num(data["current"]),
+            delta=_num(data["delta"]),
+            delta_low=_num(data["delta_low"]),
+            delta_high=_num(data["delta_high"]),
+            ratio=_num(data["ratio"]),
+            ratio_low=_num(data["ratio_low"]),
+            ratio_high=_num(data["ratio_high"]),
+            p_increase=_num(data["p_increase"]),
+            p_decrease=_num(data["p_decrease"]),
+            n_baseline=int(data["n_baseline"]),
+            n_current=int(data["n_current"]),
+            insufficient_data=bool(data.get("insufficient_data", False)),
+        )
+
+
+# --- evidence: what each finding rests on ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LevelTest:
+    """A peak against the baseline's: a one-sided test on log peaks and a practical size."""
+
+    kind: ClassVar[str] = "level"
+    comparison: Comparison
+    alpha: float
+    tolerance: float  # relative increase that counts
+    min_bytes: float  # absolute increase that counts
+
+
+@dataclass(frozen=True, slots=True)
+class RateTest:
+    """Growth per call against the baseline's, on per-run slopes."""
+
+    kind: ClassVar[str] = "rate"
+    comparison: Comparison
+    alpha: float
+    needed: float  # bytes per call the increase must exceed
+    pooled: bool  # one spread for both sides (Student) rather than Welch
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetCheck:
+    """A figure against an absolute budget from the marker."""
+
+    kind: ClassVar[str] = "budget"
+    name: str  # the marker argument: max_peak, max_rss, max_growth
+    limit: float
+    value: float  # median over the runs
+    runs: int
+    trend_p: float | None = None  # growth budgets need a trend, too
+
+
+@dataclass(frozen=True, slots=True)
+class ExponentFit:
+    exponent: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScalingTest:
+    """How the peak grows with payload size, against the baseline's exponent or a budget."""
+
+    kind: ClassVar[str] = "scaling"
+    fit: ExponentFit
+    baseline_exponent: float | None = None
+    p: float | None = None
+    alpha: float | None = None
+    tolerance: float | None = None
+    max_exponent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductionCheck:
+    """The peak extrapolated to the production payload size, against the limits that bind."""
+
+    kind: ClassVar[str] = "production"
+    fit: ExponentFit
+    size: int
+    point: float
+    upper: float
+    limits: tuple[tuple[str, int], ...]  # (name, bytes): max_peak, the memory limit
+
+
+Evidence: TypeAlias = LevelTest | RateTest | BudgetCheck | ScalingTest | ProductionCheck
+_EVIDENCE: dict[str, type[Any]] = {
+    cls.kind: cls for cls in (LevelTest, RateTest, BudgetCheck, ScalingTest, ProductionCheck)
+}
+
+
+def _evidence_to_dict(evidence: Evidence) -> dict[str, Any]:
+    data: dict[str, Any] = {"kind": evidence.kind}
+    for f in fields(evidence):
+        value = getattr(evidence, f.name)
+        if isinstance(value, Comparison):
+            value = value.to_dict()
+        elif isinstance(value, ExponentFit):
+            value = [value.exponent, value.low, value.high]
+        elif isinstance(value, tuple):
+            value = [list(item) for item in value]
+        data[f.name] = value
+    return data
+
+
+def _evidence_from_dict(data: Mapping[str, Any]) -> Evidence:
+    cls = _EVIDENCE[str(data["kind"])]
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        raw: Any = data.get(f.name)
+        if f.name == "comparison":
+            values[f.name] = Comparison.from_dict(raw)
+        elif f.name == "fit":
+            values[f.name] = ExponentFit(*(_num(v) for v in raw))
+        elif f.name == "limits":
+            values[f.name] = tuple((str(name), int(size)) for name, size in raw)
+        elif f.name in ("name",):
+            values[f.name] = str(raw)
+        elif f.name in ("runs", "size"):
+            values[f.name] = int(raw)
+        elif f.name == "pooled":
+            values[f.name] = bool(raw)
+        elif raw is None and f.name in (
+            "baseline_exponent",
+            "p",
+            "alpha",
+            "tolerance",
+            "max_exponent",
+            "trend_p",
+        ):
+            values[f.name] = None
+        else:
+            values[f.name] = _num(raw)
+    result: Evidence = cls(**values)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One metric's conclusion, with the evidence it rests on."""
+
+    metric: Metric
+    reason: Reason
+    evidence: Evidence
+    regressed: bool
+    improved: bool = False
+    ambiguous: bool = False  # more runs could change the answer
+    past_tolerance: bool = False  # the estimate alone is past the practical tolerance
+
+    @property
+    def comparison(self) -> Comparison | None:
+        return self.evidence.comparison if isinstance(self.evidence, (LevelTest, RateTest)) else None
+
+    @property
+    def suspected(self) -> bool:
+        """Past the tolerance without enough evidence yet: news even when not proven."""
+        return self.ambiguous and self.past_tolerance
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric.value,
+            "reason": self.reason.value,
+            "evidence": _evidence_to_dict(self.evidence),
+            "regressed": self.regressed,
+            "improved": self.improved,
+            "ambiguous": self.ambiguous,
+            "past_tolerance": self.past_tolerance,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        return cls(
+            Metric(data["metric"]),
+            Reason(data["reason"]),
+            _evidence_from_dict(data["evidence"]),
+            bool(data["regressed"]),
+            bool(data["improved"]),
+            bool(data["ambiguous"]),
+            bool(data["past_tolerance"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    outcome: Outcome
+    reasons: tuple[Reason, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    needs_more_runs: bool = False
+    error: str = ""  # how the failing run ended (outcome ERROR)
+    error_run: int = 0  # which run failed (1-based; 0 when no run did)
+
+    @property
+    def regressed(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.regressed)
+
+    @property
+    def suspects(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.suspected)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome.value,
+            "reasons": [r.value for r in self.reasons],
+            "findings": [f.to_dict() for f in self.findings],
+            "needs_more_runs": self.needs_more_runs,
+            "error": self.error,
+            "error_run": self.error_run,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        return cls(
+            Outcome(data["outcome"]),
+            tuple(Reason(r) for r in data["reasons"]),
+            tuple(Finding.from_dict(f) for f in data["findings"]),
+            bool(data["needs_more_runs"]),
+            str(data["error"]),
+            int(data["error_run"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeReport:
+    shape: Shape
+    trend_p: float  # combined evidence of an upward heap floor over all runs
+    warmup_hint: int | None  # warm-up calls that would cover the saturating rise
+
+
+class NoteKind(str, enum.Enum):
+    TRACE_MODE = "trace_mode"  # baseline measured with the other trace_python_allocators
+    BACKEND = "backend"  # baseline measured with another backend
+    ENVIRONMENT = "environment"  # baseline from another environment
+    SMALL_BASELINE = "small_baseline"  # fewer baseline runs than baseline_runs
+    WARMUP = "warmup"  # the floor was still rising through part of the measured calls
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something the user should know about one scenario; ``reports.words`` words it."""
+
+    kind: NoteKind
+    old: str = ""  # the baseline's side (backend, trace mode)
+    new: str = ""  # this run's side
+    differences: tuple[tuple[str, str, str], ...] = ()  # (what, baseline's, this run's)
+    policy: str = ""  # env_mismatch in force
+    count: int = 0  # runs in the baseline, or the warm-up to use
+    wanted: int = 0  # baseline_runs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "old": self.old,
+            "new": self.new,
+            "differences": [list(d) for d in self.differences],
+            "policy": self.policy,
+            "count": self.count,
+            "wanted": self.wanted,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Note:
+        return cls(
+            NoteKind(data["kind"]),
+            str(data["old"]),
+            str(data["new"]),
+            tuple((str(a), str(b), str(c)) for a, b, c in data["differences"]),
+            str(data["policy"]),
+            int(data["count"]),
+            int(data["wanted"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Scaling:
+    """How a ``sizes=[...]`` family's peak grows with payload size (set on its last size)."""
+
+    family: str
+    sizes: tuple[int, ...]
+    fit: ExponentFit
+    baseline_exponent: float | None
+    production_size: int | None = None
+    production_peak_bytes: float | None = None
+    production_peak_upper_bytes: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "sizes": list(self.sizes),
+            "fit": [self.fit.exponent, self.fit.low, self.fit.high],
+            "baseline_exponent": self.baseline_exponent,
+            "production_size": self.production_size,
+            "production_peak_bytes": self.production_peak_bytes,
+            "production_peak_upper_bytes": self.production_peak_upper_bytes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Scaling:
+        def optional(key: str) -> float | None:
+            return None if data.get(key) is None else float(data[key])
+
+        size = data.get("production_size")
+        return cls(
+            str(data["family"]),
+            tuple(int(n) for n in data["sizes"]),
+            ExponentFit(*(_num(v) for v in data["fit"])),
+            optional("baseline_exponent"),
+            None if size is None else int(size),
+            optional("production_peak_bytes"),
+            optional("production_peak_upper_bytes"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioResult:
+    """Everything the gate measured and concluded about one scenario."""
+
+    nodeid: str
+    spec: ScenarioSpec
+    backend: str
+    records: tuple[RunRecord, ...]
+    summaries: tuple[RunSummary, ...]
+    verdict: Verdict
+    shape: ShapeReport | None = None
+    baseline: BaselineEntry | None = None  # the entry compared with; None when not compared
+    notes: tuple[Note, ...] = ()
+    scaling: Scaling | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.verdict.outcome
+
+    @property
+    def measured(self) -> bool:
+        """Whether figures exist: an error before any successful run leaves none."""
+        return bool(self.summaries) and self.outcome is not Outcome.ERROR
+
+    def median(self, attribute: str) -> float:
+        values = sorted(float(getattr(s, attribute)) for s in self.summaries)
+        if not values:
+            return 0.0
+        middle = len(values) // 2
+        return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+    def to_dict(self) -> dict[str, Any]:
+        shape = self.shape
+        return {
+            "nodeid": self.nodeid,
+            "spec": self.spec.to_dict(),
+            "backend": self.backend,
+            "records": [r.to_dict() for r in self.records],
+            "summaries": [s.to_dict() for s in self.summaries],
+            "verdict": self.verdict.to_dict(),
+            "shape": None
+            if shape is None
+            else {"shape": shape.shape.value, "trend_p": shape.trend_p, "warmup_hint": shape.warmup_hint},
+            "baseline": None if self.baseline is None else self.baseline.to_dict(),
+            "notes": [n.to_dict() for n in self.notes],
+            "scaling": None if self.scaling is None else self.scaling.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScenarioResult:
+        shape = data.get("shape")
+        baseline = data.get("baseline")
+        scaling = data.get("scaling")
+        return cls(
+            nodeid=str(data["nodeid"]),
+            spec=ScenarioSpec.from_dict(data["spec"]),
+            backend=str(data["backend"]),
+            records=tuple(RunRecord.from_dict(r) for r in data["records"]),
+            summaries=tuple(RunSummary.from_dict(s) for s in data["summaries"]),
+            verdict=Verdict.from_dict(data["verdict"]),
+            shape=None
+            if shape is None
+            else ShapeReport(Shape(shape["shape"]), float(shape["trend_p"]), shape["warmup_hint"]),
+            baseline=None if baseline is None else BaselineEntry.from_dict(baseline),
+            notes=tuple(Note.from_dict(n) for n in data["notes"]),
+            scaling=None if scaling is None else Scaling.from_dict(scaling),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReport:
+    """What a whole session found and did: the input of every renderer, which do no I/O."""
+
+    backend: str
+    backend_reason: str
+    alpha: float  # the session's false-alarm rate
+    alpha_per_test: float
+    scenario_count: int
+    comparisons: int  # metrics compared with the baseline
+    looks: int  # looks the adaptive runs may take
+    baseline_path: str
+    memory_limit_bytes: int | None
+    memory_limit_source: str
+    environment: Mapping[str, Any]
+    results: tuple[ScenarioResult, ...]
+    written: tuple[tuple[str, str], ...] = ()  # (scenario, why)
+    not_written: tuple[tuple[str, str], ...] = ()  # (scenario, its outcome)
+    update_reason: str | None = None  # why this run may write the baseline
+    branch: str | None = None
+    branch_source: str = ""
+    update_branches: tuple[str, ...] = ()
+    stale: tuple[str, ...] = ()  # baseline scenarios whose test is gone

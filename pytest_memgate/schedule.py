@@ -1,0 +1,79 @@
+"""When to look at a scenario's runs, and when to stop: the adaptive run loop, pure.
+
+The session hands in how to get the next run and how to judge the runs so far; this
+module decides only how many runs that takes, so the loop the gate really runs is the
+one the calibration tests replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from .results import Outcome, Verdict
+
+R = TypeVar("R")
+
+
+def look_schedule(runs: int, max_runs: int, first: int | None = None) -> list[int]:
+    """Run counts at which the verdict is looked at: 1, 2, 4, 8 by default.
+
+    ``first`` (``min_runs``) is an early look for clear passes: with a baseline's spread
+    to compare against, one run can show that a heap stayed put. ``runs`` is the fewest
+    runs a regression needs (see ``settled``). Each look spends part of the false-alarm
+    rate, so after that the gate doubles the runs rather than looking after every one.
+    """
+    looks = [first] if first is not None and first < runs else []
+    looks.append(runs)
+    while looks[-1] < max_runs:
+        looks.append(min(max_runs, looks[-1] * 2))
+    return looks
+
+
+def settled(verdict: Verdict, runs_done: int, confirm: int, last: bool) -> bool:
+    """Whether the gate may stop here.
+
+    A pass may stop after a single run, but a regression (or an improvement) must be seen
+    in ``confirm`` runs: one run cannot tell a shifted scenario from one odd run (a resize
+    or a collection at an unlucky moment), and a gate that fails builds on one odd run gets
+    switched off.
+    """
+    if last:
+        return True
+    if verdict.outcome in (Outcome.REGRESSION, Outcome.IMPROVED):
+        return runs_done >= confirm
+    return not verdict.needs_more_runs
+
+
+def run_until_settled(
+    next_run: Callable[[], R],
+    looks: Sequence[int],
+    decide: Callable[[Sequence[R], bool], Verdict],
+    *,
+    confirm: int,
+    failed: Callable[[R, int], Verdict | None] = lambda run, number: None,
+) -> tuple[list[R], Verdict]:
+    """Take runs until a look settles the verdict or the last look is reached.
+
+    ``decide(runs, final)`` judges the runs so far (``final`` at the last look, where
+    ambiguity becomes inconclusive); ``failed(run, number)`` returns a verdict for a run
+    that did not finish, which ends the loop at once.
+    """
+    if not looks:
+        raise ValueError("a look schedule needs at least one look")
+    runs: list[R] = []
+    verdict: Verdict | None = None
+    while len(runs) < looks[-1]:
+        run = next_run()
+        runs.append(run)
+        stopped = failed(run, len(runs))
+        if stopped is not None:
+            return runs, stopped
+        if len(runs) not in looks:
+            continue
+        last = len(runs) >= looks[-1]
+        verdict = decide(runs, last)
+        if settled(verdict, len(runs), confirm, last):
+            break
+    assert verdict is not None  # the last look always decides
+    return runs, verdict

@@ -1,0 +1,199 @@
+"""Backend selection, allocation sites, and the tracemalloc fallback measured in-process."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+import pytest_memgate
+import pytest_memgate.backends as backends
+from pytest_memgate.backends import choose_backend, get_backend
+from pytest_memgate.backends.sites import UNNAMED, make_sites, short_path
+from pytest_memgate.backends.tracemalloc import FunctionNames, TracemallocBackend
+from pytest_memgate.errors import BackendUnavailable
+from pytest_memgate.model import RunRecord, RunRequest, RunStatus
+
+GATE = str(Path(pytest_memgate.__file__).resolve().parent)
+LIB = os.sep.join(("", "venv", "lib", "python3.11", "site-packages"))
+STDLIB = os.path.dirname(os.__file__)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))  # as the module's code names it
+
+
+# --- choosing a backend -------------------------------------------------------------------
+
+
+def test_auto_falls_back_to_tracemalloc_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backends, "memray_unavailable_reason", lambda: "memray cannot be imported (no)")
+    choice = choose_backend("auto")
+    assert choice.name == "tracemalloc"
+    assert choice.reason == "fallback: memray cannot be imported (no)"
+
+
+def test_memray_requested_where_it_cannot_run_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backends, "memray_unavailable_reason", lambda: "memray does not support sunos5")
+    with pytest.raises(BackendUnavailable, match="requested but memray does not support sunos5"):
+        choose_backend("memray")
+
+
+def test_tracemalloc_requested_needs_no_memray(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail() -> str | None:
+        raise AssertionError("memray was looked for")
+
+    monkeypatch.setattr(backends, "memray_unavailable_reason", fail)
+    assert choose_backend("tracemalloc").name == "tracemalloc"
+
+
+def test_auto_picks_memray_where_it_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backends, "memray_unavailable_reason", lambda: None)
+    assert choose_backend("auto") == backends.BackendChoice("memray", "default")
+
+
+def test_unknown_backend_name_is_an_error() -> None:
+    with pytest.raises(BackendUnavailable, match="unknown backend 'heapy'"):
+        get_backend("heapy")
+
+
+# --- paths and sites ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("root", ["/proj", "/proj/"])
+def test_short_path_is_relative_to_the_given_root(root: str) -> None:
+    assert short_path("/proj/app/api.py", root) == "app/api.py"
+    assert short_path("/project/app/api.py", root) == "/project/app/api.py"  # a prefix, not the root
+    assert short_path("/elsewhere/job.py", root) == "/elsewhere/job.py"
+
+
+def test_short_path_shortens_libraries_and_the_stdlib() -> None:
+    assert short_path(f"{LIB}/requests/models.py", "/proj") == "requests/models.py"
+    assert short_path(os.path.join(STDLIB, "json", "decoder.py"), "/proj") == "json/decoder.py"
+
+
+def test_short_path_without_a_root_is_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert short_path(os.path.join(os.getcwd(), "app", "api.py"), None) == "app/api.py"
+
+
+def test_make_sites_reports_the_users_line_without_the_gate_or_the_harness() -> None:
+    stack = [
+        ("loads", f"{LIB}/json5/lib.py", 10),
+        ("handler", "/proj/app/api.py", 12),
+        ("measure", f"{GATE}/backends/memray.py", 60),
+        ("pytest_pyfunc_call", f"{LIB}/_pytest/python.py", 150),
+    ]
+    raw = [
+        (stack, 1000, 2),
+        (stack[1:], 500, 1),  # the same user line, allocated directly
+        ([("other", "/proj/app/jobs.py", 3)], 200, 1),
+        ([("settle", f"{GATE}/backends/calls.py", 9), *stack[1:]], 10**6, 1),  # the gate's own
+        ([("measure", f"{GATE}/backends/memray.py", 60), stack[3]], 10**6, 1),  # gate and harness only
+    ]
+    sites = make_sites(raw, root="/proj", limit=10)
+    assert [(s.function, s.filename, s.lineno, s.size_bytes, s.count) for s in sites] == [
+        ("handler", "app/api.py", 12, 1500, 3),
+        ("other", "app/jobs.py", 3, 200, 1),
+    ]
+    assert sites[0].stack == (("loads", "json5/lib.py", 10), ("handler", "app/api.py", 12))
+    assert make_sites(raw, root="/proj", limit=1) == sites[:1]
+
+
+def test_make_sites_names_only_the_frames_that_came_unnamed() -> None:
+    asked: list[tuple[str, int]] = []
+
+    def function_of(filename: str, lineno: int) -> str:
+        asked.append((filename, lineno))
+        return "named"
+
+    raw = [
+        ([(UNNAMED, "/proj/a.py", 1), ("known", "/proj/b.py", 2), (UNNAMED, f"{GATE}/runner.py", 3)], 8, 1)
+    ]
+    (site,) = make_sites(raw, root="/proj", limit=5, function_of=function_of)
+    assert site.stack == (("named", "a.py", 1), ("known", "b.py", 2))
+    assert asked == [("/proj/a.py", 1)]  # never about the gate's own frames
+
+
+# --- the tracemalloc fallback -------------------------------------------------------------
+
+
+def test_function_names_come_from_the_source(tmp_path: Path) -> None:
+    source = tmp_path / "mod.py"
+    source.write_text(
+        textwrap.dedent(
+            """\
+            CACHE = []
+
+
+            def outer(items=[1]):
+                data = [x for x in items]
+
+                @staticmethod
+                def inner():
+                    return bytearray(10)
+
+                return inner, data
+
+
+            class Store:
+                rows = []
+
+                async def load(self): return [1]
+            """
+        )
+    )
+    names = FunctionNames()
+    path = str(source)
+    assert [names(path, n) for n in range(1, 18)] == [
+        "<module>", "<module>", "<module>",
+        "<module>",  # the signature's defaults run in the enclosing scope
+        "outer", "outer",
+        "outer", "outer",  # a nested function's decorator and signature run in its parent
+        "inner",
+        "outer", "outer",
+        "<module>", "<module>",
+        "<module>", "Store", "Store",
+        "load",  # a one-line body shares the signature's line
+    ]  # fmt: skip
+    assert names(path, 0) == UNNAMED
+    assert names(path, 400) == UNNAMED
+    assert names(str(tmp_path / "gone.py"), 1) == UNNAMED
+    assert names("<frozen importlib._bootstrap>", 5) == UNNAMED
+    broken = tmp_path / "broken.py"
+    broken.write_text("def f(:\n    pass\n")
+    assert names(str(broken), 2) == UNNAMED
+
+
+_KEPT: list[bytearray] = []
+
+
+def grow_cache() -> None:
+    _KEPT.append(bytearray(64 * 1024))
+
+
+@pytest.mark.skipif(tracemalloc.is_tracing(), reason="tracemalloc is already tracing this process")
+def test_tracemalloc_backend_names_the_retaining_function(tmp_path: Path) -> None:
+    request = RunRequest(warmup=1, iterations=5, backend="tracemalloc", project_root=ROOT)
+    try:
+        record = TracemallocBackend().measure(grow_cache, request, tmp_path)
+    finally:
+        _KEPT.clear()
+    assert record.status is RunStatus.OK
+    assert len(record.heap_floor_bytes) == 6
+    top = record.retained_sites[0]
+    assert (top.function, top.filename) == ("grow_cache", "tests/unit/test_backends.py")
+    assert top.size_bytes >= 5 * 64 * 1024
+    assert top.stack[0] == ("grow_cache", "tests/unit/test_backends.py", top.lineno)
+    assert record.peak_sites == ()
+    assert any("heap peak" in limitation for limitation in record.limitations)
+
+
+def test_limitations_travel_as_json_and_old_records_load() -> None:
+    record = RunRecord(RunStatus.OK, "tracemalloc", limitations=("cannot show the peak",))
+    assert RunRecord.from_dict(record.to_dict()) == record
+    old = record.to_dict()
+    del old["limitations"]
+    assert RunRecord.from_dict(old).limitations == ()

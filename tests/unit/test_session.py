@@ -1,0 +1,223 @@
+"""The session's orchestration with an injected run function: milliseconds, no fork, no memray.
+
+The slow pytester tests check the wiring; these check what the session does with runs:
+how many it takes, what it compares with, what it writes, and what it hands to xdist.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pytest_memgate.backends import BackendChoice
+from pytest_memgate.config import GateConfig
+from pytest_memgate.marker import ScenarioSpec
+from pytest_memgate.model import RunRecord, RunRequest, RunStatus
+from pytest_memgate.reports.json import build_report
+from pytest_memgate.reports.terminal import failure_text, summary_lines
+from pytest_memgate.results import NoteKind, Outcome, Reason
+from pytest_memgate.session import GateSession
+from pytest_memgate.verdict import Failure
+
+MiB = 1024**2
+CALLS = 20
+
+
+def record(rng: np.random.Generator, peak: float = 8 * MiB, leak: float = 0.0) -> RunRecord:
+    """A run of CALLS calls: a steady floor with allocator jitter, plus ``leak`` bytes a call."""
+    index = np.arange(CALLS + 1)
+    floor = 1 * MiB + leak * index + rng.integers(-64, 65, CALLS + 1)
+    rss = 4 * MiB + 4096 * ((leak * index) // 4096)
+    return RunRecord(
+        status=RunStatus.OK,
+        backend="memray",
+        warmup=2,
+        iterations=CALLS,
+        peak_heap_bytes=int(peak + leak * CALLS),
+        peak_rss_bytes=int(peak * 1.5 + leak * CALLS),
+        heap_floor_bytes=tuple(int(v) for v in floor),
+        rss_floor_bytes=tuple(int(v) for v in rss),
+    )
+
+
+Runner = Callable[[Callable[[], object], RunRequest, float], RunRecord]
+
+
+def runner(make: Callable[[np.random.Generator], RunRecord], calls: list[RunRequest] | None = None) -> Runner:
+    rng = np.random.default_rng(1)
+
+    def run(body: Callable[[], object], request: RunRequest, timeout_s: float) -> RunRecord:
+        if calls is not None:
+            calls.append(request)
+        return make(rng)
+
+    return run
+
+
+def session(tmp_path: Path, run: Runner, **options: object) -> GateSession:
+    config = GateConfig(enabled=True, rootdir=tmp_path, **options)  # type: ignore[arg-type]
+    gate = GateSession(config, BackendChoice("memray", "test"), run=run, environ={})
+    gate.scenario_count = 1
+    return gate
+
+
+def body() -> None:
+    return None
+
+
+def record_baseline(tmp_path: Path, nodeid: str = "t.py::test_a", **options: object) -> None:
+    gate = session(tmp_path, runner(record), update=True, **options)
+    result = gate.measure(nodeid, ScenarioSpec(), body)
+    assert result.outcome is Outcome.NEW
+    assert len(result.records) == 6  # baseline_runs: never cut short
+    gate.write_baseline()
+    assert gate.written == [(nodeid, "--memgate-update")]
+
+
+def test_new_scenario_takes_runs_and_is_not_written_without_update(tmp_path: Path) -> None:
+    requests: list[RunRequest] = []
+    gate = session(tmp_path, runner(record, requests))
+    result = gate.measure("t.py::test_a", ScenarioSpec(iterations=20, warmup=2), body)
+    assert result.outcome is Outcome.NEW and len(result.records) == 2
+    assert requests[0].project_root == str(tmp_path) and requests[0].iterations == 20
+    assert gate.failure(result) is None
+    gate.write_baseline()
+    assert gate.written == [] and not (tmp_path / ".memgate").exists()
+    strict = session(tmp_path, runner(record), strict=True)
+    assert strict.failure(strict.measure("t.py::test_a", ScenarioSpec(), body)) is Failure.STRICT_NEW
+
+
+def test_unchanged_scenario_passes_after_one_run(tmp_path: Path) -> None:
+    record_baseline(tmp_path)
+    gate = session(tmp_path, runner(record))
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert (result.outcome, len(result.records)) == (Outcome.PASS, 1)
+    assert result.baseline is not None and len(result.baseline.runs) == 6
+
+
+def test_a_leak_needs_its_confirming_run_and_is_never_written(tmp_path: Path) -> None:
+    record_baseline(tmp_path)
+    gate = session(tmp_path, runner(lambda rng: record(rng, leak=4096)), update=True)
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert result.outcome is Outcome.REGRESSION
+    assert Reason.GROWTH in result.verdict.reasons
+    assert len(result.records) == 6  # an update records baseline_runs whatever the verdict
+    assert gate.failure(result) is Failure.VERDICT
+    text = failure_text(result)
+    assert text.splitlines()[0] == "memgate: REGRESSION (heap growth) in t.py::test_a"
+    before = (tmp_path / ".memgate/baseline.json").read_text()
+    gate.write_baseline()
+    assert gate.not_written == [("t.py::test_a", "regression")]
+    assert (tmp_path / ".memgate/baseline.json").read_text() == before
+
+
+def test_without_update_a_regression_stops_at_two_runs(tmp_path: Path) -> None:
+    record_baseline(tmp_path)
+    gate = session(tmp_path, runner(lambda rng: record(rng, peak=16 * MiB)))
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert (result.outcome, len(result.records)) == (Outcome.REGRESSION, 2)
+    assert result.verdict.reasons == (Reason.PEAK,)
+
+
+def test_accepted_increase_passes_and_is_recorded_with_its_reason(tmp_path: Path) -> None:
+    record_baseline(tmp_path)
+    gate = session(
+        tmp_path, runner(lambda rng: record(rng, peak=16 * MiB)), accept=("t.py::*",), reason="bigger pages"
+    )
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert result.outcome is Outcome.REGRESSION and gate.failure(result) is None
+    gate.write_baseline()
+    entry = json.loads((tmp_path / ".memgate/baseline.json").read_text())["scenarios"]["t.py::test_a"]
+    assert entry["recorded"]["accepted"]["reason"] == "bigger pages"
+    assert entry["recorded"]["accepted"]["previous_peak_bytes"] == 8 * MiB
+    assert len(entry["runs"]) == 6
+
+
+def test_a_failed_run_is_an_error_that_names_the_run(tmp_path: Path) -> None:
+    crashed = RunRecord(RunStatus.CRASHED, "memray", error="crashed with signal SIGSEGV")
+    gate = session(tmp_path, runner(lambda rng: crashed), update=True)
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert (result.outcome, result.verdict.reasons, len(result.records)) == (
+        Outcome.ERROR,
+        (Reason.CRASHED,),
+        1,
+    )
+    assert gate.failure(result) is Failure.VERDICT
+    assert "run 1 crashed: crashed with signal SIGSEGV" in failure_text(result)
+    gate.write_baseline()
+    assert gate.not_written == [("t.py::test_a", "error")]
+
+
+@pytest.mark.parametrize(
+    ("policy", "outcome", "compared"),
+    [("skip", Outcome.NEW, False), ("warn", Outcome.PASS, True), ("fail", Outcome.ERROR, False)],
+)
+def test_environment_mismatch_policy(tmp_path: Path, policy: str, outcome: Outcome, compared: bool) -> None:
+    record_baseline(tmp_path)
+    path = tmp_path / ".memgate/baseline.json"
+    document = json.loads(path.read_text())
+    document["scenarios"]["t.py::test_a"]["environment"]["python"] = "2.7.18"
+    path.write_text(json.dumps(document))
+    gate = session(tmp_path, runner(record), env_mismatch=policy)
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert result.outcome is outcome
+    assert (result.baseline is not None) is compared
+    assert [n.kind for n in result.notes] == [NoteKind.ENVIRONMENT]
+    assert result.notes[0].differences[0][:2] == ("python", "2.7.18")
+
+
+def test_a_family_of_sizes_is_judged_once_every_size_is_measured(tmp_path: Path) -> None:
+    sizes = (1000, 2000, 4000)
+    spec = ScenarioSpec(sizes=sizes, max_exponent=1.5)
+    gate = session(tmp_path, lambda body, request, timeout: RunRecord(RunStatus.OK, "memray"))
+    results = []
+    for n in sizes:
+        gate.run = runner(lambda rng, n=n: record(rng, peak=n * n * 16.0))
+        results.append(gate.measure(f"t.py::test_s[n={n}]", spec, body, family=("t.py::test_s", n)))
+    assert [r.scaling is None for r in results] == [True, True, False]
+    last = results[-1]
+    assert last.scaling is not None and abs(last.scaling.fit.exponent - 2.0) < 0.05
+    assert last.outcome is Outcome.REGRESSION and last.verdict.reasons == (Reason.BUDGET,)
+    assert all(len(r.records) >= 2 for r in results)  # each size takes at least `runs`
+
+
+def test_results_travel_between_xdist_workers_intact(tmp_path: Path) -> None:
+    record_baseline(tmp_path)
+    worker = session(tmp_path, runner(lambda rng: record(rng, peak=16 * MiB)))
+    worker.collected = {"t.py::test_a"}
+    original = worker.measure("t.py::test_a", ScenarioSpec(), body)
+    controller = session(tmp_path, runner(record))
+    controller.merge(json.loads(json.dumps(worker.export())))
+    shipped = controller.results["t.py::test_a"]
+    # NaN (a rate has no ratio interval) is never equal to itself: compare the JSON forms.
+    assert json.dumps(shipped.to_dict()) == json.dumps(original.to_dict())
+    assert (shipped.outcome, shipped.summaries, shipped.records) == (
+        original.outcome,
+        original.summaries,
+        original.records,
+    )
+    assert failure_text(shipped) == failure_text(original)
+    assert build_report(controller.report())["scenarios"][0]["message"].startswith("heap peak grew")
+
+
+def test_summary_renders_from_the_report_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    record_baseline(tmp_path, "t.py::test_gone")
+    gate = session(tmp_path, runner(record), update_branches=("main",))
+    gate.collected = {"t.py::test_a"}
+    gate.measure("t.py::test_a", ScenarioSpec(), body)
+    report = gate.report()
+    assert report.stale == ("t.py::test_gone",)
+
+    def no_io(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a renderer did I/O")
+
+    monkeypatch.setattr("subprocess.run", no_io)
+    monkeypatch.setattr("pathlib.Path.exists", no_io)
+    lines = summary_lines(report)
+    assert any(line.startswith("t.py::test_a  new") for line in lines)
+    assert any("matches none of update_branches ['main']" in line for line in lines)
+    assert any("1 scenario(s) with no test in this session: t.py::test_gone" in line for line in lines)
