@@ -16,7 +16,8 @@ from typing import Any
 
 from .errors import BaselineError
 from .files import decode_json, locked, read_document_text, write_atomic
-from .model import AllocSite, RunSummary
+from .model import AllocSite, RunSummary, sites_from_list
+from .validate import InvalidValue, as_list, as_object, as_text, describe, get, within
 
 SCHEMA_VERSION = 1
 _SITES_KEPT = 5
@@ -53,16 +54,41 @@ class BaselineEntry:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BaselineEntry:
+    def from_dict(cls, data: object) -> BaselineEntry:
+        """Checked field by field: at least one run, each run's figures finite and in range
+        (``RunSummary.from_dict``); what only describes the entry must have its JSON type."""
+        d = as_object(data)
+        runs = []
+        for i, raw in enumerate(as_list(get(d, "runs"), "runs", non_empty=True)):
+            with within(f"runs[{i}]"):
+                runs.append(RunSummary.from_dict(raw))
+        spec = dict(as_object(get(d, "spec", {}), "spec"))
+        traced = spec.get("trace_python_allocators")
+        if traced is not None and not isinstance(traced, bool):
+            raise InvalidValue("spec.trace_python_allocators", f"is {describe(traced)}, not true or false")
         return cls(
-            backend=str(data["backend"]),
-            runs=tuple(RunSummary.from_dict(r) for r in data["runs"]),
-            spec=dict(data.get("spec", {})),
-            recorded=dict(data.get("recorded", {})),
-            environment=dict(data.get("environment", {})),
-            peak_sites=tuple(AllocSite.from_dict(s) for s in data.get("peak_sites", ())),
-            retained_sites=tuple(AllocSite.from_dict(s) for s in data.get("retained_sites", ())),
+            backend=as_text(get(d, "backend"), "backend", non_empty=True),
+            runs=tuple(runs),
+            spec=spec,
+            recorded=dict(as_object(get(d, "recorded", {}), "recorded")),
+            environment=_environment(get(d, "environment", {})),
+            peak_sites=sites_from_list(get(d, "peak_sites", ()), "peak_sites"),
+            retained_sites=sites_from_list(get(d, "retained_sites", ()), "retained_sites"),
         )
+
+
+def _environment(value: object) -> dict[str, Any]:
+    """The fingerprint is compared key by key: its values are text (or null), and its
+    ``packages`` an object of versions, or the comparison itself would fail."""
+    environment = dict(as_object(value, "environment"))
+    for key, item in environment.items():
+        if key == "packages":
+            for name, version in as_object(item, "environment.packages").items():
+                if version is not None and not isinstance(version, str):
+                    raise InvalidValue(f"environment.packages.{name}", f"is {describe(version)}, not text")
+        elif item is not None and not isinstance(item, str):
+            raise InvalidValue(f"environment.{key}", f"is {describe(item)}, not text")
+    return environment
 
 
 def _round(value: Any) -> Any:
@@ -94,11 +120,21 @@ def entry_from_report(
     from .metrics import summarize_run
     from .model import RunRecord
 
-    records = [RunRecord.from_dict(r) for r in scenario["run_records"]]
+    name = scenario.get("id")
+    records = []
+    try:
+        for i, raw in enumerate(as_list(get(scenario, "run_records"), "run_records")):
+            with within(f"run_records[{i}]"):
+                records.append(RunRecord.from_dict(raw))
+    except InvalidValue as exc:
+        raise BaselineError(
+            f"memgate: scenario {describe(name)} of the report is malformed: {exc}; nothing was accepted "
+            "and the baseline was left untouched; write the report again with --memgate-report"
+        ) from None
     ok = [r for r in records if r.ok]
     if not ok:
         raise BaselineError(
-            f"memgate: scenario {scenario['id']!r} has no successful run in the report; nothing to accept"
+            f"memgate: scenario {describe(name)} has no successful run in the report; nothing to accept"
         )
     return BaselineEntry(
         backend=ok[0].backend,
@@ -111,36 +147,56 @@ def entry_from_report(
     )
 
 
-_FIX = "restore it from git or delete it and rerun with --memgate-update. The file was left untouched."
+_FIX = "restore it from git or re-record with --memgate-update; the file was left untouched"
 
 
 def load_baseline(path: Path) -> Baseline:
     """Read a baseline; a missing file is an empty baseline, a broken one an error."""
+    if "\0" in str(path):
+        raise BaselineError(
+            f"memgate: baseline path {str(path)!r} contains a NUL byte; no file can be named so"
+        )
     if not path.exists() and not path.is_symlink():
         return Baseline(path, {})
     return parse_baseline(read_document_text(path, "baseline ", _FIX, BaselineError), path)
 
 
 def parse_baseline(text: str, path: Path) -> Baseline:
+    """A baseline's text into entries; anything that is not exactly what the gate writes (a
+    non-finite or out-of-range figure, a wrong type, a missing run) is an error naming the
+    file, the scenario and the key: a comparison is never quietly weakened."""
     fix = _FIX
     document = decode_json(text, path, fix, "baseline ", BaselineError)
-    if not isinstance(document, dict) or not isinstance(document.get("scenarios"), dict):
+    if not isinstance(document, dict) or "scenarios" not in document:
         raise BaselineError(f"memgate: {path} is not a memgate baseline (no 'scenarios' table); {fix}")
-    version = document.get("schema_version")
-    if version != SCHEMA_VERSION:
+    scenarios = document["scenarios"]
+    if not isinstance(scenarios, dict):
         raise BaselineError(
-            f"memgate: baseline {path} has schema_version {version!r}, this memgate reads "
+            f"memgate: baseline {path}: 'scenarios' is {describe(scenarios)}, not an object of "
+            f"scenario ids; {fix}"
+        )
+    version = document.get("schema_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version != SCHEMA_VERSION:
+        raise BaselineError(
+            f"memgate: baseline {path} has schema_version {describe(version)}, this memgate reads "
             f"{SCHEMA_VERSION}; upgrade pytest-memgate or re-record the baseline"
         )
+    written_by = document.get("memgate_version", "")
+    if not isinstance(written_by, str):
+        raise BaselineError(
+            f"memgate: baseline {path}: memgate_version is {describe(written_by)}, not text; {fix}"
+        )
     entries: dict[str, BaselineEntry] = {}
-    for nodeid, raw in document["scenarios"].items():
+    for nodeid, raw in scenarios.items():
         try:
             entries[nodeid] = BaselineEntry.from_dict(raw)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+            # InvalidValue names the key; anything else is a bug in a check, still no traceback.
+            problem = str(exc) if isinstance(exc, InvalidValue) else f"{type(exc).__name__}: {exc}"
             raise BaselineError(
-                f"memgate: baseline {path}: entry {nodeid!r} is malformed ({exc!r}); {fix}"
+                f"memgate: baseline {path}: scenario {nodeid!r} is malformed: {problem}; {fix}"
             ) from None
-    return Baseline(path, entries, str(document.get("memgate_version", "")))
+    return Baseline(path, entries, written_by)
 
 
 def render_baseline(entries: Mapping[str, BaselineEntry], memgate_version: str) -> str:
@@ -161,7 +217,7 @@ def update_baseline(
 ) -> Baseline:
     """Merge ``changes`` into the file under a lock; the current file is re-read first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with locked(path):
+    with locked(path, BaselineError):
         current = load_baseline(path)  # raises (and writes nothing) if the file is corrupt
         merged = dict(current.entries)
         for nodeid in remove:

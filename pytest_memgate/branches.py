@@ -23,13 +23,58 @@ def git(rootdir: Path, *args: str) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-def provenance(rootdir: Path, memgate_version: str, branch: str | None) -> dict[str, Any]:
-    return {
+def working_tree_dirty(rootdir: Path, ignore: Sequence[Path] = ()) -> bool | None:
+    """Whether tracked files differ from HEAD (``None`` outside git): figures measured on
+    a dirty tree do not belong to the commit recorded beside them.
+
+    Untracked files do not count (as for ``git describe --dirty``): a checkout always has
+    some, such as reports and the baseline's lock. Neither do the files in ``ignore``, the
+    baseline being written, whose own edits are not what was measured.
+    """
+    top = git(rootdir, "rev-parse", "--show-toplevel")
+    if top is None:
+        return None
+    try:
+        done = subprocess.run(
+            # no optional locks: a read-only look, never racing a git command beside it for the index
+            ["git", "--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=no"],
+            cwd=rootdir,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    ignored = {path.resolve() for path in ignore}
+    entries = iter(done.stdout.split("\0"))
+    for entry in entries:
+        if len(entry) < 4:
+            continue
+        status, name = entry[:2], entry[3:]
+        if "R" in status or "C" in status:
+            next(entries, None)  # a rename's or copy's source follows as its own field
+        if (Path(top) / name).resolve() not in ignored:
+            return True
+    return False
+
+
+def provenance(
+    rootdir: Path, memgate_version: str, branch: str | None, *, ignore: Sequence[Path] = ()
+) -> dict[str, Any]:
+    """Where an entry's figures come from; ``dirty`` only where git can tell."""
+    recorded: dict[str, Any] = {
         "date": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "commit": git(rootdir, "rev-parse", "HEAD"),
         "branch": branch,
         "memgate_version": memgate_version,
     }
+    dirty = working_tree_dirty(rootdir, ignore)
+    if dirty is not None:
+        recorded["dirty"] = dirty
+    return recorded
 
 
 # Per CI system: the variables naming the branch, pull-request source branch first, so that

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .baseline import BaselineEntry
+from .config import baseline_template_fields
 from .errors import BaselineError
 from .results import Note, NoteKind
 
@@ -71,28 +72,28 @@ def fingerprint_differences(
     return out
 
 
-PLACEHOLDERS = ("python", "implementation", "platform", "machine", "backend")
-
-
 def expand_baseline_path(path: Path, fingerprint: Mapping[str, Any]) -> Path:
-    """``.memgate/{python}-{machine}.json`` keeps one baseline per environment side by side."""
+    """``.memgate/{python}-{machine}.json`` keeps one baseline per environment side by side.
+
+    Only the bare placeholders are filled in: ``str.format`` would also follow ``{python.x}``
+    or ``{python[0]}`` into attributes and items, so every other field is an error that
+    names it and the valid ones.
+    """
     text = str(path)
     if "{" not in text:
         return path
+    try:
+        fields = baseline_template_fields(text)
+    except ValueError as exc:
+        raise BaselineError(f"memgate: baseline path {text!r}: {exc}") from None
     values = {
         "python": _minor(fingerprint.get("python")),
         "implementation": str(fingerprint.get("implementation", "")).lower(),
-        "platform": fingerprint.get("platform", ""),
-        "machine": fingerprint.get("machine", ""),
-        "backend": fingerprint.get("backend", ""),
+        "platform": str(fingerprint.get("platform", "")),
+        "machine": str(fingerprint.get("machine", "")),
+        "backend": str(fingerprint.get("backend", "")),
     }
-    try:
-        return Path(text.format(**values))
-    except (KeyError, IndexError, ValueError, AttributeError) as exc:
-        raise BaselineError(
-            f"memgate: baseline path {text!r} has an unknown placeholder ({exc}); "
-            f"use {{{'}, {'.join(PLACEHOLDERS)}}}"
-        ) from None
+    return Path("".join(literal + (values[name] if name else "") for literal, name in fields))
 
 
 @dataclass(frozen=True, slots=True)

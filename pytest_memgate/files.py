@@ -7,8 +7,10 @@ them needs another's module to write a file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
+import math
 import os
 import stat
 import tempfile
@@ -21,6 +23,9 @@ from .errors import MemgateError
 # A baseline or report of thousands of scenarios stays far below this; anything larger is
 # not one of ours (a symlink to /dev/zero, a log file passed by mistake).
 MAX_DOCUMENT_BYTES = 256 * 1024**2
+# The gate's documents nest about ten levels deep (report > scenario > run > site > stack >
+# frame); far deeper is not one of ours, and could overflow the stack of code that walks it.
+MAX_DOCUMENT_DEPTH = 64
 
 
 def read_document_text(path: Path, what: str, fix: str, error: type[MemgateError] = MemgateError) -> str:
@@ -29,6 +34,10 @@ def read_document_text(path: Path, what: str, fix: str, error: type[MemgateError
         info = path.stat()
     except OSError as exc:
         raise error(f"memgate: cannot read {what}{path}: {exc.strerror}; {fix}") from None
+    except ValueError:  # a NUL byte: no file can have that name
+        raise error(
+            f"memgate: cannot read {what}{str(path)!r}: the path contains a NUL byte; {fix}"
+        ) from None
     if not stat.S_ISREG(info.st_mode):
         raise error(f"memgate: {what}{path} is not a regular file; {fix}")
     if info.st_size > MAX_DOCUMENT_BYTES:
@@ -53,8 +62,43 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number JSON allows")
+def _key_path(path: tuple[str | int, ...]) -> str:
+    """``scenarios["t.py::test_a"].runs[3].heap_growth``: where a value sits, for messages."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.isidentifier():
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part[:80])}]"
+    return out
+
+
+def _problem(document: Any) -> str | None:
+    """The first non-finite number or the first place nested too deep, walked without
+    recursion (the document may be the very thing that would exhaust the stack)."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(document, ())]
+    while stack:
+        node, path = stack.pop()
+        if len(path) >= MAX_DOCUMENT_DEPTH:
+            where = _key_path(path)
+            return (
+                f"nests more than {MAX_DOCUMENT_DEPTH} levels deep at {where}, deeper than any memgate file"
+            )
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            if isinstance(child, (dict, list)):
+                stack.append((child, (*path, key)))
+            elif isinstance(child, float) and not math.isfinite(child):
+                where = _key_path((*path, key))
+                if math.isnan(child):
+                    return f"holds NaN at {where}, which is not a number JSON allows"
+                return (
+                    f"holds {'' if child > 0 else '-'}Infinity at {where} (or a number past the range "
+                    "of a float, such as 1e999), which is not a number JSON allows"
+                )
+    return None
 
 
 def decode_json(
@@ -62,30 +106,57 @@ def decode_json(
 ) -> Any:
     """``json.loads`` whose error names the file, the place and the fix.
 
-    NaN, Infinity and duplicate keys are refused: Python's json accepts them, and one NaN
-    in a baseline run would silently switch a comparison off.
+    NaN, Infinity (also as ``1e999``, which Python reads as infinity) and duplicate keys are
+    refused: Python's json accepts them, and one NaN in a baseline run would silently switch
+    a comparison off. So is nesting deeper than any memgate document, before anything walks
+    it recursively.
     """
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+        document = json.loads(text, object_pairs_hook=_reject_duplicates)
     except json.JSONDecodeError as exc:
         raise error(
             f"memgate: {what}{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
             f"{exc.msg}); {fix}"
         ) from None
-    except (ValueError, RecursionError) as exc:
-        raise error(f"memgate: {what}{path} is not valid JSON ({exc}); {fix}") from None
+    except RecursionError:
+        raise error(f"memgate: {what}{path} nests deeper than any memgate file; {fix}") from None
+    except ValueError as exc:
+        reason = str(exc)
+        if "digits" in reason:  # Python's guard against quadratic int parsing
+            reason = "an integer of thousands of digits"
+        raise error(f"memgate: {what}{path} is not valid JSON ({reason}); {fix}") from None
+    if isinstance(document, float) and not math.isfinite(document):
+        raise error(f"memgate: {what}{path} is not valid JSON (a bare {document}); {fix}")
+    problem = _problem(document) if isinstance(document, (dict, list)) else None
+    if problem is not None:
+        raise error(f"memgate: {what}{path} {problem}; {fix}")
+    return document
 
 
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
+def locked(path: Path, error: type[MemgateError] = MemgateError) -> Iterator[None]:
     """An exclusive advisory lock beside ``path``, held across read-merge-write.
 
     The lock file is opened without following symlinks: a planted link must not make the
-    gate create or truncate a file elsewhere.
+    gate create or truncate a file elsewhere. Any other file type there is refused too.
     """
     lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    # O_NONBLOCK: a FIFO planted there must not block the open; it is refused just below.
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     try:
+        fd = os.open(lock_path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            problem = "is a symbolic link, which the gate does not follow; remove it and rerun"
+        else:
+            problem = f"cannot be created or opened ({exc.strerror}); check {lock_path.parent} is writable"
+        raise error(f"memgate: lock file {lock_path} {problem}. {path} was left untouched") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise error(
+                f"memgate: lock file {lock_path} is not a regular file; remove it and rerun. "
+                f"{path} was left untouched"
+            )
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:

@@ -2,13 +2,16 @@
 
 A peak that fits on a laptop can be OOM-killed in a 512 MiB pod, so percentage budgets
 (``max_peak="40%"``) and the hard cap are taken from the cgroup limit of the process
-running the tests, or from ``memory_limit`` in the configuration.
+running the tests, or from ``memory_limit`` in the configuration. The hard cap falls back
+to the machine's memory where there is no limit: it protects the CI runner either way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from .units import format_size
 
 # Kernels report "no limit" as a number near 2**63 (rounded to the page size).
 _UNLIMITED = 1 << 60
@@ -81,22 +84,116 @@ def resolve_memory_limit(configured: int | None, root: Path = Path("/")) -> Memo
     return detect_memory_limit(root)
 
 
-def hard_cap_bytes(
-    cap: str | int | float, budgets: tuple[int | float | None, ...], limit_bytes: int | None
-) -> int | None:
-    """RSS growth at which a run is stopped before it can take the machine down.
+# A run is two children at once (the heap child and the untracked RSS child).
+RUN_CHILDREN = 2
+# The share of the memory a run's children may take together under ``hard_cap = "auto"``.
+AUTO_SHARE = 0.5
+_BUDGET_FACTOR = 4
+_BUDGET_HEADROOM = 512 * 1024**2
 
-    ``cap`` is the configured value: "off", "auto", bytes, or a share of the limit.
-    "auto" stays far past the scenario's budgets, not merely over them (RSS also holds
-    the tracker and the allocator), and under 90% of the memory limit.
+
+@dataclass(frozen=True, slots=True)
+class HardCap:
+    """The RSS growth at which one measuring child is stopped, and where that figure came from.
+
+    ``bytes`` is per child (None: no cap). ``source`` is for the summary, after the size:
+    ``hard cap: 5.89 GiB per child (auto: 50% of the 23.5 GiB machine memory, shared by the
+    run's two children)``.
+    """
+
+    bytes: int | None
+    source: str
+
+
+def machine_memory() -> int | None:
+    """Physical memory of this machine: what the cap protects when no cgroup limit binds."""
+    try:
+        import psutil
+
+        total = int(psutil.virtual_memory().total)
+    except Exception:  # noqa: BLE001 - an unreadable figure means "unknown", never a crash
+        return None
+    return total if total > 0 else None
+
+
+def _protected(limit: MemoryLimit, machine_bytes: int | None) -> tuple[int, str] | None:
+    """The memory the cap protects, in words: the limit, or the machine's memory where there
+    is no limit or the limit is set above what the machine has."""
+    if limit.limit_bytes is not None and (machine_bytes is None or limit.limit_bytes <= machine_bytes):
+        return limit.limit_bytes, f"{format_size(limit.limit_bytes)} memory limit ({limit.source})"
+    if machine_bytes is not None:
+        return machine_bytes, f"{format_size(machine_bytes)} machine memory"
+    return None
+
+
+def resolve_hard_cap(
+    cap: str | int | float,
+    budgets: tuple[int | float | None, ...],
+    limit: MemoryLimit,
+    machine_bytes: int | None,
+) -> HardCap:
+    """RSS growth at which one measuring child is stopped before it can take the machine down.
+
+    ``cap`` is the configured value: "off", "auto", bytes (per child, as given), or a share
+    of the memory. A share is of the memory limit, else of the machine's memory
+    (``machine_memory()``), and is split between the run's two children: they run at once,
+    and each must leave room for the other.
+
+    "auto" always protects the machine: each child gets the smaller of
+    max(4x budget, budget + 512 MiB) for each budget of the scenario (far past the budget,
+    since RSS also holds the tracker and the allocator) and its half of 50% of the memory.
+    Why 50%: the pytest process the children were forked from, the CI runner's own agent,
+    services and the kernel's page cache live in the same memory, and the parent's backstop
+    for a child stuck in native code kills only at 1.5x the cap; half the memory for a run
+    leaves the other half to all of them (both children at their backstop still stay under
+    about 75%), and a scenario that needs more than a quarter of the machine per child is
+    one to give a budget or an explicit ``hard_cap``.
     """
     if cap == "off":
-        return None
+        return HardCap(None, 'off (hard_cap = "off")')
     if isinstance(cap, int):
-        return cap
+        return HardCap(cap, "hard_cap in the configuration")
+    protected = _protected(limit, machine_bytes)
+    shared = "shared by the run's two children"
     if isinstance(cap, float):
-        return int(cap * limit_bytes) if limit_bytes is not None else None
-    candidates = [max(4 * b, b + 512 * 1024**2) for b in budgets if isinstance(b, int)]
-    if limit_bytes is not None:
-        candidates.append(int(0.9 * limit_bytes))
-    return min(candidates) if candidates else None
+        if protected is None:
+            return HardCap(None, f"off: hard_cap = {_percent(cap)} of an unknown memory size")
+        memory, words = protected
+        return HardCap(int(cap * memory / RUN_CHILDREN), f"{_percent(cap)} of the {words}, {shared}")
+    candidates: list[tuple[int, str]] = []
+    for budget in budgets:
+        if isinstance(budget, int) and not isinstance(budget, bool):
+            if _BUDGET_FACTOR * budget >= budget + _BUDGET_HEADROOM:
+                candidates.append(
+                    (_BUDGET_FACTOR * budget, f"auto: 4x the scenario's {format_size(budget)} budget")
+                )
+            else:
+                words = f"auto: the scenario's {format_size(budget)} budget + {format_size(_BUDGET_HEADROOM)}"
+                candidates.append((budget + _BUDGET_HEADROOM, words))
+    if protected is not None:
+        memory, words = protected
+        candidates.append(
+            (
+                int(AUTO_SHARE * memory / RUN_CHILDREN),
+                f"auto: {_percent(AUTO_SHARE)} of the {words}, {shared}",
+            )
+        )
+    if not candidates:
+        return HardCap(None, "off: no budget, no memory limit and the machine's memory is unknown")
+    size, source = min(candidates, key=lambda candidate: candidate[0])
+    return HardCap(size, source)
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:g}%"
+
+
+def hard_cap_bytes(
+    cap: str | int | float,
+    budgets: tuple[int | float | None, ...],
+    limit_bytes: int | None,
+    machine_bytes: int | None = None,
+) -> int | None:
+    """``resolve_hard_cap(...).bytes``, for callers that pass the limit as a number."""
+    limit = MemoryLimit(limit_bytes, "memory limit")
+    return resolve_hard_cap(cap, budgets, limit, machine_bytes).bytes

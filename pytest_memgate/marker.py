@@ -6,22 +6,41 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from .config import parse_bool, parse_positive_int, parse_seconds
+from .config import parse_bool, parse_byte_size, parse_positive_int, parse_seconds
 from .errors import ConfigError
-from .units import parse_size
+from .validate import shown
 
 MARKER_NAME = "memload"
 
 
-def _non_negative_int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"expected a whole number >= 0, got {value!r}")
+# Calls per run, measured or warm-up. Each measured call is followed by a collection and a
+# few quiet milliseconds, so a million calls already take over an hour; the floor series
+# of every run is also kept in the report. More is a typo, not a scenario.
+MAX_CALLS = 1_000_000
+
+
+def _calls(value: object, *, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"expected a whole number >= {low}, got {shown(value)}")
+    if value > MAX_CALLS:
+        raise ValueError(
+            f"{shown(value)} calls is more than {MAX_CALLS:,}: every call is followed by a garbage "
+            "collection and a quiet window, so a run would take hours; 50 to a few thousand is plenty"
+        )
     return value
 
 
+def _iterations(value: object) -> int:
+    return _calls(value, low=1)
+
+
+def _non_negative_int(value: object) -> int:
+    return _calls(value, low=0)
+
+
 def _strict_positive_int(value: object) -> int:
-    if not isinstance(value, int):
-        raise ValueError(f"expected a positive whole number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a positive whole number, got {shown(value)}")
     return parse_positive_int(value)
 
 
@@ -31,31 +50,31 @@ def parse_budget(value: object) -> int | float:
         try:
             share = float(value.strip()[:-1]) / 100
         except ValueError:
-            raise ValueError(f"{value!r} is not a percentage such as '40%'") from None
-        if not 0 < share <= 1:
-            raise ValueError(f"a share of the memory limit must be between 0% and 100%, got {value!r}")
+            raise ValueError(f"{shown(value)} is not a percentage such as '40%'") from None
+        if not 0 < share <= 1:  # NaN fails this too
+            raise ValueError(f"a share of the memory limit must be between 0% and 100%, got {shown(value)}")
         return share
-    return parse_size(value)
+    return parse_byte_size(value)
 
 
 def _sizes(value: object) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple)) or len(value) < 2:
-        raise ValueError(f"expected a list of at least two payload sizes, got {value!r}")
+        raise ValueError(f"expected a list of at least two payload sizes, got {shown(value)}")
     sizes = tuple(_strict_positive_int(v) for v in value)
     if len(set(sizes)) != len(sizes) or list(sizes) != sorted(sizes):
-        raise ValueError(f"payload sizes must be distinct and increasing, got {value!r}")
+        raise ValueError(f"payload sizes must be distinct and increasing, got {list(sizes)}")
     return sizes
 
 
 def _exponent(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 10:
-        raise ValueError(f"expected an exponent such as 1.2, got {value!r}")
+        raise ValueError(f"expected an exponent such as 1.2, got {shown(value)}")
     return float(value)
 
 
 def _strict_bool(value: object) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"expected True or False, got {value!r}")
+        raise ValueError(f"expected True or False, got {shown(value)}")
     return parse_bool(value)
 
 
@@ -106,10 +125,10 @@ class ScenarioSpec:
 
 # keyword -> (parser, help); the marker help line is built from this table.
 ARGUMENTS: dict[str, tuple[Callable[[object], Any], str]] = {
-    "iterations": (_strict_positive_int, "measured calls per run (default 50)"),
+    "iterations": (_iterations, "measured calls per run (default 50)"),
     "warmup": (_non_negative_int, "unmeasured calls before measuring (default 10)"),
     "max_peak": (parse_budget, "heap peak budget, e.g. '256 MiB', or '40%' of the memory limit"),
-    "max_growth": (parse_size, "heap growth budget per call, e.g. '1 KiB'"),
+    "max_growth": (parse_byte_size, "heap growth budget per call, e.g. '1 KiB'"),
     "max_rss": (parse_budget, "RSS peak budget (growth since the run started), bytes or '40%'"),
     "native_traces": (_strict_bool, "record native stacks for allocation sites (slower)"),
     "trace_python_allocators": (
@@ -136,7 +155,7 @@ def parse_marker(nodeid: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) 
     """Validate ``memload`` arguments; the error names the test and the argument to fix."""
     if args:
         raise ConfigError(
-            f"memgate: {nodeid}: memload takes keyword arguments only, got positional {args!r}; "
+            f"memgate: {nodeid}: memload takes keyword arguments only, got {len(args)} positional; "
             "write e.g. memload(iterations=50, warmup=10)"
         )
     values: dict[str, Any] = {}
@@ -149,8 +168,8 @@ def parse_marker(nodeid: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) 
         parser, _ = ARGUMENTS[key]
         try:
             values[key] = parser(raw)
-        except ValueError as exc:
-            raise ConfigError(f"memgate: {nodeid}: memload {key}={raw!r} is invalid: {exc}") from None
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            raise ConfigError(f"memgate: {nodeid}: memload {key}={shown(raw)} is invalid: {exc}") from None
     spec = ScenarioSpec(**values)
     if spec.production_size is not None and not spec.sizes:
         raise ConfigError(

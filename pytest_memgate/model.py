@@ -11,6 +11,8 @@ import enum
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .validate import MAX_BYTES, InvalidValue, as_float, as_int, as_list, as_object, as_text, get, within
+
 
 class RunStatus(str, enum.Enum):
     """How one measured run ended."""
@@ -40,14 +42,23 @@ class AllocSite:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AllocSite:
+    def from_dict(cls, data: object) -> AllocSite:
+        """Checked field by field: a site's sizes are bytes (>= 0); its line is only a label."""
+        d = as_object(data)
+        stack = []
+        for i, frame in enumerate(as_list(get(d, "stack", ()), "stack")):
+            with within(f"stack[{i}]"):
+                items = as_list(frame, "")
+                if len(items) != 3:
+                    raise InvalidValue("", f"has {len(items)} items, not [function, file, line]")
+                stack.append((as_text(items[0], "[0]"), as_text(items[1], "[1]"), _lineno(items[2], "[2]")))
         return cls(
-            function=str(data["function"]),
-            filename=str(data["filename"]),
-            lineno=int(data["lineno"]),
-            size_bytes=int(data["size_bytes"]),
-            count=int(data["count"]),
-            stack=tuple((str(f), str(p), int(n)) for f, p, n in data.get("stack", ())),
+            function=as_text(get(d, "function"), "function"),
+            filename=as_text(get(d, "filename"), "filename"),
+            lineno=_lineno(get(d, "lineno"), "lineno"),
+            size_bytes=as_int(get(d, "size_bytes"), "size_bytes"),
+            count=as_int(get(d, "count"), "count"),
+            stack=tuple(stack),
         )
 
     @property
@@ -101,24 +112,48 @@ class RunRecord:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
-        return cls(
-            status=RunStatus(data["status"]),
-            backend=str(data["backend"]),
-            warmup=int(data.get("warmup", 0)),
-            iterations=int(data.get("iterations", 0)),
-            peak_heap_bytes=int(data.get("peak_heap_bytes", 0)),
-            peak_rss_bytes=int(data.get("peak_rss_bytes", 0)),
-            heap_floor_bytes=tuple(int(v) for v in data.get("heap_floor_bytes", ())),
-            rss_floor_bytes=tuple(int(v) for v in data.get("rss_floor_bytes", ())),
-            timeline=tuple((float(t), int(h), int(r)) for t, h, r in data.get("timeline", ())),
-            peak_sites=tuple(AllocSite.from_dict(s) for s in data.get("peak_sites", ())),
-            retained_sites=tuple(AllocSite.from_dict(s) for s in data.get("retained_sites", ())),
-            measured_s=float(data.get("measured_s", 0.0)),
-            wall_s=float(data.get("wall_s", 0.0)),
-            error=str(data.get("error", "")),
-            limitations=tuple(str(v) for v in data.get("limitations", ())),
+    def from_dict(cls, data: object) -> RunRecord:
+        """Checked field by field (see ``_bytes``): a record may come from a child, a report or
+        a worker, and a value the statistics cannot use is refused here, by its key."""
+        d = as_object(data)
+        status = as_text(get(d, "status"), "status")
+        try:
+            run_status = RunStatus(status)
+        except ValueError:
+            known = ", ".join(s.value for s in RunStatus)
+            raise InvalidValue("status", f"is {status[:40]!r}, not one of {known}") from None
+        timeline = []
+        for i, point in enumerate(as_list(get(d, "timeline", ()), "timeline")):
+            with within(f"timeline[{i}]"):
+                items = as_list(point, "")
+                if len(items) != 3:
+                    raise InvalidValue("", f"has {len(items)} items, not [seconds, heap, rss]")
+                timeline.append((_stamp(items[0], "[0]"), _bytes(items[1], "[1]"), _bytes(items[2], "[2]")))
+        record = cls(
+            status=run_status,
+            backend=as_text(get(d, "backend"), "backend"),
+            warmup=as_int(get(d, "warmup", 0), "warmup"),
+            iterations=as_int(get(d, "iterations", 0), "iterations"),
+            peak_heap_bytes=as_int(get(d, "peak_heap_bytes", 0), "peak_heap_bytes"),
+            peak_rss_bytes=_bytes(get(d, "peak_rss_bytes", 0), "peak_rss_bytes"),
+            heap_floor_bytes=_series(get(d, "heap_floor_bytes", ()), "heap_floor_bytes"),
+            rss_floor_bytes=_series(get(d, "rss_floor_bytes", ()), "rss_floor_bytes"),
+            timeline=tuple(timeline),
+            peak_sites=sites_from_list(get(d, "peak_sites", ()), "peak_sites"),
+            retained_sites=sites_from_list(get(d, "retained_sites", ()), "retained_sites"),
+            measured_s=_seconds(get(d, "measured_s", 0.0), "measured_s"),
+            wall_s=_seconds(get(d, "wall_s", 0.0), "wall_s"),
+            error=as_text(get(d, "error", ""), "error"),
+            limitations=tuple(
+                as_text(v, f"limitations[{i}]")
+                for i, v in enumerate(as_list(get(d, "limitations", ()), "limitations"))
+            ),
         )
+        if record.ok and record.peak_heap_bytes == 0 and any(v > 0 for v in record.heap_floor_bytes):
+            raise InvalidValue(
+                "peak_heap_bytes", "is 0 while the heap floor rose above 0: the peak is the highest level"
+            )
+        return record
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,15 +171,68 @@ class RunSummary:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
-        return cls(
-            peak_heap_bytes=int(data["peak_heap_bytes"]),
-            peak_rss_bytes=int(data["peak_rss_bytes"]),
-            heap_growth=float(data["heap_growth"]),
-            heap_growth_se=float(data.get("heap_growth_se", 0.0)),
-            rss_growth=float(data["rss_growth"]),
-            rss_growth_se=float(data.get("rss_growth_se", 0.0)),
+    def from_dict(cls, data: object) -> RunSummary:
+        """Checked field by field; the standard errors default to 0 for older files."""
+        d = as_object(data)
+        summary = cls(
+            peak_heap_bytes=as_int(get(d, "peak_heap_bytes"), "peak_heap_bytes"),
+            peak_rss_bytes=_bytes(get(d, "peak_rss_bytes"), "peak_rss_bytes"),
+            heap_growth=as_float(get(d, "heap_growth"), "heap_growth"),
+            heap_growth_se=as_float(get(d, "heap_growth_se", 0.0), "heap_growth_se", low=0.0),
+            rss_growth=as_float(get(d, "rss_growth"), "rss_growth"),
+            rss_growth_se=as_float(get(d, "rss_growth_se", 0.0), "rss_growth_se", low=0.0),
         )
+        if summary.peak_heap_bytes == 0 and summary.heap_growth > 0:
+            raise InvalidValue(
+                "peak_heap_bytes",
+                f"is 0 with a heap growth of {summary.heap_growth:g} bytes per call: a heap that "
+                "never rose above its starting level cannot have grown",
+            )
+        return summary
+
+
+# --- field checks shared by the records above ------------------------------------------
+#
+# What is in range, and why:
+# - a heap peak is bytes above the level when tracking began, which no tracker reports below
+#   zero; 0 is a scenario that allocated nothing (the statistics compare it with an offset),
+#   so 0 is accepted only where nothing else says the heap rose;
+# - an RSS peak, every floor and the timeline's levels are differences from a starting
+#   level, and RSS can end below where it began (memory returned to the system): any sign;
+# - growth rates have any sign; their standard errors are >= 0;
+# - every byte figure fits in 64 bits (``MAX_BYTES``); durations are finite and >= 0.
+
+
+def _bytes(value: object, key: str) -> int:
+    """A byte level relative to a start: either sign, within 64 bits."""
+    return as_int(value, key, low=-MAX_BYTES)
+
+
+def _lineno(value: object, key: str) -> int:
+    """A line number is a label, not a measurement: any whole number that fits."""
+    return as_int(value, key, low=-MAX_BYTES)
+
+
+def _seconds(value: object, key: str) -> float:
+    return as_float(value, key, low=0, high=MAX_BYTES)
+
+
+def _stamp(value: object, key: str) -> float:
+    """A timeline's time is for charts: any finite number (its origin is the first sample)."""
+    return as_float(value, key, low=-MAX_BYTES, high=MAX_BYTES)
+
+
+def _series(value: object, key: str) -> tuple[int, ...]:
+    return tuple(_bytes(v, f"{key}[{i}]") for i, v in enumerate(as_list(value, key)))
+
+
+def sites_from_list(value: object, key: str) -> tuple[AllocSite, ...]:
+    """A list of sites, each error naming its index (``peak_sites[2].size_bytes``)."""
+    sites = []
+    for i, raw in enumerate(as_list(value, key)):
+        with within(f"{key}[{i}]"):
+            sites.append(AllocSite.from_dict(raw))
+    return tuple(sites)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,10 @@ once ``--memgate`` is on: a plain pytest run pays nothing for the plugin being i
 
 from __future__ import annotations
 
-import functools
-import inspect
+import contextlib
+import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +20,12 @@ from .errors import MemgateError
 from .marker import MARKER_HELP, MARKER_NAME, ScenarioSpec, parse_marker
 
 if TYPE_CHECKING:
+    from .results import ScenarioResult
     from .session import GateSession
 
 SPECS = pytest.StashKey[dict[str, ScenarioSpec]]()
 GATE: pytest.StashKey[GateSession] = pytest.StashKey()
+RESULT: pytest.StashKey[ScenarioResult] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,13 +56,14 @@ def _pyproject_path(config: pytest.Config) -> Path:
 
 def load_gate_config(config: pytest.Config) -> GateConfig:
     pyproject_path = _pyproject_path(config)
-    return resolve_config(
+    resolved = resolve_config(
         {o.key: config.getoption(o.dest) for o in OPTIONS},
         read_pyproject_table(pyproject_path),
         {o.key: config.getini(o.ini_name) for o in OPTIONS},
         rootdir=config.rootpath,
         pyproject_path=pyproject_path,
     )
+    return dataclasses.replace(resolved, invocation_dir=config.invocation_params.dir)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -72,6 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
             from .session import GateSession
 
             config.stash[GATE] = GateSession(gate_config, choose_backend(gate_config.backend))
+            config.pluginmanager.register(MeasureHook(config), "memgate-measure")
     except MemgateError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -79,6 +84,13 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     gate = session.config.stash.get(GATE, None)
     if gate is not None:
+        config = session.config
+        terminal = config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None and config.get_verbosity() >= 0 and not hasattr(config, "workerinput"):
+            from .reports.progress import ProgressPrinter
+
+            live = LiveTerminal(terminal, config.pluginmanager.get_plugin("capturemanager"))
+            gate.progress = ProgressPrinter(live, config.get_verbosity())
         try:
             gate.baseline  # noqa: B018 - a corrupt baseline stops the run before any work
         except MemgateError as exc:
@@ -95,13 +107,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 gate = config.stash.get(GATE, None)
                 if gate is not None:
                     gate.resolve_spec(item.nodeid, specs[item.nodeid])  # '40%' needs a limit
-                    if inspect.iscoroutinefunction(getattr(item, "obj", None)):
-                        raise MemgateError(
-                            f"memgate: {item.nodeid}: async scenarios are not supported yet; "
-                            "call the coroutine with asyncio.run() inside a plain test"
-                        )
+                    path, line, _ = item.location
+                    gate.locations[item.nodeid] = (path, (line or 0) + 1)
             except MemgateError as exc:
                 raise pytest.UsageError(str(exc)) from None
+            family = _family(item) if isinstance(item, pytest.Function) else None
+            if family is not None and _distributed(config):
+                # Under --dist loadgroup every size of a family runs on one worker, which
+                # judges its scaling in the test; otherwise the controller judges it at the end.
+                item.add_marker(pytest.mark.xdist_group(f"memgate:{family[0]}"))
+
+
+def _distributed(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) or hasattr(config, "workerinput")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -155,30 +173,88 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
         gate.deselected.update(item.nodeid for item in items)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    gate = pyfuncitem.config.stash.get(GATE, None)
-    spec = pyfuncitem.config.stash[SPECS].get(pyfuncitem.nodeid)
-    if gate is None or spec is None:
-        return None
-    from .reports.terminal import failure_text
-    from .verdict import Failure
+class LiveTerminal:
+    """Writes to the terminal while a test runs: output capture is paused for each write,
+    as pytest's own live logging does, so progress is seen as it happens."""
 
-    result = gate.measure(pyfuncitem.nodeid, spec, _body(pyfuncitem), family=_family(pyfuncitem))
-    failure = gate.failure(result)
-    if failure is not None:
-        pytest.fail(failure_text(result, strict_new=failure is Failure.STRICT_NEW), pytrace=False)
-    return True
+    def __init__(self, terminal: pytest.TerminalReporter, capture: Any) -> None:
+        self.terminal = terminal
+        self.capture = capture
+
+    def _paused(self) -> contextlib.AbstractContextManager[None]:
+        if self.capture is None:
+            return contextlib.nullcontext()
+        paused: contextlib.AbstractContextManager[None] = self.capture.global_and_fixture_disabled()
+        return paused
+
+    def ensure_newline(self) -> None:
+        with self._paused():
+            self.terminal.ensure_newline()
+
+    def write(self, content: str, *, flush: bool = False) -> None:
+        with self._paused():
+            self.terminal.write(content, flush=flush)
+
+    def write_line(self, line: str) -> None:
+        with self._paused():
+            self.terminal.write_line(line)
 
 
-def _body(item: pytest.Function) -> functools.partial[object]:
-    """The test function with its arguments bound: one call is one unit of work.
+class MemgateWarning(pytest.PytestWarning):
+    """Something the gate did not check, counted in pytest's warnings summary."""
 
-    ``item.funcargs`` also holds autouse fixtures the function does not take, so the
-    function's own parameters pick what to pass (bound methods have no ``self`` here).
+
+class MeasureHook:
+    """Takes a memload test's call over and measures it instead (and, on the xdist
+    controller, collects the results the workers send).
+
+    Registered in ``pytest_configure`` (only with ``--memgate``), after the plugins that
+    setuptools loads: among ``tryfirst`` implementations the last registered runs first,
+    so a plugin that runs coroutine tests itself (anyio) cannot run a scenario unmeasured.
     """
-    names = [n for n in inspect.signature(item.obj).parameters if n in item.funcargs]
-    return functools.partial(item.obj, **{name: item.funcargs[name] for name in names})
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """On the xdist controller: take each scenario's result as its report arrives."""
+        payload = getattr(report, "memgate_result", None)
+        gate = self.config.stash.get(GATE, None)
+        if payload is not None and gate is not None:
+            gate.merge({"results": [json.loads(payload)]})
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        gate = pyfuncitem.config.stash.get(GATE, None)
+        spec = pyfuncitem.config.stash[SPECS].get(pyfuncitem.nodeid)
+        if gate is None or spec is None:
+            return None
+        from .bodies import make_body
+        from .reports.terminal import failure_text
+        from .reports.words import verdict_message
+        from .results import Outcome
+        from .verdict import Failure
+
+        body = make_body(pyfuncitem.obj, pyfuncitem.funcargs)
+        result = gate.measure(pyfuncitem.nodeid, spec, body, family=_family(pyfuncitem))
+        pyfuncitem.stash[RESULT] = result
+        # JUnit XML readers (CI test views) show these beside the test.
+        pyfuncitem.user_properties.extend(
+            [
+                ("memgate_verdict", result.outcome.value),
+                ("memgate_runs", len(result.records)),
+                ("memgate_heap_peak_bytes", int(result.median("peak_heap_bytes"))),
+                ("memgate_heap_growth_bytes_per_call", round(result.median("heap_growth"), 1)),
+                ("memgate_rss_peak_bytes", int(result.median("peak_rss_bytes"))),
+            ]
+        )
+        if result.outcome is Outcome.SKIPPED:
+            message = verdict_message(result.verdict, result.notes)
+            warnings.warn(MemgateWarning(f"{pyfuncitem.nodeid}: {message}"), stacklevel=1)
+        failure = gate.failure(result)
+        if failure is not None:
+            pytest.fail(failure_text(result, strict_new=failure is Failure.STRICT_NEW), pytrace=False)
+        return True
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -187,17 +263,25 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: the controller writes, once
-        workeroutput["memgate"] = json.dumps(gate.export())
+        workeroutput["memgate"] = json.dumps(gate.export(results=False))
         return
-    try:
-        gate.write_baseline()
-        if gate.config.report_path is not None:
-            from .reports.json import build_report, write_report
+    late = gate.judge_split_families()
+    if late and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a scaling regression, judged here
+    gate.finish()
+    if gate.errors:  # shown after the table; an internal error, not a regression
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
-            write_report(gate.config.report_path, build_report(gate.report()))
-    except MemgateError as exc:
-        session.config.get_terminal_writer().line(str(exc), red=True)
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """On an xdist worker, a scenario's result rides on its call report to the controller
+    as soon as it is measured: a worker that crashes later loses nothing already done."""
+    report = yield
+    result = item.stash.get(RESULT, None)
+    if result is not None and call.when == "call" and hasattr(item.config, "workerinput"):
+        report.memgate_result = json.dumps(result.to_dict())
+    return report
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -210,10 +294,12 @@ def pytest_testnodedown(node: Any, error: object) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     gate = terminalreporter.config.stash.get(GATE, None)
-    if gate is None:
+    if gate is None or terminalreporter.config.option.collectonly:
         return
     from .reports.terminal import summary_lines
 
     terminalreporter.write_sep("=", "memgate")
     for line in summary_lines(gate.report()):
         terminalreporter.write_line(line)
+    for command in gate.annotations():  # GitHub Actions reads these from the log
+        terminalreporter.write_line(command)

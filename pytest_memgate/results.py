@@ -25,6 +25,7 @@ class Outcome(str, enum.Enum):
     NEW = "new"
     ERROR = "error"
     INCONCLUSIVE = "inconclusive"
+    SKIPPED = "skipped"  # a baseline exists but was not comparable (environment, backend, mode)
 
 
 class Metric(str, enum.Enum):
@@ -120,6 +121,9 @@ class LevelTest:
     alpha: float
     tolerance: float  # relative increase that counts
     min_bytes: float  # absolute increase that counts
+    spread: str = "pooled"  # "pooled" (one spread for both sides), "larger" or "welch"
+    unseen_p: float = 0.0  # chance that odd runs explain a level the baseline never showed
+    unseen_alpha: float = 1.0  # what that chance must fall to before a regression is proven
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +218,8 @@ def _evidence_from_dict(data: Mapping[str, Any]) -> Evidence:
             values[f.name] = int(raw)
         elif f.name == "pooled":
             values[f.name] = bool(raw)
+        elif f.name == "spread":
+            values[f.name] = str(raw)
         elif raw is None and f.name in (
             "baseline_exponent",
             "p",
@@ -326,6 +332,7 @@ class NoteKind(str, enum.Enum):
     ENVIRONMENT = "environment"  # baseline from another environment
     SMALL_BASELINE = "small_baseline"  # fewer baseline runs than baseline_runs
     WARMUP = "warmup"  # the floor was still rising through part of the measured calls
+    THREADS = "threads"  # threads alive in the pytest process do not exist in the child
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +346,7 @@ class Note:
     policy: str = ""  # env_mismatch in force
     count: int = 0  # runs in the baseline, or the warm-up to use
     wanted: int = 0  # baseline_runs
+    names: tuple[str, ...] = ()  # thread names
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -349,6 +357,7 @@ class Note:
             "policy": self.policy,
             "count": self.count,
             "wanted": self.wanted,
+            "names": list(self.names),
         }
 
     @classmethod
@@ -361,6 +370,7 @@ class Note:
             str(data["policy"]),
             int(data["count"]),
             int(data["wanted"]),
+            tuple(str(n) for n in data.get("names", ())),
         )
 
 
@@ -418,6 +428,8 @@ class ScenarioResult:
     baseline: BaselineEntry | None = None  # the entry compared with; None when not compared
     notes: tuple[Note, ...] = ()
     scaling: Scaling | None = None
+    family: str | None = None  # a sizes=[...] scenario's family id
+    size: int | None = None  # and its payload size
 
     @property
     def outcome(self) -> Outcome:
@@ -450,6 +462,8 @@ class ScenarioResult:
             "baseline": None if self.baseline is None else self.baseline.to_dict(),
             "notes": [n.to_dict() for n in self.notes],
             "scaling": None if self.scaling is None else self.scaling.to_dict(),
+            "family": self.family,
+            "size": self.size,
         }
 
     @classmethod
@@ -470,6 +484,8 @@ class ScenarioResult:
             baseline=None if baseline is None else BaselineEntry.from_dict(baseline),
             notes=tuple(Note.from_dict(n) for n in data["notes"]),
             scaling=None if scaling is None else Scaling.from_dict(scaling),
+            family=None if data.get("family") is None else str(data["family"]),
+            size=None if data.get("size") is None else int(data["size"]),
         )
 
 
@@ -496,3 +512,5 @@ class SessionReport:
     branch_source: str = ""
     update_branches: tuple[str, ...] = ()
     stale: tuple[str, ...] = ()  # baseline scenarios whose test is gone
+    files: tuple[tuple[str, str], ...] = ()  # (what, path) written this session
+    errors: tuple[str, ...] = ()  # writes that failed

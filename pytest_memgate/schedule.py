@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from .results import Outcome, Verdict
+from .results import LevelTest, Metric, Outcome, Verdict
 
 R = TypeVar("R")
 
@@ -45,6 +45,21 @@ def settled(verdict: Verdict, runs_done: int, confirm: int, last: bool) -> bool:
     return not verdict.needs_more_runs
 
 
+def held_back(verdict: Verdict) -> frozenset[Metric]:
+    """Metrics whose increase is proven at this look but held back for confirmation: the
+    current runs sit on a level the baseline never showed, which odd runs of an unchanged
+    scenario could still explain (``verdict._judge_level``). Each later run confirms or
+    clears them."""
+    return frozenset(
+        f.metric
+        for f in verdict.findings
+        if isinstance(f.evidence, LevelTest)
+        and f.past_tolerance
+        and not f.regressed
+        and f.evidence.comparison.p_increase < f.evidence.alpha
+    )
+
+
 def run_until_settled(
     next_run: Callable[[], R],
     looks: Sequence[int],
@@ -63,16 +78,28 @@ def run_until_settled(
         raise ValueError("a look schedule needs at least one look")
     runs: list[R] = []
     verdict: Verdict | None = None
+    pending: frozenset[Metric] = frozenset()
     while len(runs) < looks[-1]:
         run = next_run()
         runs.append(run)
         stopped = failed(run, len(runs))
         if stopped is not None:
             return runs, stopped
-        if len(runs) not in looks:
+        at_look = len(runs) in looks
+        if not at_look and not pending:
             continue
         last = len(runs) >= looks[-1]
-        verdict = decide(runs, last)
+        judged = decide(runs, last)
+        if not at_look:
+            # A confirming run between looks spends no false-alarm rate: it can only
+            # confirm an increase that the last look already proved, never raise a new one.
+            if judged.outcome is Outcome.REGRESSION and pending & {f.metric for f in judged.regressed}:
+                verdict = judged
+                break
+            pending = held_back(judged) & pending
+            continue
+        verdict = judged
+        pending = held_back(verdict)
         if settled(verdict, len(runs), confirm, last):
             break
     assert verdict is not None  # the last look always decides

@@ -9,11 +9,14 @@ travel to the controller as their ``to_dict`` form, and only the controller writ
 from __future__ import annotations
 
 import fnmatch
+import re
+import statistics
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import __version__
 from .backends import BackendChoice
@@ -21,21 +24,25 @@ from .baseline import Baseline, BaselineEntry, acceptance, load_baseline, update
 from .branches import BranchInfo, current_branch, matching_glob, provenance
 from .config import GateConfig
 from .environment import Comparability, comparability, environment_fingerprint, expand_baseline_path
+from .errors import MemgateError
 from .limits import MemoryLimit, hard_cap_bytes, resolve_memory_limit
 from .marker import ScenarioSpec
 from .metrics import classify_shape, summarize_run
 from .model import RunRecord, RunRequest, RunSummary
+from .outputs import RENDERERS, github_annotations, process_environ, write_error, write_outputs
 from .results import Note, NoteKind, Outcome, ScenarioResult, SessionReport, ShapeReport, Verdict
 from .runner import run_isolated
-from .schedule import look_schedule, run_until_settled
+from .schedule import look_schedule, run_until_settled, settled
 from .verdict import (
     COMPARISONS,
     Failure,
     Policy,
+    consistent_shape,
     decide,
     environment_error,
     error_verdict,
     judge_family,
+    not_compared,
     scenario_failure,
     with_findings,
 )
@@ -48,8 +55,53 @@ def _default_run(body: Body, request: RunRequest, timeout_s: float) -> RunRecord
     return run_isolated(body, request, timeout_s=timeout_s)
 
 
+def _shown(path: Path, rootdir: Path) -> str:
+    """A path inside the project as the project sees it: reports carry no machine paths."""
+    try:
+        return path.resolve().relative_to(rootdir.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def natural_key(nodeid: str) -> list[tuple[int, int | str]]:
+    """Sort ``test[n=4000]`` before ``test[n=16000]``: numbers by value, text by text."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", nodeid)]
+
+
+def foreign_threads() -> tuple[str, ...]:
+    """Names of the threads besides this one: a forked child has none of them."""
+    current = threading.current_thread()
+    return tuple(
+        t.name for t in threading.enumerate() if t is not current and not t.name.startswith("memgate-")
+    )
+
+
+# timeout = "auto": a first run may take long (production-sized payloads); once one run is
+# known, a run five times slower than the slowest so far is stuck, not slow.
+FIRST_RUN_TIMEOUT_S = 600.0
+MIN_TIMEOUT_S = 60.0
+
+
+def auto_timeout(slowest_run_s: float | None) -> float:
+    if slowest_run_s is None:
+        return FIRST_RUN_TIMEOUT_S
+    return max(MIN_TIMEOUT_S, 5 * slowest_run_s)
+
+
 _WRITABLE = (Outcome.PASS, Outcome.NEW, Outcome.IMPROVED)
 _ACCEPTABLE = (Outcome.REGRESSION, Outcome.INCONCLUSIVE, *_WRITABLE)
+
+
+class Progress(Protocol):
+    """Who is told of a scenario's runs and looks as they happen (the terminal, in pytest)."""
+
+    def started(self, nodeid: str, looks: Sequence[int], notes: tuple[Note, ...]) -> None: ...
+
+    def ran(self, nodeid: str, number: int, record: RunRecord, summary: RunSummary | None) -> None: ...
+
+    def looked(self, nodeid: str, runs: int, verdict: Verdict, stopping: bool) -> None: ...
+
+    def finished(self, result: ScenarioResult) -> None: ...
 
 
 @dataclass
@@ -64,8 +116,13 @@ class GateSession:
     results: dict[str, ScenarioResult] = field(default_factory=dict)
     written: list[tuple[str, str]] = field(default_factory=list)  # (nodeid, why)
     not_written: list[tuple[str, str]] = field(default_factory=list)  # (nodeid, outcome)
+    files: list[tuple[str, str]] = field(default_factory=list)  # (what, path) written
+    errors: list[str] = field(default_factory=list)  # writes that failed
     # sizes=[...] scenarios: family -> size -> (nodeid, heap peaks of the runs)
     families: dict[str, dict[int, tuple[str, tuple[int, ...]]]] = field(default_factory=dict)
+    progress: Progress | None = None  # told of each run and look as it happens
+    locations: dict[str, tuple[str, int]] = field(default_factory=dict)  # nodeid -> (file, line)
+    document: dict[str, Any] | None = None  # the public report, once written
     _baseline: Baseline | None = None
 
     # --- environment, baseline and policy -------------------------------------------------
@@ -167,6 +224,9 @@ class GateSession:
         compared = self.comparability(nodeid, spec)
         entry = compared.entry
         notes = [compared.note] if compared.note is not None else []
+        threads = foreign_threads()
+        if threads:
+            notes.append(Note(NoteKind.THREADS, names=threads))
         if entry is not None and len(entry.runs) < self.recorded_runs and self.update_reason() is None:
             notes.append(Note(NoteKind.SMALL_BASELINE, count=len(entry.runs), wanted=self.recorded_runs))
         request = RunRequest(
@@ -180,30 +240,45 @@ class GateSession:
             ),
             project_root=str(self.config.rootdir),
         )
-        timeout_s = spec.timeout or self.config.timeout
+        fixed_timeout = spec.timeout or self.config.timeout
         policy = self.policy
         summaries: list[RunSummary] = []
         shapes: list[ShapeReport] = []
+        records_so_far: list[RunRecord] = []
 
         def next_run() -> RunRecord:
-            record = self.run(body, request, timeout_s)
+            slowest = max((r.wall_s for r in records_so_far), default=None)
+            record = self.run(body, request, fixed_timeout or auto_timeout(slowest))
+            records_so_far.append(record)
             if record.ok:
                 summaries.append(summarize_run(record))
+            if self.progress is not None:
+                self.progress.ran(nodeid, len(records_so_far), record, summaries[-1] if record.ok else None)
             return record
 
         def judge(records: Sequence[RunRecord], final: bool) -> Verdict:
             shapes.append(classify_shape(records))
             baseline_runs = entry.runs if entry is not None else None
-            return decide(summaries, baseline_runs, spec, policy, trend_p=shapes[-1].trend_p, final=final)
+            verdict = decide(summaries, baseline_runs, spec, policy, trend_p=shapes[-1].trend_p, final=final)
+            if self.progress is not None:
+                stopping = settled(verdict, len(records), self.config.runs, final)
+                self.progress.looked(nodeid, len(records), verdict, stopping)
+            return verdict
 
         def failed(record: RunRecord, number: int) -> Verdict | None:
             return None if record.ok else error_verdict(record.status.value, record.error, number)
 
         looks = self.looks_for(nodeid, entry is not None, sized=family is not None)
+        if self.progress is not None:
+            self.progress.started(nodeid, looks, tuple(notes))
         records, verdict = run_until_settled(next_run, looks, judge, confirm=self.config.runs, failed=failed)
         shape = shapes[-1] if shapes else None
+        if shape is not None and summaries:
+            shape = consistent_shape(shape, statistics.median(s.heap_growth for s in summaries), policy)
         if compared.fail:
             verdict = environment_error(verdict)
+        elif compared.entry is None and compared.note is not None:
+            verdict = not_compared(verdict)
         if shape is not None and shape.warmup_hint is not None:
             notes.append(Note(NoteKind.WARMUP, count=shape.warmup_hint))
         result = ScenarioResult(
@@ -217,9 +292,13 @@ class GateSession:
             entry,
             tuple(notes),
         )
-        if family is not None and verdict.outcome is not Outcome.ERROR:
-            result = self._judge_family(result, family)
+        if family is not None:
+            result = replace(result, family=family[0], size=family[1])
+            if verdict.outcome is not Outcome.ERROR:
+                result = self._judge_family(result, family)
         self.results[nodeid] = result
+        if self.progress is not None:
+            self.progress.finished(result)
         return result
 
     def _judge_family(self, result: ScenarioResult, family: tuple[str, int]) -> ScenarioResult:
@@ -251,19 +330,26 @@ class GateSession:
 
     # --- xdist: workers export, the controller merges ------------------------------------
 
-    def export(self) -> dict[str, Any]:
+    def export(self, *, results: bool = True) -> dict[str, Any]:
+        """What a worker tells the controller at its end. Results normally travel one by
+        one on their test reports (so a crash loses none); ``results`` ships them too."""
         return {
-            "results": [r.to_dict() for r in self.results.values()],
+            "results": [r.to_dict() for r in self.results.values()] if results else [],
             "collected": sorted(self.collected),
+            "deselected": sorted(self.deselected),
             "scenario_count": self.scenario_count,
         }
 
     def merge(self, payload: Mapping[str, Any]) -> None:
-        for data in payload["results"]:
+        for data in payload.get("results", ()):
             result = ScenarioResult.from_dict(data)
             self.results[result.nodeid] = result
-        self.collected.update(payload["collected"])
-        self.scenario_count = max(self.scenario_count, int(payload["scenario_count"]))
+            if result.family is not None and result.size is not None and result.measured:
+                peaks = tuple(s.peak_heap_bytes for s in result.summaries)
+                self.families.setdefault(result.family, {})[result.size] = (result.nodeid, peaks)
+        self.collected.update(payload.get("collected", ()))
+        self.deselected.update(payload.get("deselected", ()))
+        self.scenario_count = max(self.scenario_count, int(payload.get("scenario_count", 0)))
 
     # --- writing --------------------------------------------------------------------------
 
@@ -283,7 +369,9 @@ class GateSession:
         intended increases that were accepted with a reason. Regressions never slip in."""
         reason = self.update_reason()
         changes: dict[str, BaselineEntry] = {}
-        recorded = provenance(self.config.rootdir, __version__, self.branch.name)
+        recorded = provenance(
+            self.config.rootdir, __version__, self.branch.name, ignore=(self.baseline_path,)
+        )
         for nodeid, result in sorted(self.results.items()):
             if result.outcome is Outcome.ERROR or not result.summaries:
                 if reason is not None:
@@ -295,6 +383,10 @@ class GateSession:
                 why = f"accepted ({self.config.reason})"
             elif reason is not None and result.outcome in _WRITABLE:
                 stamp, why = recorded, reason
+            elif self.config.update and result.outcome is Outcome.SKIPPED:
+                # An explicit update re-records for this environment; an update branch never
+                # replaces an entry it could not compare.
+                stamp, why = recorded, f"{reason}, re-recorded here: the old entry was not compared"
             else:
                 if reason is not None:
                     self.not_written.append((nodeid, result.outcome.value))
@@ -303,6 +395,56 @@ class GateSession:
             self.written.append((nodeid, why))
         if changes:
             self._baseline = update_baseline(self.baseline_path, changes, __version__)
+
+    def judge_split_families(self) -> list[str]:
+        """On the xdist controller: a family whose sizes ran on different workers was judged
+        by none of them; judge it here, on its largest size. Returns the scenarios that
+        became regressions this late (the session fails; their tests already passed)."""
+        late = []
+        for name, members in self.families.items():
+            results = [self.results[nodeid] for nodeid, _ in members.values() if nodeid in self.results]
+            if not results or any(r.scaling is not None for r in results):
+                continue
+            last = max(results, key=lambda r: r.size or 0)
+            if last.size is None or set(members) != set(last.spec.sizes):
+                continue
+            judged = self._judge_family(last, (name, last.size))
+            self.results[last.nodeid] = judged
+            if judged.outcome is Outcome.REGRESSION and last.outcome is not Outcome.REGRESSION:
+                late.append(last.nodeid)
+        return late
+
+    def finish(self) -> None:
+        """Write the baseline, then the report files. A write that fails is kept as an error
+        for the summary (after the table, which is never lost); the old files stay as they
+        were, and the other outputs are still written."""
+        try:
+            self.write_baseline()
+        except (MemgateError, OSError) as exc:
+            self.errors.append(write_error("baseline", self.baseline_path, exc, "left as it was"))
+        if not self.wants_document:
+            return
+        from .reports.json import build_report
+
+        self.document = build_report(self.report())
+        files, errors = write_outputs(self.config, self.document, process_environ(self.environ))
+        self.files += files
+        self.errors += errors
+
+    @property
+    def wants_document(self) -> bool:
+        c = self.config
+        environ = process_environ(self.environ)
+        return any(c.output_path(key) is not None for key in RENDERERS) or bool(
+            environ.get("GITHUB_STEP_SUMMARY") or environ.get("GITHUB_ACTIONS") == "true"
+        )
+
+    def annotations(self) -> list[str]:
+        """GitHub Actions workflow commands for failures (empty elsewhere)."""
+        if self.document is None:
+            return []
+        environ = process_environ(self.environ)
+        return github_annotations(self.document, environ, self.locations, self.config.rootdir)
 
     def stale_entries(self) -> list[str]:
         """Baseline scenarios whose test is gone: their file no longer exists, or their file
@@ -329,11 +471,11 @@ class GateSession:
             scenario_count=max(self.scenario_count, 1),
             comparisons=COMPARISONS,
             looks=len(self.looks),
-            baseline_path=str(self.baseline_path),
+            baseline_path=_shown(self.baseline_path, self.config.rootdir),
             memory_limit_bytes=self.memory_limit.limit_bytes,
             memory_limit_source=self.memory_limit.source,
             environment=self.fingerprint,
-            results=tuple(self.results[k] for k in sorted(self.results)),
+            results=tuple(self.results[k] for k in sorted(self.results, key=natural_key)),
             written=tuple(self.written),
             not_written=tuple(self.not_written),
             update_reason=self.update_reason(),
@@ -341,4 +483,6 @@ class GateSession:
             branch_source=self.branch.source,
             update_branches=self.config.update_branches,
             stale=tuple(self.stale_entries()),
+            files=tuple(self.files),
+            errors=tuple(self.errors),
         )

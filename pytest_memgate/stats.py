@@ -24,12 +24,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
+from scipy import special
 from scipy import stats as sps
 
 from .results import Comparison
 
 CONFIDENCE = 0.95
+
+# How a level comparison estimates the spread of its difference (see ``level_spread``).
+POOLED = "pooled"
+LARGER = "larger"
+WELCH = "welch"
+SPREADS = (POOLED, LARGER, WELCH)
+# Current runs this many standard deviations above every baseline run sit on a level of
+# their own (see ``unseen_level_p``).
+UNSEEN_GAP = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +102,68 @@ def _welch(mean_diff: float, var_x: float, n_x: int, var_y: float, n_y: int) -> 
     if min(n_x, n_y) == 1:
         df = float(max(n_x, n_y) - 1)
     df = max(df, 1.0)
-    p = float(sps.t.sf(mean_diff / se, df))
+    p = _t_sf(mean_diff / se, df)
     return se, df, p
+
+
+def _t_sf(t: float, df: float) -> float:
+    """Student t survival function (``scipy.stats.t.sf`` is ``special.stdtr(df, -t)``)."""
+    return float(special.stdtr(df, -t))
+
+
+def _t_ppf(q: float, df: float) -> float:
+    return float(special.stdtrit(df, q))
+
+
+def level_spread(
+    var_x: ArrayLike, n_x: int, var_y: ArrayLike, n_y: int, spread: str = POOLED, floor: float = 0.0
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(standard error of the difference of means, degrees of freedom); vectorised.
+
+    ``var_x``/``var_y`` are the sample variances (ddof=1; 0 for a single run), ``floor``
+    the smallest variance a measurement can resolve.
+
+    * ``pooled``: Student's test, one spread for both sides with ``n_x + n_y - 2`` degrees
+      of freedom. Exact when both sides share a spread (the same process, unchanged), at
+      every look the gate takes, including 6 baseline runs against 1 or 2 and the tiny
+      per-test levels of large suites. A single run adds no degree of freedom and no weight.
+    * ``larger``: the larger of the two variances for both sides, with the pooled degrees
+      of freedom. It is never below the pooled variance, so when the spreads are equal it
+      is conservative (about half the nominal rate at 6 vs 2..8); when the current side is
+      noisier it is never below Welch's error either, and much less liberal than the
+      pooled test there. For figures that depend on the machine (RSS).
+    * ``welch``: Welch-Satterthwaite. Liberal with two runs on one side (1.9x nominal at
+      0.01 for 6 vs 2, 3.4x at 0.01/3200): kept for ``compare_rates`` only.
+    """
+    vx = np.maximum(np.asarray(var_x, float), floor)
+    vy = np.maximum(np.asarray(var_y, float), floor)
+    if n_x + n_y <= 2:
+        raise ValueError("a comparison needs three runs in all")
+    if spread == POOLED:
+        common = ((n_x - 1) * vx + (n_y - 1) * vy) / (n_x + n_y - 2)
+        common = np.maximum(common, floor)
+        return np.sqrt(common * (1 / n_x + 1 / n_y)), np.full(np.shape(common), float(n_x + n_y - 2))
+    if spread == LARGER:
+        larger = np.maximum(vx if n_x > 1 else floor, vy if n_y > 1 else floor)
+        return np.sqrt(larger * (1 / n_x + 1 / n_y)), np.full(np.shape(larger), float(n_x + n_y - 2))
+    if spread != WELCH:
+        raise ValueError(f"unknown spread {spread!r}")
+    if n_x == 1:
+        vx = np.maximum(vx, vy)
+    if n_y == 1:
+        vy = np.maximum(vy, vx)
+    a, b = vx / n_x, vy / n_y
+    denom = a**2 / max(n_x - 1, 1) + b**2 / max(n_y - 1, 1)
+    df = np.where(denom > 0, (a + b) ** 2 / np.where(denom > 0, denom, 1.0), float(n_x + n_y - 2))
+    if min(n_x, n_y) == 1:
+        df = np.full(np.shape(df), float(max(n_x, n_y) - 1))
+    return np.sqrt(a + b), np.maximum(df, 1.0)
+
+
+def _log_levels(values: Sequence[float], offset: float) -> NDArray[np.float64]:
+    # A level below zero (RSS that fell under its starting point) is no growth at all.
+    logs: NDArray[np.float64] = np.log(np.maximum(np.asarray(values, float), 0.0) + offset)
+    return logs
 
 
 def compare_levels(
@@ -102,24 +172,25 @@ def compare_levels(
     *,
     resolution: float = 0.001,
     offset: float = 4096.0,
+    spread: str = POOLED,
 ) -> Comparison:
     """Compare per-run peaks on a log scale; ``resolution`` is the relative sd floor.
 
+    ``spread`` is how the error of the difference is estimated (``level_spread``).
     ``offset`` bytes are added before the logarithm so that a scenario that allocates
     nothing (peak 0) compares without dividing by zero.
     """
     if len(baseline) < 1 or len(current) < 1 or len(baseline) + len(current) < 3:
         return _insufficient(baseline, current, offset)
-    # A level below zero (RSS that fell under its starting point) is no growth at all.
-    lx = np.log(np.maximum(np.asarray(baseline, float), 0.0) + offset)
-    ly = np.log(np.maximum(np.asarray(current, float), 0.0) + offset)
-    floor = resolution**2
-    var_x = max(float(np.var(lx, ddof=1)) if len(lx) > 1 else 0.0, floor)
-    var_y = max(float(np.var(ly, ddof=1)) if len(ly) > 1 else 0.0, floor)
+    lx = _log_levels(baseline, offset)
+    ly = _log_levels(current, offset)
+    var_x = float(np.var(lx, ddof=1)) if len(lx) > 1 else 0.0
+    var_y = float(np.var(ly, ddof=1)) if len(ly) > 1 else 0.0
+    se_a, df_a = level_spread(var_x, len(lx), var_y, len(ly), spread, floor=resolution**2)
+    se, df = float(se_a), float(df_a)
     mean_diff = float(ly.mean() - lx.mean())
-    se, df, p_inc = _welch(mean_diff, var_x, len(lx), var_y, len(ly))
     shift = hodges_lehmann(lx, ly)
-    half = float(sps.t.ppf(0.5 + CONFIDENCE / 2, df)) * se
+    half = _t_ppf(0.5 + CONFIDENCE / 2, df) * se
     b = float(np.median(baseline))
     c = float(np.median(current))
     base_level = math.exp(float(np.median(lx)))
@@ -133,11 +204,39 @@ def compare_levels(
         ratio=ratio,
         ratio_low=low,
         ratio_high=high,
-        p_increase=p_inc,
-        p_decrease=float(sps.t.sf(-mean_diff / se, df)),
+        p_increase=_t_sf(mean_diff / se, df),
+        p_decrease=_t_sf(-mean_diff / se, df),
         n_baseline=len(baseline),
         n_current=len(current),
     )
+
+
+def unseen_level_p(
+    baseline: Sequence[float], current: Sequence[float], *, resolution: float = 0.001, offset: float = 4096.0
+) -> float:
+    """How plausible it is that the current runs are odd runs of an unchanged scenario.
+
+    A scenario whose peak takes discrete levels (one run in ten 8% higher: a resize or a
+    collection at an unlucky moment) can show, by chance, current runs on a level its
+    baseline never showed. A t-test cannot tell that from a change: with the spread
+    floored at the resolution, two such runs are overwhelming evidence. When every current
+    run sits more than ``UNSEEN_GAP`` pooled standard deviations (floored at the
+    resolution) above every baseline run, they are on a level of their own, and the
+    chance that ``k`` runs of an unchanged scenario all landed there is ``q**k``, with
+    ``q = 1 / (n_baseline + 2)`` the rule-of-succession rate of a level the baseline never
+    showed in ``n_baseline`` runs (1/8 for 6). Otherwise 0.0: the runs overlap or sit
+    within the noise, and the t-test alone is the evidence. The bound assumes that odd
+    levels occur in at most that share of runs.
+    """
+    if not len(baseline) or not len(current):
+        return 0.0
+    lx, ly = _log_levels(baseline, offset), _log_levels(current, offset)
+    ss = float(np.sum((lx - lx.mean()) ** 2) + np.sum((ly - ly.mean()) ** 2))
+    dof = len(lx) + len(ly) - 2
+    sd = math.sqrt(max(ss / dof if dof > 0 else 0.0, resolution**2))
+    if float(ly.min() - lx.max()) <= UNSEEN_GAP * sd:
+        return 0.0
+    return float((1.0 / (len(lx) + 2)) ** len(ly))
 
 
 def compare_rates(
@@ -175,11 +274,11 @@ def compare_rates(
                 common = max(common, var)
         df = float(len(x) + len(y) - 2)
         se = math.sqrt(common * (1 / len(x) + 1 / len(y)))
-        p_inc = float(sps.t.sf(mean_diff / se, df))
+        p_inc = _t_sf(mean_diff / se, df)
     else:
         se, df, p_inc = _welch(mean_diff, var_x, len(x), var_y, len(y))
     shift = hodges_lehmann(x, y)
-    half = float(sps.t.ppf(0.5 + CONFIDENCE / 2, df)) * se
+    half = _t_ppf(0.5 + CONFIDENCE / 2, df) * se
     b, c = float(np.median(x)), float(np.median(y))
     ratio = c / b if b > 0 else math.inf if c > 0 else 1.0
     return Comparison(
@@ -192,7 +291,7 @@ def compare_rates(
         ratio_low=math.nan,
         ratio_high=math.nan,
         p_increase=p_inc,
-        p_decrease=float(sps.t.sf(-mean_diff / se, df)),
+        p_decrease=_t_sf(-mean_diff / se, df),
         n_baseline=len(x),
         n_current=len(y),
     )

@@ -56,27 +56,41 @@ def parse_size(value: object) -> int:
     return round(number * _UNITS[unit])
 
 
+_SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def _three_digits(value: float) -> str:
+    """``value`` (0 <= value) with three significant digits, decided on the rounded figure:
+    9.996 is ``10.0``, not ``10.00``; 99.96 is ``100``. Whole numbers up to 1023 keep all
+    their digits (``1013``): a fourth digit is more honest than rounding to ``1010``."""
+    for decimals in (2, 1):
+        text = f"{value:.{decimals}f}"
+        if float(text) < 10 ** (3 - decimals):
+            return text
+    return f"{value:.0f}"
+
+
 def format_size(n_bytes: float, *, signed: bool = False) -> str:
-    """Readable size with three significant digits, e.g. ``12.3 MiB``."""
-    sign = ""
-    if n_bytes < 0:
-        sign = "-"
-    elif signed:
-        sign = "+"
-    value = abs(float(n_bytes))
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            if unit == "B":
-                text = f"{value:.0f} B"
-            elif value >= 100:
-                text = f"{value:.0f} {unit}"
-            elif value >= 10:
-                text = f"{value:.1f} {unit}"
-            else:
-                text = f"{value:.2f} {unit}"
-            return sign + text
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
+    """Readable size with three significant digits, e.g. ``12.3 MiB``, ``+0 B``.
+
+    The unit is chosen on the rounded figure, so that 1023.5 B reads ``1.00 KiB`` and never
+    ``1024 B``. Whole bytes are exact (``1023 B``). What does not fit a number (an interval
+    with no data) reads ``+inf``/``-inf``/``nan``.
+    """
+    value = float(n_bytes)
+    if not math.isfinite(value):
+        if math.isnan(value):
+            return "nan"
+        return "-inf" if value < 0 else ("+inf" if signed else "inf")
+    magnitude = abs(value)
+    for index, unit in enumerate(_SIZE_UNITS):
+        text = f"{magnitude:.0f}" if unit == "B" else _three_digits(magnitude)
+        if float(text) < 1024 or index == len(_SIZE_UNITS) - 1:
+            break
+        magnitude /= 1024
+    # The sign follows the printed figure: -0.3 B is "0 B", not "-0 B".
+    sign = "-" if value < 0 and float(text) > 0 else ("+" if signed else "")
+    return f"{sign}{text} {unit}"
 
 
 def format_percent(ratio: float) -> str:

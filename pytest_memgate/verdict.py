@@ -33,15 +33,21 @@ from .results import (
     Reason,
     Scaling,
     ScalingTest,
+    Shape,
+    ShapeReport,
     Verdict,
 )
+from .schedule import look_schedule
 from .stats import (
+    LARGER,
+    POOLED,
     bonferroni,
     compare_levels,
     compare_rates,
     exponent_increase_p,
     fit_power_law,
     predict_power_law,
+    unseen_level_p,
 )
 
 # Metrics compared with the baseline: heap peak, heap growth, RSS peak, RSS growth.
@@ -63,13 +69,27 @@ class Policy:
     growth_resolution: float = 8.0
     rss_growth_resolution: float = 256.0
     exponent_tolerance: float = 0.25  # peak ~ n**b: an increase of b beyond this counts
+    looks: int = 1  # looks over which ``alpha`` was shared (one metric's budget is alpha * looks)
+
+    @property
+    def metric_alpha(self) -> float:
+        """One metric's share of the session's false-alarm rate over every look: the most a
+        jump to a level the baseline never showed may be explained by odd runs
+        (``stats.unseen_level_p``) before it counts as a regression."""
+        return self.alpha * max(self.looks, 1)
 
     @classmethod
-    def from_config(cls, config: GateConfig, *, tests: int = 1) -> Policy:
+    def from_config(cls, config: GateConfig, *, tests: int = 1, looks: int | None = None) -> Policy:
         """The configured tolerances, and the session's false-alarm rate shared (Bonferroni)
-        over ``tests`` tests: the plugin and ``memgate diff`` build it the same way."""
+        over ``tests`` tests: the plugin and ``memgate diff`` build it the same way.
+
+        ``looks``: how many of those tests one metric of one scenario takes (the adaptive
+        looks); by default the configured schedule's, as the session shares the rate."""
+        if looks is None:
+            looks = len(look_schedule(config.runs, config.max_runs, first=config.min_runs))
         return cls(
             alpha=bonferroni(config.alpha, tests),
+            looks=looks,
             peak_tolerance=config.peak_tolerance,
             peak_min_bytes=config.peak_min_bytes,
             growth_tolerance=float(config.growth_tolerance),
@@ -79,14 +99,29 @@ class Policy:
         )
 
 
-def _judge_level(metric: Metric, c: Comparison, tolerance: float, min_bytes: float, alpha: float) -> Finding:
+def _judge_level(
+    metric: Metric,
+    c: Comparison,
+    tolerance: float,
+    min_bytes: float,
+    policy: Policy,
+    unseen_p: float = 0.0,
+    spread: str = POOLED,
+) -> Finding:
+    """A peak: regressed with evidence (``p < alpha``) and a practical size, unless the
+    current runs sit on a level the baseline never showed and odd runs of an unchanged
+    scenario still explain that (``unseen_p`` above one metric's budget): then it is held
+    back as ambiguous, and the run loop takes confirming runs (``schedule``)."""
+    alpha = policy.alpha
     big_up = c.ratio - 1 > tolerance and c.delta > min_bytes
     big_down = 1 - c.ratio > tolerance and -c.delta > min_bytes
-    regressed = big_up and c.p_increase < alpha
+    regressed = big_up and c.p_increase < alpha and unseen_p <= policy.metric_alpha
     improved = big_down and c.p_decrease < alpha
     reach_up = c.ratio_high - 1 > tolerance and c.delta_high > min_bytes
     ambiguous = not regressed and (big_up or reach_up)  # too few runs: always ask for more
-    evidence = LevelTest(c, alpha, float(tolerance), float(min_bytes))
+    evidence = LevelTest(
+        c, alpha, float(tolerance), float(min_bytes), spread, float(unseen_p), policy.metric_alpha
+    )
     return Finding(metric, Reason.PEAK, evidence, regressed, improved, ambiguous, big_up)
 
 
@@ -129,18 +164,22 @@ def _budgets(
 def compare_runs(
     current: Sequence[RunSummary], baseline: Sequence[RunSummary], policy: Policy
 ) -> list[Finding]:
-    """The four baseline comparisons, shared by the plugin and ``memgate diff``."""
+    """The four baseline comparisons, shared by the plugin and ``memgate diff``.
+
+    Heap figures come from memray's counts, which do not depend on the machine's load:
+    without a change both sides share one spread, so the heap peak uses Student's pooled
+    test (exact at every look) and heap growth the pooled rate test. RSS depends on the
+    machine: its peak uses the larger of the two spreads (conservative when they are equal,
+    far less liberal than Welch's when the current machine is noisier), its growth Welch's.
+    """
     a = policy.alpha
-    heap_peak = compare_levels(
-        [r.peak_heap_bytes for r in baseline],
-        [r.peak_heap_bytes for r in current],
-        resolution=policy.peak_resolution,
-    )
-    rss_peak = compare_levels(
-        [r.peak_rss_bytes for r in baseline],
-        [r.peak_rss_bytes for r in current],
-        resolution=policy.peak_resolution,
-    )
+    heap_b = [r.peak_heap_bytes for r in baseline]
+    heap_c = [r.peak_heap_bytes for r in current]
+    rss_b = [r.peak_rss_bytes for r in baseline]
+    rss_c = [r.peak_rss_bytes for r in current]
+    res = policy.peak_resolution
+    heap_peak = compare_levels(heap_b, heap_c, resolution=res, spread=POOLED)
+    rss_peak = compare_levels(rss_b, rss_c, resolution=res, spread=LARGER)
     heap_growth = compare_rates(
         [r.heap_growth for r in baseline],
         [r.heap_growth_se for r in baseline],
@@ -157,10 +196,22 @@ def compare_runs(
         resolution=policy.rss_growth_resolution,
     )
     relative = policy.growth_relative
+    heap_unseen = unseen_level_p(heap_b, heap_c, resolution=res)
+    rss_unseen = unseen_level_p(rss_b, rss_c, resolution=res)
     return [
-        _judge_level(Metric.HEAP_PEAK, heap_peak, policy.peak_tolerance, policy.peak_min_bytes, a),
+        _judge_level(
+            Metric.HEAP_PEAK, heap_peak, policy.peak_tolerance, policy.peak_min_bytes, policy, heap_unseen
+        ),
         _judge_rate(Metric.HEAP_GROWTH, heap_growth, policy.growth_tolerance, relative, a, True),
-        _judge_level(Metric.RSS_PEAK, rss_peak, policy.rss_peak_tolerance, policy.rss_peak_min_bytes, a),
+        _judge_level(
+            Metric.RSS_PEAK,
+            rss_peak,
+            policy.rss_peak_tolerance,
+            policy.rss_peak_min_bytes,
+            policy,
+            rss_unseen,
+            LARGER,
+        ),
         _judge_rate(Metric.RSS_GROWTH, rss_growth, policy.rss_growth_tolerance, relative, a, False),
     ]
 
@@ -330,3 +381,19 @@ def scenario_failure(
     if outcome is Outcome.NEW and config.strict and not updating:
         return Failure.STRICT_NEW
     return None
+
+
+def not_compared(verdict: Verdict) -> Verdict:
+    """A scenario whose baseline entry could not be compared (another environment, backend
+    or tracing mode) is visibly skipped, not "new": budgets and errors still count."""
+    if verdict.outcome is not Outcome.NEW:
+        return verdict
+    return replace(verdict, outcome=Outcome.SKIPPED)
+
+
+def consistent_shape(shape: ShapeReport, growth_per_call: float, policy: Policy) -> ShapeReport:
+    """A floor that rises by less than the growth tolerance is called flat: a +28 B/call
+    pass labelled "sawtooth with a rising floor" contradicts its own verdict."""
+    if shape.shape in (Shape.GROWING, Shape.SAWTOOTH) and growth_per_call < policy.growth_tolerance:
+        return replace(shape, shape=Shape.FLAT)
+    return shape

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
+import sysconfig
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,7 @@ _LIBRARY_MARKERS = ("site-packages", "dist-packages", os.sep + "lib" + os.sep + 
 _HARNESS_PARTS = (os.sep + "_pytest" + os.sep, os.sep + "pytest" + os.sep, os.sep + "pluggy" + os.sep)
 _DEPTH = 8  # frames kept of each site's biggest stack
 UNNAMED = "?"  # the function of a frame whose backend could not name it
+EXTERNAL = "<external>"  # stands in for this machine's path to a file outside the project and libraries
 
 
 def _is_own_frame(filename: str) -> bool:
@@ -32,18 +36,60 @@ def _is_library_frame(filename: str) -> bool:
 
 
 def short_path(filename: str, root: str | None) -> str:
-    """Paths that read the same on every machine: relative to the project (``root``, else
-    the working directory) or to the library root."""
+    """Paths that read the same on every machine, since they land in committed baselines.
+
+    Relative to the library root (site-packages), the standard library, or the project
+    (``root``, else the working directory). Any other absolute path (a script in the home
+    directory, a checkout beside the project) would put this machine's layout into the
+    baseline: it is marked external and shown as its module path under the nearest
+    ``sys.path`` entry, else by its file name alone (``<external>/job.py``).
+    """
+    return _short_path(filename, root or os.getcwd(), tuple(sys.path))
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_path(filename: str, root: str, search_path: tuple[str, ...]) -> str:
     for marker in ("site-packages" + os.sep, "dist-packages" + os.sep):
         if marker in filename:
             return filename.split(marker, 1)[1]
-    stdlib = os.path.dirname(os.__file__) + os.sep
-    if filename.startswith(stdlib):
-        return filename[len(stdlib) :]
-    prefix = (root.rstrip(os.sep) if root else os.getcwd()) + os.sep
-    if filename.startswith(prefix):
-        return filename[len(prefix) :]
-    return filename
+    if not os.path.isabs(filename):
+        return filename  # "<frozen ...>", "<string>", or a name the code was compiled with
+    for stdlib in _stdlib_dirs():
+        if filename.startswith(stdlib):
+            return filename[len(stdlib) :]
+    names = tuple(dict.fromkeys((filename, os.path.realpath(filename))))  # as run, and resolved
+    for base in _spellings(root):
+        for name in names:
+            if name.startswith(base):
+                return name[len(base) :]
+    under = [
+        name[len(base) :]
+        for entry in search_path
+        if entry and os.path.isabs(entry)
+        for base in _spellings(entry)
+        for name in names
+        if name.startswith(base)
+    ]
+    return EXTERNAL + "/" + (min(under, key=len) if under else os.path.basename(filename))
+
+
+@functools.lru_cache(maxsize=256)
+def _spellings(directory: str) -> tuple[str, ...]:
+    """``directory`` as given and resolved, each with a trailing separator; never the
+    filesystem root, under which every path would read as relative."""
+    out = []
+    for spelling in (os.path.abspath(directory), os.path.realpath(directory)):
+        prefix = spelling.rstrip(os.sep) + os.sep
+        if prefix != os.sep and prefix not in out:
+            out.append(prefix)
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=1)
+def _stdlib_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    found = [os.path.dirname(os.__file__), paths.get("stdlib", ""), paths.get("platstdlib", "")]
+    return tuple(dict.fromkeys(prefix for d in found if d for prefix in _spellings(d)))
 
 
 @dataclass(slots=True)

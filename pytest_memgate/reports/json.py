@@ -72,6 +72,8 @@ def scenario_document(result: ScenarioResult) -> dict[str, Any]:
             "rss_growth_bytes_per_call": entry.typical("rss_growth"),
             "runs": len(entry.runs),
             "recorded": entry.recorded,
+            "peak_sites": [site.to_dict() for site in entry.peak_sites],
+            "retained_sites": [site.to_dict() for site in entry.retained_sites],
         }
     return {
         "id": result.nodeid,

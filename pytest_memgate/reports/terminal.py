@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from ..model import AllocSite, RunStatus
 from ..results import Metric, Outcome, Reason, ScenarioResult, SessionReport
-from ..units import format_size
-from .words import finding_text, note_text, verdict_message
+from ..units import format_percent, format_size
+from .words import finding_text, note_text, skip_reason, verdict_message
 
 
 def _site_line(site: AllocSite, before: dict[tuple[str, str, int], AllocSite], per: int) -> str:
@@ -109,36 +109,53 @@ def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def _versus(current: float, base: float | None, relative: bool) -> str:
-    if base is None:
-        return "-"
-    if relative and base:
-        return f"{(current / base - 1) * 100:+.1f}%"
-    return format_size(current - base, signed=True)
-
-
 def _limit_text(report: SessionReport) -> str:
     limit = report.memory_limit_bytes
     size = format_size(limit) if limit is not None else "none"
     return f"{size} ({report.memory_limit_source})"
 
 
-def _row(result: ScenarioResult) -> tuple[str, ...]:
+def _verdict_cell(result: ScenarioResult) -> str:
     verdict = result.verdict
-    outcome = verdict.outcome.value + (
-        f" ({', '.join(r.value for r in verdict.reasons)})" if verdict.reasons else ""
-    )
+    if verdict.outcome is Outcome.SKIPPED:
+        return f"skipped: {skip_reason(result.notes)}"
+    reasons = f" ({', '.join(r.value for r in verdict.reasons)})" if verdict.reasons else ""
+    return f"{verdict.outcome.value}{reasons}"
+
+
+def counts_line(report: SessionReport) -> str:
+    """One line a CI log shows at a glance: how many scenarios ended each way."""
+    outcomes = [r.outcome for r in report.results]
+    parts = [f"{outcomes.count(o)} {o.value}" for o in Outcome if o in outcomes]
+    if Outcome.SKIPPED in outcomes:
+        parts.append("skipped scenarios were NOT compared with their baseline")
+    return "memgate: " + ", ".join(parts)
+
+
+def _change(result: ScenarioResult, metric: Metric) -> str:
+    """The change against the baseline as the finding estimated it: the table and the
+    failure text show one number for one change."""
+    comparisons = (f.comparison for f in result.verdict.findings if f.metric is metric)
+    comparison = next((c for c in comparisons if c is not None), None)  # not the budget check
+    if comparison is None:
+        return "-"
+    if metric is Metric.HEAP_PEAK:
+        return format_percent(comparison.ratio)
+    return format_size(comparison.delta, signed=True)
+
+
+def _row(result: ScenarioResult) -> tuple[str, ...]:
+    outcome = _verdict_cell(result)
     if not result.measured:
         return (result.nodeid, outcome, "-", "-", "-", "-", "-", str(len(result.records)), "-")
-    base = result.baseline
     peak, growth = result.median("peak_heap_bytes"), result.median("heap_growth")
     return (
         result.nodeid,
         outcome,
         format_size(peak),
-        _versus(peak, base.typical("peak_heap_bytes") if base else None, True),
+        _change(result, Metric.HEAP_PEAK),
         format_size(growth, signed=True),
-        _versus(growth, base.typical("heap_growth") if base else None, False),
+        _change(result, Metric.HEAP_GROWTH),
         format_size(result.median("peak_rss_bytes")),
         str(len(result.records)),
         result.shape.shape.value if result.shape else "-",
@@ -183,7 +200,7 @@ def summary_lines(report: SessionReport) -> list[str]:
             f"baseline NOT updated for {nodeid}: it is {outcome}; fix it, or record the increase "
             f"on purpose with --memgate-accept '{nodeid}' --memgate-reason '...'"
         )
-    if report.update_reason is None and report.update_branches:
+    if report.update_reason is None and report.update_branches and not report.written:
         lines.append(
             f"baseline not updated: branch {report.branch!r} ({report.branch_source}) "
             f"matches none of update_branches {list(report.update_branches)}"
@@ -196,4 +213,7 @@ def summary_lines(report: SessionReport) -> list[str]:
             f"`memgate prune {report.baseline_path} --keep-report REPORT` or carry a renamed one "
             "over with `memgate rename`"
         )
+    lines.extend(f"{what} written: {path}" for what, path in report.files)
+    lines.append(counts_line(report))
+    lines.extend(report.errors)
     return lines

@@ -40,16 +40,29 @@ def _exponent(fit: ExponentFit) -> str:
     return f"peak grows as n^{fit.exponent:.2f} (95% CI {fit.low:.2f} to {fit.high:.2f})"
 
 
+_LEVEL_TESTS = {
+    "pooled": "one-sided t-test on log peaks (one spread for both sides)",
+    "larger": "one-sided t-test on log peaks (the larger side's spread)",
+    "welch": "one-sided Welch test on log peaks",
+}
+
+
 def _level(metric: str, e: LevelTest) -> str:
     c = e.comparison
+    held = ""
+    if e.unseen_p > e.unseen_alpha:
+        held = (
+            "; every run sits on a level the baseline never showed, which odd runs could still "
+            f"explain (chance {p_text(e.unseen_p)}, needs < {p_text(e.unseen_alpha)}): more runs confirm it"
+        )
     return (
         f"{metric} {'grew' if c.delta >= 0 else 'fell'} from {format_size(c.baseline)} to "
         f"{format_size(c.current)} ({format_percent(c.ratio)}, 95% CI "
         f"{format_percent(c.ratio_low)} to {format_percent(c.ratio_high)}; "
         f"{format_size(c.delta, signed=True)}) over {c.n_current} runs against "
-        f"{c.n_baseline} baseline runs; one-sided Welch test on log peaks p "
+        f"{c.n_baseline} baseline runs; {_LEVEL_TESTS.get(e.spread, e.spread)} p "
         f"{p_equals(c.p_increase)} (regression needs p < {p_text(e.alpha)} and more than "
-        f"{e.tolerance:.0%} and {format_size(e.min_bytes)})"
+        f"{e.tolerance:.0%} and {format_size(e.min_bytes)}){held}"
     )
 
 
@@ -134,6 +147,18 @@ def error_text(verdict: Verdict) -> str:
     return message
 
 
+def skip_reason(notes: Sequence[Note]) -> str:
+    """Why a baseline entry was not compared, in a few words (the table's verdict cell)."""
+    for note in notes:
+        if note.kind is NoteKind.ENVIRONMENT:
+            return f"environment differs: {_differences(note)}"
+        if note.kind is NoteKind.BACKEND:
+            return f"baseline from {note.old}"
+        if note.kind is NoteKind.TRACE_MODE:
+            return f"baseline traced with trace_python_allocators={note.old}"
+    return "not compared"
+
+
 def verdict_message(verdict: Verdict, notes: Sequence[Note] = ()) -> str:
     """The verdict in a paragraph (the report's ``message``)."""
     outcome = verdict.outcome
@@ -142,7 +167,12 @@ def verdict_message(verdict: Verdict, notes: Sequence[Note] = ()) -> str:
             return next(
                 (note_text(n) for n in notes if n.kind is NoteKind.ENVIRONMENT), "environment differs"
             )
+        threads = next((n for n in notes if n.kind is NoteKind.THREADS), None)
+        if Reason.TIMED_OUT in verdict.reasons and threads is not None:
+            return f"{error_text(verdict)}; {note_text(threads)}"
         return error_text(verdict)
+    if outcome is Outcome.SKIPPED:
+        return f"not compared with its baseline ({skip_reason(notes)}); only budgets were checked"
     if outcome is Outcome.REGRESSION:
         message = findings_text(verdict.regressed)
         if verdict.suspects:  # the gate stops at the first proof; what else moved is still news
@@ -189,6 +219,12 @@ def note_text(note: Note) -> str:
             "Re-record on this environment, or keep one baseline per environment with a path "
             "such as '.memgate/{python}-{machine}.json'"
         )
+    if kind is NoteKind.THREADS:
+        return (
+            f"threads alive in the pytest process ({', '.join(note.names)}) do not exist in the "
+            "measured child: a scenario that waits on one (a server or a worker pool a fixture "
+            "started) hangs until the timeout; start such threads inside the scenario or its warm-up"
+        )
     if kind is NoteKind.SMALL_BASELINE:
         return (
             f"the baseline holds {note.count} run(s) of this scenario, fewer than "
@@ -198,4 +234,50 @@ def note_text(note: Note) -> str:
     return (
         "still warming up: the heap floor rose for part of the measured calls, then "
         f"levelled off; raise warmup to {note.count}"
+    )
+
+
+def _change(finding: Finding) -> str:
+    e = finding.evidence
+    if isinstance(e, LevelTest):
+        return f"{finding.metric.value} {format_percent(e.comparison.ratio)}"
+    if isinstance(e, RateTest):
+        return f"{finding.metric.value} {format_size(e.comparison.delta, signed=True)}/call"
+    return finding.metric.value
+
+
+def _tolerance(finding: Finding) -> str:
+    e = finding.evidence
+    if isinstance(e, LevelTest):
+        return f"{e.tolerance:.0%} and {format_size(e.min_bytes)}"
+    if isinstance(e, RateTest):
+        return f"{format_size(e.needed)}/call"
+    return "its"
+
+
+def look_text(verdict: Verdict, stopping: bool) -> str:
+    """What a look concluded, and when it asks for more runs, why (the progress line)."""
+    outcome = verdict.outcome
+    if stopping:
+        reasons = f" ({', '.join(r.value for r in verdict.reasons)})" if verdict.reasons else ""
+        return f"{outcome.value}{reasons}"
+    if outcome in (Outcome.REGRESSION, Outcome.IMPROVED):
+        moved = ", ".join(_change(f) for f in verdict.findings if f.regressed or f.improved)
+        return f"{outcome.value} seen ({moved}); another run must confirm it"
+    unclear = []
+    for f in verdict.findings:
+        if not f.ambiguous:
+            continue
+        if f.past_tolerance:
+            unclear.append(f"{_change(f)}, past the {_tolerance(f)} tolerance but not yet proven")
+        else:
+            unclear.append(f"{_change(f)}, interval still reaches the {_tolerance(f)} tolerance")
+    return "more runs: " + "; ".join(unclear) if unclear else "more runs"
+
+
+def run_figures(peak: float, growth: float, rss_peak: float, rss_growth: float, seconds: float) -> str:
+    return (
+        f"heap peak {format_size(peak)}, heap growth {format_size(growth, signed=True)}/call, "
+        f"RSS peak {format_size(rss_peak)}, RSS growth {format_size(rss_growth, signed=True)}/call "
+        f"({seconds:.1f} s)"
     )

@@ -144,6 +144,15 @@ def test_environment_mismatch_policy(pytester: pytest.Pytester, policy: str, cod
     result = run(pytester, "--memgate", f"--memgate-env-mismatch={policy}", plant="leak")
     assert result.ret == code, result.stdout.str()
     result.stdout.fnmatch_lines([line])
+    if policy == "skip":  # not compared is visibly not compared: its own outcome, and a warning
+        result.stdout.fnmatch_lines(
+            [
+                "*MemgateWarning*not compared with its baseline*",
+                "*test_handler*skipped: environment differs: python 3.8.10 -> 3.*",
+                "memgate: 1 skipped, skipped scenarios were NOT compared with their baseline",
+                "*1 passed, 1 warning*",
+            ]
+        )
 
 
 def test_environments_side_by_side_with_a_path_template(pytester: pytest.Pytester) -> None:
@@ -201,3 +210,65 @@ def test_stale_scenarios_are_reported_but_not_for_deselected_ones(pytester: pyte
             "test_pair.py::test_removed*memgate prune*"
         ]
     )
+
+
+def test_xdist_worker_crash_loses_only_the_test_in_flight(pytester: pytest.Pytester) -> None:
+    """Results travel on each scenario's report: a worker that dies later loses none of them."""
+    pytester.makepyfile(
+        test_crash="""
+        import os
+        import pytest
+
+        @pytest.mark.memload(iterations=5, warmup=1)
+        def test_a_first():
+            return bytearray(10_000)
+
+        def test_b_kills_the_worker():
+            os._exit(1)
+
+        @pytest.mark.memload(iterations=5, warmup=1)
+        def test_c_after():
+            return bytearray(10_000)
+        """
+    )
+    result = run(pytester, "-n", "1", "--memgate", "--memgate-report", "r.json")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert {s["id"] for s in report["scenarios"]} == {
+        "test_crash.py::test_a_first",
+        "test_crash.py::test_c_after",
+    }
+    result.stdout.fnmatch_lines(["*test_b_kills_the_worker*crashed*"])
+
+
+SIZED = """
+import pytest
+
+@pytest.mark.memload(iterations=5, warmup=1, sizes=[2000, 4000, 8000, 16000])
+def test_family(memload_size):
+    return [bytearray(64) for _ in range(memload_size)]
+
+@pytest.mark.memload(iterations=5, warmup=1)
+def test_kept():
+    return bytearray(1000)
+
+@pytest.mark.memload(iterations=5, warmup=1)
+def test_other():
+    return bytearray(1000)
+"""
+
+
+def test_xdist_keeps_a_size_family_together_and_ships_deselection(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_sized=SIZED)
+    result = run(pytester, "-n", "2", "--memgate", "--memgate-update", "--memgate-report", "r.json")
+    assert result.ret == 0, result.stdout.str()
+    report = json.loads((pytester.path / "r.json").read_text())
+    scaling = [s["scaling"] for s in report["scenarios"] if s["scaling"]]
+    assert len(scaling) == 1 and scaling[0]["sizes"] == [2000, 4000, 8000, 16000]
+    assert 0.8 < scaling[0]["exponent"] < 1.2
+    # sizes sort by value in the table: n=4000 before n=16000
+    out = result.stdout.str()
+    assert out.index("test_family[n=4000]") < out.index("test_family[n=16000]")
+    deselected = run(pytester, "-n", "2", "--memgate", "-k", "test_kept")
+    assert deselected.ret == 0, deselected.stdout.str()
+    assert "no test in this session" not in deselected.stdout.str()

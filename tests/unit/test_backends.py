@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
+import signal
+import subprocess
+import sys
 import textwrap
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -11,8 +17,8 @@ import pytest
 
 import pytest_memgate
 import pytest_memgate.backends as backends
-from pytest_memgate.backends import choose_backend, get_backend
-from pytest_memgate.backends.sites import UNNAMED, make_sites, short_path
+from pytest_memgate.backends import choose_backend, get_backend, janitor
+from pytest_memgate.backends.sites import EXTERNAL, UNNAMED, make_sites, short_path
 from pytest_memgate.backends.tracemalloc import FunctionNames, TracemallocBackend
 from pytest_memgate.errors import BackendUnavailable
 from pytest_memgate.model import RunRecord, RunRequest, RunStatus
@@ -63,8 +69,25 @@ def test_unknown_backend_name_is_an_error() -> None:
 @pytest.mark.parametrize("root", ["/proj", "/proj/"])
 def test_short_path_is_relative_to_the_given_root(root: str) -> None:
     assert short_path("/proj/app/api.py", root) == "app/api.py"
-    assert short_path("/project/app/api.py", root) == "/project/app/api.py"  # a prefix, not the root
-    assert short_path("/elsewhere/job.py", root) == "/elsewhere/job.py"
+    assert short_path("/project/app/api.py", root) == "<external>/api.py"  # a prefix, not the root
+    assert short_path("/elsewhere/job.py", root) == "<external>/job.py"
+
+
+def test_paths_outside_the_project_keep_nothing_of_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "path", ["", "/opt", "/opt/vendor", "relative/entry", "/"])
+    assert short_path("/opt/vendor/acme/x.py", "/proj") == "<external>/acme/x.py"  # the nearest entry
+    assert short_path("/opt/tool.py", "/proj") == "<external>/tool.py"
+    assert short_path("/home/alice/tmp/x.py", "/proj") == "<external>/x.py"  # "/" is no entry to use
+    assert short_path("/home/alice/tmp/x.py", "/") == "<external>/x.py"  # nor a project root
+    assert short_path("<frozen runpy>", "/proj") == "<frozen runpy>"
+    assert short_path("<string>", "/proj") == "<string>"
+
+
+def test_short_path_sees_a_symlinked_root(tmp_path: Path) -> None:
+    (tmp_path / "real" / "app").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert short_path(str(tmp_path / "real" / "app" / "api.py"), str(tmp_path / "link")) == "app/api.py"
+    assert short_path(str(tmp_path / "link" / "app" / "api.py"), str(tmp_path / "real")) == "app/api.py"
 
 
 def test_short_path_shortens_libraries_and_the_stdlib() -> None:
@@ -100,6 +123,13 @@ def test_make_sites_reports_the_users_line_without_the_gate_or_the_harness() -> 
     ]
     assert sites[0].stack == (("loads", "json5/lib.py", 10), ("handler", "app/api.py", 12))
     assert make_sites(raw, root="/proj", limit=1) == sites[:1]
+
+
+def test_no_site_or_stack_frame_carries_an_absolute_path() -> None:
+    stack = [("load", "/home/alice/tmp/x.py", 4), ("handler", "/proj/app/api.py", 12)]
+    (site,) = make_sites([(stack, 100, 1)], root="/proj", limit=5)
+    assert (site.function, site.filename, site.lineno) == ("load", "<external>/x.py", 4)
+    assert site.stack == (("load", "<external>/x.py", 4), ("handler", "app/api.py", 12))
 
 
 def test_make_sites_names_only_the_frames_that_came_unnamed() -> None:
@@ -191,9 +221,73 @@ def test_tracemalloc_backend_names_the_retaining_function(tmp_path: Path) -> Non
     assert any("heap peak" in limitation for limitation in record.limitations)
 
 
+@pytest.mark.skipif(tracemalloc.is_tracing(), reason="tracemalloc is already tracing this process")
+def test_code_outside_the_project_leaves_no_machine_path_in_the_record(tmp_path: Path) -> None:
+    source = tmp_path / "helper_outside.py"
+    source.write_text("KEPT = []\n\n\ndef hoard():\n    KEPT.append(bytearray(64 * 1024))\n")
+    spec = importlib.util.spec_from_file_location("helper_outside", source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    request = RunRequest(warmup=1, iterations=5, backend="tracemalloc", project_root=ROOT)
+    record = TracemallocBackend().measure(module.hoard, request, tmp_path)
+    top = record.retained_sites[0]
+    assert (top.function, top.filename) == ("hoard", f"{EXTERNAL}/helper_outside.py")
+    assert str(tmp_path) not in json.dumps(record.to_dict())
+
+
 def test_limitations_travel_as_json_and_old_records_load() -> None:
     record = RunRecord(RunStatus.OK, "tracemalloc", limitations=("cannot show the peak",))
     assert RunRecord.from_dict(record.to_dict()) == record
     old = record.to_dict()
     del old["limitations"]
     assert RunRecord.from_dict(old).limitations == ()
+
+
+# --- the janitor --------------------------------------------------------------------------
+
+
+def test_the_janitor_cleans_up_what_a_vanished_pytest_process_did_not_release(tmp_path: Path) -> None:
+    keeper = janitor._spawn()
+    assert keeper is not None
+    kept, released = tmp_path / "memgate-run-kept", tmp_path / "memgate-run-released"
+    for directory in (kept, released):
+        directory.mkdir()
+        (directory / "capture.bin").write_bytes(b"x" * 100)
+    group = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    released_group = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        keeper.watch_dir(kept)
+        keeper.watch_dir(released)
+        keeper.release_dir(released)
+        keeper.watch_group(group.pid)
+        keeper.watch_group(released_group.pid)
+        keeper.release_group(released_group.pid)
+        assert keeper.alive()
+        keeper.close_inherited()  # the pipe closes, as it does when the pytest process is killed
+        assert group.wait(timeout=10) == -signal.SIGKILL
+        deadline = time.monotonic() + 10
+        while keeper.alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not keeper.alive()  # it exits once done
+        assert not kept.exists()
+        assert released.exists()
+        assert released_group.poll() is None
+    finally:
+        group.kill()
+        released_group.kill()
+        group.wait()
+        released_group.wait()
+
+
+def test_one_janitor_per_process_and_a_new_one_when_it_is_gone() -> None:
+    first = janitor.current()
+    assert first is not None
+    assert janitor.current() is first
+    os.kill(first.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while first.alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second = janitor.current()
+    assert second is not None and second is not first
+    assert second.alive()

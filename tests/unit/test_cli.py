@@ -1,4 +1,7 @@
-"""``memgate show`` and ``memgate diff`` on real baseline and report files."""
+"""``memgate show``, ``diff``, ``report``, ``accept``, ``prune`` and ``rename`` on real files.
+
+Helpers here are shared by the ``test_cli_*.py`` files.
+"""
 
 from __future__ import annotations
 
@@ -75,6 +78,12 @@ def write_report(path: Path, scenarios: dict[str, tuple[str, list[RunRecord]]]) 
     }
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _outside_any_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands read the nearest pyproject.toml: keep this repository's out of the tests."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture
@@ -156,7 +165,7 @@ def test_diff_doubled_heap_peak_is_a_regression(old_baseline: Path, tmp_path: Pa
     new = write_baseline(
         tmp_path / "new.json",
         {
-            "tests/test_app.py::test_parse": BaselineEntry("memray", runs(20 * MiB)),
+            "tests/test_app.py::test_parse": BaselineEntry("memray", runs(20 * MiB, n=6)),
             "tests/test_app.py::test_render": BaselineEntry("memray", runs(2 * MiB)),
         },
     )
@@ -166,7 +175,7 @@ def test_diff_doubled_heap_peak_is_a_regression(old_baseline: Path, tmp_path: Pa
     assert "heap peak grew from" in out
     assert "tests/test_app.py::test_render: pass" in out
     assert "over 2 common scenario(s) x 4 metrics = 0.0013 per test" in out  # Bonferroni
-    assert "RSS peak" not in out  # only the regressed findings are spelled out
+    assert "RSS peak grew" not in out  # only the findings that explain the outcome are spelled out
 
 
 def test_diff_identical_files_pass(old_baseline: Path, capsys) -> None:
@@ -206,14 +215,14 @@ def test_diff_lists_added_and_removed_scenarios(old_baseline: Path, tmp_path: Pa
 def test_diff_baseline_against_report(old_baseline: Path, tmp_path: Path, capsys) -> None:
     report = write_report(
         tmp_path / "report.json",
-        {"tests/test_app.py::test_parse": ("regression", [record(20 * MiB), record(20 * MiB + 4096)] * 2)},
+        {"tests/test_app.py::test_parse": ("regression", [record(20 * MiB), record(20 * MiB + 4096)] * 3)},
     )
     assert main(["diff", str(old_baseline), str(report)]) == 1
     out = capsys.readouterr().out
     assert "NEW report" in out
     assert "tests/test_app.py::test_parse: regression" in out
     assert "heap peak grew from" in out
-    assert "over 4 runs against 3 baseline runs" in out
+    assert "over 6 runs against 3 baseline runs" in out
 
 
 def test_diff_does_not_compare_across_backends(old_baseline: Path, tmp_path: Path, capsys) -> None:
@@ -319,6 +328,16 @@ def test_installed_console_script(tmp_path: Path) -> None:
     assert str(missing) in done.stderr
 
 
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_installed_console_script_help_of_each_command(command: str) -> None:
+    """Each command's help through the real entry point (argparse %-formats help strings)."""
+    done = subprocess.run(
+        [_console_script(), command, "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"usage: memgate {command}")
+
+
 def test_cli_does_not_import_pytest() -> None:
     code = (
         "import sys, pytest_memgate.cli; "
@@ -391,3 +410,126 @@ def test_rename_carries_the_entry_over(tmp_path: Path, capsys: pytest.CaptureFix
     assert loaded["t::new"].runs[0].peak_heap_bytes == 3 * MiB
     assert main(["rename", str(base), "t::old", "t::x"]) == 2
     assert "has no scenario 't::old'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["B", "--dry-run", "x*"],
+        ["B", "x*", "--dry-run"],
+        ["--dry-run", "B", "x*"],
+    ],
+)
+def test_prune_options_go_anywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    from pytest_memgate.baseline import load_baseline
+
+    entries = {name: BaselineEntry("memray", runs(MiB)) for name in ("t::a", "x::b", "x::c")}
+    base = write_baseline(tmp_path / "b.json", entries)
+    assert main(["prune", *(str(base) if a == "B" else a for a in argv)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["would remove x::b", "would remove x::c"]
+    assert set(load_baseline(base).entries) == set(entries)  # a dry run changes nothing
+
+
+def test_accept_options_go_anywhere(tmp_path: Path) -> None:
+    base = write_baseline(tmp_path / "b.json", {"t::a": BaselineEntry("memray", runs(5 * MiB))})
+    report = write_report(tmp_path / "r.json", {"t::a": ("regression", [record(10 * MiB)] * 3)})
+    assert main(["accept", "--reason", "bigger pages", str(base), str(report), "t::a"]) == 0
+    assert main(["accept", str(base), "--reason", "bigger pages", str(report), "t::*"]) == 0
+
+
+# --- diff: what is not proven is still said ------------------------------------------------
+
+
+def test_diff_lists_growth_not_yet_proven_beside_a_peak_regression(tmp_path: Path, capsys) -> None:
+    """A proven peak regression does not hide a +325 KiB/call growth that is not proven yet."""
+    old = write_baseline(
+        tmp_path / "old.json", {"t::cache": BaselineEntry("memray", runs(10 * MiB, n=6, growth=0.0))}
+    )
+    noisy = tuple(
+        replace(r, heap_growth=kib * 1024.0, heap_growth_se=100 * 1024.0)
+        for r, kib in zip(runs(30 * MiB, n=6), (40, 600, 150, 700, 90, 500))
+    )
+    new = write_baseline(tmp_path / "new.json", {"t::cache": BaselineEntry("memray", noisy)})
+    assert main(["diff", str(old), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "t::cache: regression\n  heap peak grew from" in out
+    assert (
+        "\n  also past its tolerance, not yet proven:\n  heap growth per call went from +2 B to +325 KiB"
+        in out
+    )
+
+
+def test_diff_says_when_runs_are_too_few_to_compare(tmp_path: Path, capsys) -> None:
+    """One run on each side allows no test: every metric is named with both figures."""
+    old = write_baseline(
+        tmp_path / "old.json", {"t::cache": BaselineEntry("memray", runs(10 * MiB, n=1, growth=0.0))}
+    )
+    new = write_report(
+        tmp_path / "new.json", {"t::cache": ("regression", [record(10 * MiB, step=339 * 1024)])}
+    )
+    assert main(["diff", str(old), str(new)]) == 0  # nothing was proven
+    out = capsys.readouterr().out
+    assert "t::cache: not compared (not enough runs: OLD has 1 successful run, NEW 1;" in out
+    assert "not enough runs to compare heap growth: +0 B/call in OLD, +339 KiB/call in NEW." in out
+    assert "not enough runs to compare heap peak: 10.0 MiB in OLD, 10.0 MiB in NEW." in out
+    assert "inf" not in out  # no interval without data
+    assert out.splitlines()[-1] == "1 not compared"
+
+
+# --- report: sites of what did not pass -------------------------------------------------------
+
+
+def test_report_shows_allocation_sites_of_failing_scenarios(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_memgate.cli import load_document, report_lines
+    from pytest_memgate.model import AllocSite
+
+    sites = tuple(AllocSite(f"quote{i}", "shop/cache.py", 50 + i, (9 - i) * MiB, 1000 + i) for i in range(7))
+    failing = replace(record(20 * MiB), peak_sites=sites, retained_sites=sites[:1])
+    path = write_report(
+        tmp_path / "r.json",
+        {"t::leak": ("regression", [failing] * 2), "t::fine": ("pass", [replace(failing, iterations=50)])},
+    )
+    document = json.loads(path.read_text())
+    document["scenarios"][0]["message"] = "heap growth per call went from +0 B to +184 KiB per call"
+    path.write_text(json.dumps(document))
+    assert main(["report", str(path)]) == 1
+    out = capsys.readouterr().out
+    lines = report_lines(load_document(path))
+    assert out.splitlines() == lines  # the renderer returns lines; the command prints them
+    start = lines.index("t::leak: regression")
+    assert lines[start + 1] == "  heap growth per call went from +0 B to +184 KiB per call"
+    peak = lines.index("  Largest allocations alive at the heap peak (run 1):")
+    assert lines[peak + 1 : peak + 6] == [
+        f"    {9 - i}.00 MiB in {1000 + i} allocations: quote{i} at shop/cache.py:{50 + i}" for i in range(5)
+    ]
+    assert lines[peak + 6] == ""  # the top 5 only
+    retained = lines.index("  Memory still allocated after the 50 measured calls (run 1):")
+    assert (
+        lines[retained + 1] == "    9.00 MiB = 184 KiB/call in 1000 allocations: quote0 at shop/cache.py:50"
+    )
+    assert "t::fine" not in out.split("figures are medians")[1]  # a pass without notes is the table only
+
+
+def test_report_names_a_run_stopped_at_the_hard_cap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_memgate.model import AllocSite
+
+    stopped = RunRecord(
+        RunStatus.HARD_CAP,
+        "memray",
+        iterations=50,
+        error="exceeded hard cap",
+        peak_sites=(AllocSite("grow", "app.py", 3, 200 * MiB, 9),),
+    )
+    path = write_report(tmp_path / "r.json", {"t::cap": ("error", [stopped])})
+    assert main(["report", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "  Largest allocations alive when run 1 was stopped:\n    200 MiB in 9 allocations: grow at app.py:3"
+        in out
+    )

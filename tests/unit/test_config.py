@@ -42,6 +42,8 @@ SAMPLES_A: dict[str, Sample] = {
     "update": Sample(None, True, True),
     "baseline": Sample("ci/base.json", "ci/base.json", Path("ci/base.json")),
     "report": Sample("out/memgate.json", "out/memgate.json", Path("out/memgate.json")),
+    "html": Sample("out/memgate.html", "out/memgate.html", Path("out/memgate.html")),
+    "markdown": Sample("out/memgate.md", "out/memgate.md", Path("out/memgate.md")),
     "strict": Sample(None, True, True),
     "backend": Sample("tracemalloc", "tracemalloc", "tracemalloc"),
     "min_runs": Sample("2", 2, 2),
@@ -73,6 +75,8 @@ SAMPLES_B: dict[str, Sample] = {
     "update": Sample("no", False, False),
     "baseline": Sample("other.json", "other.json", Path("other.json")),
     "report": Sample("r.json", "r.json", Path("r.json")),
+    "html": Sample("r.html", "r.html", Path("r.html")),
+    "markdown": Sample("r.md", "r.md", Path("r.md")),
     "strict": Sample("0", False, False),
     "backend": Sample("memray", "memray", "memray"),
     "min_runs": Sample("1", 1, 1),
@@ -150,7 +154,7 @@ def test_samples_cover_every_option() -> None:
 
 def test_every_option_is_a_config_field_and_every_field_an_option() -> None:
     """A GateConfig field that no option sets could only ever keep its default."""
-    names = {f.name for f in fields(GateConfig)} - {"rootdir", "sources"}
+    names = {f.name for f in fields(GateConfig)} - {"rootdir", "invocation_dir", "sources"}
     assert names == set(OPTIONS_BY_KEY)
 
 
@@ -302,6 +306,8 @@ BAD: dict[str, tuple[object, tuple[str, ...]]] = {
     "strict": ("maybe", ("pyproject", "ini")),
     "baseline": ("   ", ("cli", "pyproject", "ini")),
     "report": ("   ", ("cli", "pyproject", "ini")),
+    "html": ("   ", ("cli", "pyproject", "ini")),
+    "markdown": ("   ", ("cli", "pyproject", "ini")),
     "backend": ("valgrind", ("cli", "pyproject", "ini")),
     "min_runs": ("0", ("cli", "pyproject", "ini")),
     "runs": ("zero", ("cli", "pyproject", "ini")),

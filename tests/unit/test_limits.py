@@ -5,7 +5,15 @@ from pathlib import Path
 import pytest
 
 from pytest_memgate.errors import ConfigError
-from pytest_memgate.limits import detect_memory_limit, resolve_memory_limit
+from pytest_memgate.limits import (
+    HardCap,
+    MemoryLimit,
+    detect_memory_limit,
+    hard_cap_bytes,
+    machine_memory,
+    resolve_hard_cap,
+    resolve_memory_limit,
+)
 from pytest_memgate.marker import parse_marker
 
 
@@ -84,3 +92,99 @@ def test_share_budgets_resolve_against_the_limit() -> None:
 def test_production_arguments_are_checked(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_marker("t::a", (), kwargs)
+
+
+# --- the hard cap -------------------------------------------------------------------------
+
+GiB, MiB = 1024**3, 1024**2
+MACHINE = int(23.4 * GiB)
+NO_LIMIT = MemoryLimit(None, "no cgroup memory limit found (bare host or unlimited container)")
+CGROUP = MemoryLimit(2 * GiB, "cgroup sys/fs/cgroup/memory.max")
+
+
+def test_auto_protects_a_bare_host_with_a_share_of_its_memory_for_both_children() -> None:
+    cap = resolve_hard_cap("auto", (None, None), NO_LIMIT, MACHINE)
+    assert cap == HardCap(
+        MACHINE // 4, "auto: 50% of the 23.4 GiB machine memory, shared by the run's two children"
+    )
+
+
+def test_auto_takes_the_container_limit_where_there_is_one() -> None:
+    cap = resolve_hard_cap("auto", (), CGROUP, MACHINE)
+    assert cap == HardCap(
+        512 * MiB,
+        "auto: 50% of the 2.00 GiB memory limit (cgroup sys/fs/cgroup/memory.max), "
+        "shared by the run's two children",
+    )
+
+
+def test_a_limit_above_the_machines_memory_protects_the_machine() -> None:
+    cap = resolve_hard_cap("auto", (), MemoryLimit(64 * GiB, "memory_limit in the configuration"), MACHINE)
+    assert cap.bytes == MACHINE // 4
+    assert "machine memory" in cap.source
+
+
+@pytest.mark.parametrize(
+    ("budgets", "expected", "words"),
+    [
+        ((16 * MiB, None), 16 * MiB + 512 * MiB, "auto: the scenario's 16.0 MiB budget + 512 MiB"),
+        ((1 * GiB, None), 4 * GiB, "auto: 4x the scenario's 1.00 GiB budget"),
+        ((1 * GiB, 16 * MiB), 528 * MiB, "auto: the scenario's 16.0 MiB budget + 512 MiB"),  # the tighter
+        ((4 * GiB, None), MACHINE // 4, "auto: 50% of the 23.4 GiB machine memory"),  # 16 GiB > 5.85 GiB
+        ((0.4, None), MACHINE // 4, "auto: 50%"),  # a share not resolved against a limit is no budget
+    ],
+)
+def test_auto_is_the_smaller_of_the_budgets_headroom_and_the_share(
+    budgets: tuple[int | float | None, ...], expected: int, words: str
+) -> None:
+    cap = resolve_hard_cap("auto", budgets, NO_LIMIT, MACHINE)
+    assert cap.bytes == expected
+    assert cap.source.startswith(words)
+
+
+@pytest.mark.parametrize("memory", [512 * MiB, 2 * GiB, MACHINE, 1024 * GiB])
+def test_both_children_at_their_auto_cap_take_at_most_half_the_memory(memory: int) -> None:
+    for limit in (MemoryLimit(memory, "cgroup x"), NO_LIMIT):
+        cap = resolve_hard_cap("auto", (None, None), limit, memory)
+        assert cap.bytes is not None
+        assert 2 * cap.bytes <= memory // 2
+
+
+def test_a_configured_share_is_split_between_the_two_children() -> None:
+    assert resolve_hard_cap(0.8, (), CGROUP, MACHINE) == HardCap(
+        int(0.8 * 2 * GiB / 2),
+        "80% of the 2.00 GiB memory limit (cgroup sys/fs/cgroup/memory.max), "
+        "shared by the run's two children",
+    )
+    assert resolve_hard_cap(0.8, (), NO_LIMIT, MACHINE).bytes == int(0.8 * MACHINE / 2)
+    unknown = resolve_hard_cap(0.8, (), NO_LIMIT, None)
+    assert unknown.bytes is None
+    assert unknown.source.startswith("off")
+
+
+def test_a_configured_size_is_per_child_as_given_and_off_is_off() -> None:
+    assert resolve_hard_cap(128 * MiB, (16 * MiB,), CGROUP, MACHINE) == HardCap(
+        128 * MiB, "hard_cap in the configuration"
+    )
+    off = resolve_hard_cap("off", (16 * MiB,), CGROUP, MACHINE)
+    assert off.bytes is None
+    assert "off" in off.source
+
+
+def test_auto_with_nothing_known_is_off_and_says_so() -> None:
+    cap = resolve_hard_cap("auto", (None, None), NO_LIMIT, None)
+    assert cap.bytes is None
+    assert cap.source.startswith("off: no budget, no memory limit")
+
+
+def test_hard_cap_bytes_is_the_resolved_figure() -> None:
+    assert hard_cap_bytes("auto", (16 * MiB,), 2 * GiB, MACHINE) == 512 * MiB
+    assert hard_cap_bytes("auto", (), None, MACHINE) == MACHINE // 4
+    assert hard_cap_bytes("auto", (), None) is None  # machine memory not passed: nothing to protect
+    assert hard_cap_bytes(64 * MiB, (), None) == 64 * MiB
+
+
+def test_machine_memory_is_read_from_the_system() -> None:
+    import psutil
+
+    assert machine_memory() == psutil.virtual_memory().total

@@ -1,12 +1,21 @@
-"""How a measuring child's end maps to a record, and one real forked run."""
+"""How a measuring child's end maps to a record; real forked runs, and nothing outliving them."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from pytest_memgate import runner
 from pytest_memgate.model import RunRecord, RunRequest, RunStatus
 from pytest_memgate.runner import _RESULT, _Child, _End, _finish, _signal_name, run_isolated
 from pytest_memgate.units import format_size
@@ -91,3 +100,267 @@ def test_the_project_root_travels_to_the_child() -> None:
     top = record.retained_sites[0]
     assert (top.function, top.filename) == ("keep_rows", "tests/unit/test_runner.py")
     assert record.limitations
+
+
+def test_the_childs_own_deadline_reads_as_a_timeout(tmp_path: Path) -> None:
+    record = finish(tmp_path, _End(killed_by(signal.SIGALRM), 7.5))
+    assert (record.status, record.error) == (
+        RunStatus.TIMED_OUT,
+        "timed out after 7 s and was stopped by its own deadline",
+    )
+
+
+# --- nothing outlives a run ---------------------------------------------------------------
+
+HANGS = RunRequest(warmup=0, iterations=5, backend="tracemalloc")
+
+
+def gone(pids: list[int], within_s: float = 10.0) -> list[int]:
+    """The pids still running (zombies count as gone: their parent may be a PID 1 that never
+    reaps) once ``within_s`` has passed; empty as soon as all are gone."""
+    import psutil
+
+    deadline = time.monotonic() + within_s
+    while True:
+        alive = []
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def kill_all(pids: list[int]) -> None:
+    """After a failed test: what a run left running (children of this process are reaped too)."""
+    import psutil
+
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            if process.ppid() == os.getpid() or process.name() == "sleep":
+                process.kill()
+        except psutil.Error:
+            pass
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+
+def unreaped(pid: int) -> bool:
+    """True while ``pid`` is a child of this process that nobody has waited for (reaps it)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return True
+
+
+class Marks:
+    """Files a scenario leaves behind: one per process that ran it, holding the pids it started."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir()
+
+    def write(self, *pids: int) -> None:
+        path = self.directory / str(os.getpid())
+        with open(path, "a") as handle:
+            handle.write("".join(f"{pid}\n" for pid in pids))
+
+    def runners(self) -> list[int]:
+        return sorted(int(path.name) for path in self.directory.iterdir())
+
+    def started(self) -> list[int]:
+        return [int(line) for path in self.directory.iterdir() for line in path.read_text().split()]
+
+    def wait_for(self, count: int, within_s: float = 30.0) -> list[int]:
+        deadline = time.monotonic() + within_s
+        while len(self.runners()) < count:
+            assert time.monotonic() < deadline, "the measuring children never started the scenario"
+            time.sleep(0.02)
+        return self.runners()
+
+
+@pytest.fixture
+def temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temp dir of the test's own, so that captures left behind can be seen."""
+    directory = tmp_path / "tmp"
+    directory.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
+    return directory
+
+
+def captures(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.glob("memgate-run-*"))
+
+
+def test_ctrl_c_between_the_two_forks_orphans_nothing(
+    tmp_path: Path, temp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marks = Marks(tmp_path / "marks")
+    started: list[_Child] = []
+    real_start = runner._start
+
+    def start(*args: Any) -> _Child:
+        if started:
+            raise KeyboardInterrupt  # as if Ctrl-C arrived just before the second fork
+        started.append(real_start(*args))
+        return started[-1]
+
+    def body() -> None:
+        marks.write()
+        time.sleep(30)
+
+    monkeypatch.setattr(runner, "_start", start)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_isolated(body, HANGS, timeout_s=60)
+        (child,) = started
+        assert not unreaped(child.pid)  # killed and reaped
+        assert not child.workdir.exists()
+        assert captures(temp_dir) == []
+    finally:
+        kill_all([child.pid for child in started])
+
+
+def test_a_signal_during_a_fork_waits_until_the_child_is_known(
+    tmp_path: Path, temp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[_Child] = []
+    real_start = runner._start
+
+    def start(*args: Any) -> _Child:
+        child = real_start(*args)
+        started.append(child)
+        signal.raise_signal(signal.SIGINT)  # after the fork, before the run has the child in its list
+        return child
+
+    monkeypatch.setattr(runner, "_start", start)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_isolated(lambda: time.sleep(30), HANGS, timeout_s=60)
+        assert len(started) == 1
+        assert not unreaped(started[0].pid)
+        assert captures(temp_dir) == []
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        kill_all([child.pid for child in started])
+
+
+class Cancelled(Exception):
+    pass
+
+
+@pytest.mark.parametrize("handler_raises", [True, False])
+def test_sigterm_cleans_up_then_reaches_the_handler_that_was_there(
+    tmp_path: Path, temp_dir: Path, monkeypatch: pytest.MonkeyPatch, handler_raises: bool
+) -> None:
+    marks = Marks(tmp_path / "marks")
+    received: list[int] = []
+
+    def previous(signum: int, frame: object) -> None:
+        received.append(signum)
+        if handler_raises:
+            raise Cancelled
+
+    def body() -> None:
+        marks.write()
+        time.sleep(30)
+
+    def cancel() -> None:  # what a CI runner does: SIGTERM to the pytest process, mid-run
+        marks.wait_for(2)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    old = signal.signal(signal.SIGTERM, previous)
+    canceller = threading.Thread(target=cancel, daemon=True)
+    try:
+        canceller.start()
+        if handler_raises:
+            with pytest.raises(Cancelled):
+                run_isolated(body, HANGS, timeout_s=60)
+        else:
+            record = run_isolated(body, HANGS, timeout_s=60)
+            assert record.status is RunStatus.CRASHED
+            assert record.error == "stopped: the pytest process received SIGTERM during the run"
+        canceller.join(5)
+        assert received == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGTERM) is previous
+        assert not any(unreaped(pid) for pid in marks.runners())
+        assert captures(temp_dir) == []
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        kill_all(marks.runners())
+
+
+def test_the_child_keeps_a_deadline_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the parent is gone and the kernel cannot tell the child, a hanging scenario
+    still ends: here the child's deadline comes first, as if the parent had stopped polling."""
+    monkeypatch.setattr(runner, "_child_margin", lambda timeout_s: 0.5 - timeout_s)
+    started = time.monotonic()
+    record = run_isolated(lambda: time.sleep(60), HANGS, timeout_s=60)
+    assert record.status is RunStatus.TIMED_OUT
+    assert record.error.endswith("stopped by its own deadline")
+    assert time.monotonic() - started < 30
+
+
+def test_a_timed_out_run_takes_its_subprocesses_with_it(tmp_path: Path) -> None:
+    marks = Marks(tmp_path / "marks")
+
+    def body() -> None:
+        marks.write(subprocess.Popen(["sleep", "60"]).pid)
+        time.sleep(60)
+
+    try:
+        record = run_isolated(body, HANGS, timeout_s=1.5)
+        assert record.status is RunStatus.TIMED_OUT
+        assert len(marks.started()) == 2
+        assert gone(marks.started()) == []
+    finally:
+        kill_all(marks.started())
+
+
+def test_a_run_leaves_no_subprocess_running(tmp_path: Path) -> None:
+    marks = Marks(tmp_path / "marks")
+
+    def body() -> None:
+        marks.write(subprocess.Popen(["sleep", "60"]).pid)
+
+    try:
+        record = run_isolated(body, HANGS, timeout_s=60)
+        assert record.ok, record.error
+        assert len(marks.started()) == 2 * (HANGS.warmup + HANGS.iterations)
+        assert gone(marks.started()) == []
+    finally:
+        kill_all(marks.started())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+def test_the_child_leads_its_own_group_and_dies_with_its_parent(tmp_path: Path) -> None:
+    import ctypes
+
+    seen = tmp_path / "seen"
+
+    def body() -> None:
+        pdeathsig = ctypes.c_int(0)
+        ctypes.CDLL(None).prctl(2, ctypes.byref(pdeathsig), 0, 0, 0)  # PR_GET_PDEATHSIG
+        with open(seen, "a") as handle:
+            handle.write(f"{os.getpid()} {os.getpgid(0)} {pdeathsig.value} {os.getppid()}\n")
+
+    record = run_isolated(body, RunRequest(warmup=0, iterations=5, backend="tracemalloc"), timeout_s=60)
+    assert record.ok, record.error
+    rows = {tuple(int(v) for v in line.split()) for line in seen.read_text().splitlines()}
+    assert len({row[0] for row in rows}) == 2  # both children
+    for pid, pgid, pdeathsig, ppid in rows:
+        assert (pgid, pdeathsig, ppid) == (pid, signal.SIGKILL, os.getpid())
+
+
+def test_the_stop_signal_handlers_are_put_back_after_a_run() -> None:
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    record = run_isolated(keep_rows, RunRequest(warmup=0, iterations=5, backend="tracemalloc"), timeout_s=60)
+    assert record.ok, record.error
+    assert {signum: signal.getsignal(signum) for signum in before} == before

@@ -115,11 +115,13 @@ def test_a_leak_needs_its_confirming_run_and_is_never_written(tmp_path: Path) ->
     assert (tmp_path / ".memgate/baseline.json").read_text() == before
 
 
-def test_without_update_a_regression_stops_at_two_runs(tmp_path: Path) -> None:
+def test_without_update_a_deterministic_jump_stops_once_odd_runs_cannot_explain_it(tmp_path: Path) -> None:
+    """A peak on a level the baseline never showed is confirmed until odd runs (at most one
+    in n+2) cannot explain it: three runs for one scenario, not the whole schedule."""
     record_baseline(tmp_path)
     gate = session(tmp_path, runner(lambda rng: record(rng, peak=16 * MiB)))
     result = gate.measure("t.py::test_a", ScenarioSpec(), body)
-    assert (result.outcome, len(result.records)) == (Outcome.REGRESSION, 2)
+    assert (result.outcome, len(result.records)) == (Outcome.REGRESSION, 3)
     assert result.verdict.reasons == (Reason.PEAK,)
 
 
@@ -154,7 +156,7 @@ def test_a_failed_run_is_an_error_that_names_the_run(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("policy", "outcome", "compared"),
-    [("skip", Outcome.NEW, False), ("warn", Outcome.PASS, True), ("fail", Outcome.ERROR, False)],
+    [("skip", Outcome.SKIPPED, False), ("warn", Outcome.PASS, True), ("fail", Outcome.ERROR, False)],
 )
 def test_environment_mismatch_policy(tmp_path: Path, policy: str, outcome: Outcome, compared: bool) -> None:
     record_baseline(tmp_path)
@@ -168,6 +170,34 @@ def test_environment_mismatch_policy(tmp_path: Path, policy: str, outcome: Outco
     assert (result.baseline is not None) is compared
     assert [n.kind for n in result.notes] == [NoteKind.ENVIRONMENT]
     assert result.notes[0].differences[0][:2] == ("python", "2.7.18")
+
+
+def _other_environment(tmp_path: Path) -> None:
+    path = tmp_path / ".memgate/baseline.json"
+    document = json.loads(path.read_text())
+    document["scenarios"]["t.py::test_a"]["environment"]["python"] = "2.7.18"
+    path.write_text(json.dumps(document))
+
+
+def test_a_skipped_scenario_is_re_recorded_only_on_explicit_update(tmp_path: Path) -> None:
+    """An update branch never replaces an entry it could not compare; --memgate-update does,
+    and says so."""
+    record_baseline(tmp_path)
+    _other_environment(tmp_path)
+    branch = session(tmp_path, runner(lambda rng: record(rng, leak=4096)), update_branches=("*",))
+    branch.environ = {"GITHUB_ACTIONS": "true", "GITHUB_REF_NAME": "main"}
+    assert branch.measure("t.py::test_a", ScenarioSpec(), body).outcome is Outcome.SKIPPED
+    branch.write_baseline()
+    assert branch.written == [] and branch.not_written == [("t.py::test_a", "skipped")]
+    explicit = session(tmp_path, runner(record), update=True)
+    assert explicit.measure("t.py::test_a", ScenarioSpec(), body).outcome is Outcome.SKIPPED
+    explicit.write_baseline()
+    assert explicit.written == [
+        ("t.py::test_a", "--memgate-update, re-recorded here: the old entry was not compared")
+    ]
+    lines = summary_lines(explicit.report())
+    assert any("skipped: environment differs: python 2.7.18 -> " in line for line in lines)
+    assert lines[-1] == "memgate: 1 skipped, skipped scenarios were NOT compared with their baseline"
 
 
 def test_a_family_of_sizes_is_judged_once_every_size_is_measured(tmp_path: Path) -> None:

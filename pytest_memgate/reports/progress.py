@@ -1,0 +1,66 @@
+"""Progress while a scenario is measured, the pytest way: quiet with -q, one growing line
+per scenario by default, each run's figures with -v. Runs can take minutes; silence
+for that long reads as a hang."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from ..model import RunRecord, RunSummary
+from ..results import Note, ScenarioResult, Verdict
+from .words import look_text, note_text, run_figures
+
+
+class Terminal(Protocol):
+    """The part of pytest's TerminalReporter the progress uses."""
+
+    def ensure_newline(self) -> None: ...
+
+    def write(self, content: str, *, flush: bool = False) -> None: ...
+
+    def write_line(self, line: str) -> None: ...
+
+
+class ProgressPrinter:
+    def __init__(self, terminal: Terminal, verbosity: int) -> None:
+        self.terminal = terminal
+        self.verbose = verbosity > 0
+
+    def started(self, nodeid: str, looks: Sequence[int], notes: tuple[Note, ...]) -> None:
+        self.terminal.ensure_newline()
+        if self.verbose:
+            self.terminal.write_line(f"memgate {nodeid}: up to {looks[-1]} runs, looks at {list(looks)}")
+            for note in notes:
+                self.terminal.write_line(f"  note: {note_text(note)}")
+        else:
+            self.terminal.write(f"memgate {nodeid}: run", flush=True)
+
+    def ran(self, nodeid: str, number: int, record: RunRecord, summary: RunSummary | None) -> None:
+        if not self.verbose:
+            self.terminal.write(f" {number}", flush=True)
+            return
+        if summary is None:
+            self.terminal.write_line(f"  run {number}: {record.status.value.replace('_', ' ')}")
+            return
+        figures = run_figures(
+            summary.peak_heap_bytes,
+            summary.heap_growth,
+            summary.peak_rss_bytes,
+            summary.rss_growth,
+            record.wall_s,
+        )
+        self.terminal.write_line(f"  run {number}: {figures}")
+
+    def looked(self, nodeid: str, runs: int, verdict: Verdict, stopping: bool) -> None:
+        text = look_text(verdict, stopping)
+        if self.verbose:
+            self.terminal.write_line(f"  look after {runs} run(s): {text}")
+        elif stopping:
+            self.terminal.write(f" -> {text} ", flush=True)  # pytest's result letter follows
+        else:
+            self.terminal.write(f" [{text}]", flush=True)
+
+    def finished(self, result: ScenarioResult) -> None:
+        if not self.verbose and result.verdict.error:
+            self.terminal.write(f" -> {result.outcome.value} ", flush=True)

@@ -1,0 +1,383 @@
+"""The HTML report: a page that parses, draws every scenario, escapes the document and stays small.
+
+The document is built the way the plugin builds it: a ``GateSession`` with an injected run
+function records a baseline and compares a leak, a flat scenario, a sized family and a crash,
+and ``reports.json.build_report`` maps the results onto the public report. ``report_document``
+is shared with ``test_reports_ci.py`` and the Chromium test.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+import re
+from collections.abc import Callable
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pytest_memgate.backends import BackendChoice
+from pytest_memgate.config import GateConfig
+from pytest_memgate.marker import ScenarioSpec
+from pytest_memgate.model import AllocSite, RunRecord, RunRequest, RunStatus
+from pytest_memgate.reports.html import OTHER_RUN_POINTS, POINTS, render_html, thin
+from pytest_memgate.reports.json import build_report
+from pytest_memgate.reports.markdown import visible
+from pytest_memgate.session import GateSession
+
+MiB = 1024**2
+CALLS = 20
+SAMPLES = 1500  # timeline samples per run: more than the page draws
+EVIL = 't.py::test_x[<script>alert("x")</script>\x1b[31m|`&]'
+FLAT = "t.py::test_flat"
+CRASH = "t.py::test_crash"
+FAMILY = "t.py::test_sizes"
+SIZES = (1000, 4000, 16000)
+PRODUCTION = 1_000_000
+PLANTED = ("app/cache.py", 58)  # the line the planted leak allocates on
+TEST_LINES = {EVIL: ("t.py", 12), FLAT: ("t.py", 30), CRASH: ("t.py", 44)}
+
+
+def sized(n: int) -> str:
+    return f"{FAMILY}[n={n}]"
+
+
+def make_record(rng: np.random.Generator, peak: float = 8 * MiB, leak: float = 0.0) -> RunRecord:
+    """A run of CALLS calls with a sawtooth timeline, the planted site and a few library ones."""
+    index = np.arange(CALLS + 1)
+    floor = 1 * MiB + leak * index + rng.integers(-64, 65, CALLS + 1)
+    rss = 4 * MiB + 4096 * ((leak * index) // 4096)
+    seconds = np.linspace(0.0, 2.0, SAMPLES)
+    phase = (seconds * CALLS / 2.0) % 1.0
+    heap = 1 * MiB + leak * seconds * CALLS / 2.0 + (peak - 1 * MiB) * np.where(phase < 0.5, phase * 2, 0.0)
+    retained = int(leak * CALLS) + 512
+    return RunRecord(
+        status=RunStatus.OK,
+        backend="memray",
+        warmup=2,
+        iterations=CALLS,
+        peak_heap_bytes=int(peak + leak * CALLS),
+        peak_rss_bytes=int(peak * 1.5 + leak * CALLS),
+        heap_floor_bytes=tuple(int(v) for v in floor),
+        rss_floor_bytes=tuple(int(v) for v in rss),
+        timeline=tuple((float(t), int(h), int(h * 1.3 + 2 * MiB)) for t, h in zip(seconds, heap)),
+        peak_sites=(
+            AllocSite(
+                "quote",
+                *PLANTED,
+                int(peak * 0.6 + leak * CALLS),
+                1200,
+                (("quote", *PLANTED), ("test_x", "t.py", 13)),
+            ),
+            AllocSite("decode", "json/decoder.py", 353, int(peak * 0.3), 40),
+            AllocSite("<module>", "<frozen importlib._bootstrap>", 241, 4096, 3),
+        ),
+        retained_sites=(
+            AllocSite("cached", "/usr/lib/python3/site-packages/lru.py", 7, retained * 4, 9),
+            AllocSite("quote", *PLANTED, retained, 400),
+            AllocSite("helper", "app/util.py", 9, 256, 2),
+        ),
+        measured_s=1.6,
+        wall_s=2.2,
+    )
+
+
+Make = Callable[[np.random.Generator], RunRecord]
+
+
+def runner(make: Make) -> Callable[[object, RunRequest, float], RunRecord]:
+    rng = np.random.default_rng(7)
+
+    def run(body: object, request: RunRequest, timeout_s: float) -> RunRecord:
+        return make(rng)
+
+    return run
+
+
+def _session(root: Path, **options: object) -> GateSession:
+    config = GateConfig(enabled=True, rootdir=root, **options)  # type: ignore[arg-type]
+    gate = GateSession(config, BackendChoice("memray", "test"), run=runner(make_record), environ={})
+    gate.scenario_count = 3 + len(SIZES)
+    return gate
+
+
+def _measure(gate: GateSession, nodeid: str, make: Make, spec: ScenarioSpec | None = None) -> None:
+    gate.run = runner(make)
+    family = None
+    if nodeid.startswith(FAMILY):
+        family = (FAMILY, int(nodeid.rsplit("=", 1)[1].rstrip("]")))
+    gate.measure(nodeid, spec or ScenarioSpec(), lambda: None, family=family)
+
+
+def report_document(root: Path) -> dict[str, Any]:
+    """A session's report: a leak (regression), a flat pass, a sized family whose peak went
+    from n^1 to n^1.5 (with a production size), and a crashed scenario."""
+    family_spec = ScenarioSpec(sizes=SIZES, production_size=PRODUCTION)
+    baseline = _session(root, update=True, baseline_runs=3)  # fewer than 6: quicker, and a note
+    for nodeid in (EVIL, FLAT):
+        _measure(baseline, nodeid, make_record)
+    for n in SIZES:
+        _measure(baseline, sized(n), lambda rng, n=n: make_record(rng, peak=n * 4096.0), family_spec)
+    baseline.write_baseline()
+
+    gate = _session(root)
+    _measure(gate, EVIL, lambda rng: make_record(rng, leak=48 * 1024))
+    _measure(gate, FLAT, make_record)
+    for n in SIZES:
+        _measure(gate, sized(n), lambda rng, n=n: make_record(rng, peak=n**1.5 * 130.0), family_spec)
+    _measure(
+        gate, CRASH, lambda rng: RunRecord(RunStatus.CRASHED, "memray", error="crashed with signal SIGSEGV")
+    )
+    # Through JSON, as a saved report is read back: tuples become lists, NaN stays NaN.
+    document: dict[str, Any] = json.loads(json.dumps(build_report(gate.report())))
+    return document
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return report_document(tmp_path_factory.mktemp("report"))
+
+
+def scenario(document: dict[str, Any], nodeid: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(s for s in document["scenarios"] if s["id"] == nodeid)
+    return found
+
+
+class Page(HTMLParser):
+    """The page as the tests look at it: tags must nest, and what sits where is collected."""
+
+    VOID = frozenset(
+        {"meta", "link", "input", "br", "img", "hr", "line", "circle", "rect", "polyline", "path"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.sections: dict[str, dict[str, list[str]]] = {}  # data-id -> geometry of its charts
+        self.section: str | None = None
+        self.summary_rows: list[str] = []
+        self.in_summary = False
+        self.attributes: list[tuple[str, str]] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        self.attributes.extend((k, v or "") for k, v in attrs)
+        if tag == "script":
+            self.scripts += 1
+        if tag == "section":
+            self.section = a.get("data-id")
+            self.sections[self.section or ""] = {"points": [], "d": [], "circles": [], "svgs": []}
+        if tag == "table" and a.get("id") == "summary":
+            self.in_summary = True
+        if tag == "tr" and self.in_summary and "data-id" in a:
+            self.summary_rows.append(a["data-id"])
+        if self.section is not None:
+            geometry = self.sections[self.section]
+            if tag == "svg":
+                geometry["svgs"].append(a.get("viewbox", ""))
+            if tag == "polyline":
+                geometry["points"].append(a.get("points", ""))
+            if tag == "path":
+                geometry["d"].append(a.get("d", ""))
+            if tag == "circle":
+                geometry["circles"].append(a.get("cx", ""))
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in self.VOID:
+            self.stack.pop()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1] if self.stack else 'nothing'}")
+            return
+        self.stack.pop()
+        if tag == "section":
+            self.section = None
+        if tag == "table":
+            self.in_summary = False
+
+
+def parse(text: str) -> Page:
+    page = Page()
+    page.feed(text)
+    page.close()
+    assert page.errors == [] and page.stack == [], (page.errors, page.stack)
+    return page
+
+
+def section_of(text: str, nodeid: str) -> str:
+    """The scenario's ``<section>`` of the page."""
+    start = text.index('<section class="scenario v-')
+    start = text.index(f'data-id="{html.escape(visible(nodeid), quote=True)}"', start)
+    return text[start : text.index("</section>", start)]
+
+
+def test_the_page_parses_with_one_row_and_one_section_per_scenario(document: dict[str, Any]) -> None:
+    text = render_html(document)
+    page = parse(text)
+    ids = [s["id"] for s in document["scenarios"]]
+    assert len(ids) == 6
+    shown = [visible(i) for i in ids]  # control characters are spelled out, even in attributes
+    assert page.summary_rows == shown
+    assert list(page.sections) == shown
+    assert page.scripts == 1  # ours; the evil id's <script> is text
+    assert text.startswith("<!DOCTYPE html>")
+
+
+def test_every_measured_scenario_has_a_chart_drawn_from_its_data(document: dict[str, Any]) -> None:
+    page = parse(render_html(document))
+    for s in document["scenarios"]:
+        geometry = page.sections[visible(s["id"])]
+        if not any(r.get("timeline") for r in s["run_records"]):
+            assert s["id"] == CRASH and geometry["svgs"] == []
+            continue
+        assert len(geometry["svgs"]) >= 2, s["id"]  # the run over time and the floor
+        drawn = [p for p in geometry["points"] if len(p.split()) >= 2]
+        assert drawn and all(re.fullmatch(r"[-\d.]+,[-\d.]+( [-\d.]+,[-\d.]+)+", p) for p in drawn)
+        assert all(len(p.split()) <= POINTS + 2 for p in geometry["points"])  # thinned to a few hundred
+
+
+def test_the_page_shows_the_baseline_the_sites_and_the_findings(document: dict[str, Any]) -> None:
+    text = render_html(document)
+    leak = section_of(text, EVIL)
+    assert 'class="base-band"' in leak and "baseline peak" in leak
+    assert 'class="fan"' in leak  # the interval of the growth change
+    assert "app/cache.py:58" in leak
+    assert "Still allocated after the 20 measured calls (run 1)" in leak
+    growth = next(f for f in scenario(document, EVIL)["findings"] if f["metric"] == "heap growth")
+    assert growth["regressed"] and growth["text"].split(" (")[0] in leak
+
+
+def test_a_sized_family_is_drawn_on_log_axes_with_its_fit_and_production_point(
+    document: dict[str, Any],
+) -> None:
+    last = scenario(document, sized(SIZES[-1]))
+    scaling = last["scaling"]
+    assert scaling["sizes"] == list(SIZES) and scaling["production_size"] == PRODUCTION
+    page = parse(render_html(document))
+    geometry = page.sections[visible(sized(SIZES[-1]))]
+    assert len(geometry["svgs"]) == 3
+    runs = sum(len(scenario(document, sized(n))["run_records"]) for n in SIZES)
+    text = render_html(document)
+    section = section_of(text, sized(SIZES[-1]))
+    assert "Heap peak against payload size (log-log)" in section
+    assert section.count('class="prod-dot"') == 1
+    assert section.count('class="heap-dot"') >= runs
+    assert f"fitted n^{scaling['exponent']:.2f}" in section
+    assert f"baseline n^{scaling['baseline_exponent']:.2f}" in section
+    # The other sizes draw no scaling chart: the fit is set on the family's last size.
+    assert len(page.sections[sized(SIZES[0])]["svgs"]) == 2
+
+
+def test_everything_from_the_document_is_escaped(document: dict[str, Any]) -> None:
+    text = render_html(document, flamegraphs={EVIL: 'flame "<x>".html'})
+    assert "<script>alert" not in text and "\x1b" not in text
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;\\x1b[31m" in text
+    assert 'href="flame%20%22%3Cx%3E%22.html"' in text
+    parse(text)
+
+
+def test_the_page_reaches_for_nothing_outside_itself(document: dict[str, Any]) -> None:
+    links = {
+        EVIL: "memgate-captures/leak.html",
+        FLAT: "https://example.invalid/x.html",
+        sized(SIZES[0]): "/abs/flame.html",
+        sized(SIZES[1]): "../up.html",
+        CRASH: "javascript:alert(1)",
+    }
+    text = render_html(document, flamegraphs=links)
+    assert "http://" not in text and "https://" not in text and "javascript:" not in text
+    assert "default-src 'none'" in text  # the page may not fetch anything, whatever it holds
+    page = parse(text)
+    refs = [v for k, v in page.attributes if k in ("href", "src", "action", "xlink:href")]
+    assert "memgate-captures/leak.html" in refs
+    assert all(ref.startswith("#") or ref == "memgate-captures/leak.html" for ref in refs), refs
+    assert not any(k == "src" for k, _ in page.attributes)
+
+
+def test_no_absolute_path_or_environment_value_of_the_machine(
+    document: dict[str, Any], tmp_path: Path
+) -> None:
+    assert document["baseline_path"] == ".memgate/baseline.json"  # relative to the rootdir
+    text = render_html(document)
+    assert str(tmp_path) not in text and str(tmp_path) not in json.dumps(document)
+    assert "/usr/lib/python3/site-packages" in json.dumps(document)  # a site, shown as given
+    for key in ("python", "platform", "machine", "memray"):
+        value = str(document["environment"].get(key) or "")
+        assert not value or f">{value}<" not in text
+
+
+def test_the_file_stays_small(document: dict[str, Any]) -> None:
+    """Six scenarios with 1,500-sample timelines and several runs each: well under 1 MB."""
+    size = len(render_html(document).encode())
+    assert size < 300_000, size
+
+
+def test_thinning_keeps_every_extreme_in_order() -> None:
+    points = [(float(i), float((i * 37) % 101)) for i in range(5000)]
+    points[2345] = (2345.0, 1e9)
+    points[4000] = (4000.0, -1e9)
+    kept = thin(points, 300)
+    assert len(kept) <= 300
+    assert (2345.0, 1e9) in kept and (4000.0, -1e9) in kept
+    assert [x for x, _ in kept] == sorted(x for x, _ in kept)
+    assert thin(points[:10], OTHER_RUN_POINTS) == points[:10]
+
+
+def test_baseline_sites_are_shown_when_the_document_has_them(document: dict[str, Any]) -> None:
+    """``scenario["baseline"]`` may carry the baseline's sites (``peak_sites``/``retained_sites``)."""
+    doc = copy.deepcopy(document)
+    leak = scenario(doc, EVIL)
+    leak["baseline"]["retained_sites"] = [
+        {"function": "quote", "filename": PLANTED[0], "lineno": PLANTED[1], "size_bytes": 512, "count": 4}
+    ]
+    text = render_html(doc)
+    section = section_of(text, EVIL)
+    section = section[section.index("Still allocated after") :]
+    assert "<th>baseline</th><th>change</th>" in section[: section.index("</table>")]
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {},
+        {"scenarios": []},
+        {"scenarios": [{"id": "a.py::t", "verdict": "pass"}]},
+        {
+            "scenarios": [
+                {"id": "a.py::t", "verdict": "new", "runs": 1, "peak_bytes": None, "run_records": [{}]}
+            ]
+        },
+        {
+            "scenarios": [
+                {
+                    "id": "a.py::t",
+                    "verdict": "pass",
+                    "runs": 1,
+                    "scaling": {"family": "a.py::t", "sizes": [1, 2], "exponent": None},
+                    "run_records": [{"timeline": [[0, 1, 2]], "heap_floor_bytes": [5, 5, 5]}],
+                }
+            ]
+        },
+    ],
+)
+def test_sparse_documents_render(doc: dict[str, Any]) -> None:
+    parse(render_html(doc))
+
+
+def test_invisible_marks_that_reorder_text_are_spelled_out() -> None:
+    """A right-to-left override (U+202E) in an id would make it read as another name."""
+    text = render_html({"scenarios": [{"id": "t.py::test_a\u202e\u2028x", "verdict": "pass", "runs": 0}]})
+    assert "\u202e" not in text and "\u2028" not in text
+    assert "t.py::test_a\\u202e\\u2028x" in text
