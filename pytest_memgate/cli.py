@@ -119,8 +119,8 @@ def load_document(path: Path) -> Document:
     text = read_document_text(path, "", _WHAT_TO_PASS)
     document = decode_json(text, path, f"restore it from git or {_WHAT_TO_PASS}")
     scenarios = document.get("scenarios") if isinstance(document, dict) else None
-    if isinstance(scenarios, dict):
-        return _from_baseline(text, path)
+    if isinstance(scenarios, dict) or (isinstance(document, dict) and "schema_version" in document):
+        return _from_baseline(text, path)  # checks that scenarios is a table
     if isinstance(scenarios, list) and ("report_version" in document or "memgate_version" in document):
         return _from_report(document, path)
     raise MemgateError(f"memgate: {path} is JSON but not a memgate baseline or report; {_WHAT_TO_PASS}")

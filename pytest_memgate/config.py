@@ -352,8 +352,10 @@ OPTIONS: tuple[Option, ...] = (
         "hard_cap",
         parse_hard_cap,
         "auto",
-        "stop a run whose RSS growth passes this (size, share of the limit, 'off'); auto: the "
-        "smaller of max(4x budget, budget + 512 MiB) and 90% of the memory limit",
+        "stop a measuring child whose RSS growth passes this (size, share of the limit such as "
+        "'80%' split between a run's two children, 'off'); auto: the smaller of max(4x budget, "
+        "budget + 512 MiB) and 25% of the memory limit (else of the machine's memory) per child, "
+        "at least 64 MiB",
     ),
     Option(
         "update_branches",

@@ -88,6 +88,9 @@ def resolve_memory_limit(configured: int | None, root: Path = Path("/")) -> Memo
 RUN_CHILDREN = 2
 # The share of the memory a run's children may take together under ``hard_cap = "auto"``.
 AUTO_SHARE = 0.5
+# ... but never less per child: the tracker and the allocator alone take some tens of MiB, and
+# a limit this small is a production figure configured for budgets, not the CI runner's.
+AUTO_FLOOR = 64 * 1024**2
 _BUDGET_FACTOR = 4
 _BUDGET_HEADROOM = 512 * 1024**2
 
@@ -147,7 +150,9 @@ def resolve_hard_cap(
     for a child stuck in native code kills only at 1.5x the cap; half the memory for a run
     leaves the other half to all of them (both children at their backstop still stay under
     about 75%), and a scenario that needs more than a quarter of the machine per child is
-    one to give a budget or an explicit ``hard_cap``.
+    one to give a budget or an explicit ``hard_cap``. The share never leaves a child less
+    than 64 MiB: below a 256 MiB limit it could not protect anything (pytest alone takes
+    about that much), and would only stop ordinary runs.
     """
     if cap == "off":
         return HardCap(None, 'off (hard_cap = "off")')
@@ -172,12 +177,13 @@ def resolve_hard_cap(
                 candidates.append((budget + _BUDGET_HEADROOM, words))
     if protected is not None:
         memory, words = protected
-        candidates.append(
-            (
-                int(AUTO_SHARE * memory / RUN_CHILDREN),
-                f"auto: {_percent(AUTO_SHARE)} of the {words}, {shared}",
-            )
-        )
+        share = int(AUTO_SHARE * memory / RUN_CHILDREN)
+        text = f"{_percent(AUTO_SHARE)} of the {words}, {shared}"
+        if share >= AUTO_FLOOR:
+            candidates.append((share, f"auto: {text}"))
+        else:
+            floor = f"auto: {format_size(AUTO_FLOOR)}, the least a measured run is given"
+            candidates.append((AUTO_FLOOR, f"{floor} ({text}, would be {format_size(share)})"))
     if not candidates:
         return HardCap(None, "off: no budget, no memory limit and the machine's memory is unknown")
     size, source = min(candidates, key=lambda candidate: candidate[0])

@@ -503,6 +503,8 @@ class SessionReport:
     baseline_path: str
     memory_limit_bytes: int | None
     memory_limit_source: str
+    hard_cap_bytes: int | None  # per measuring child, without a scenario's budgets
+    hard_cap_source: str
     environment: Mapping[str, Any]
     results: tuple[ScenarioResult, ...]
     written: tuple[tuple[str, str], ...] = ()  # (scenario, why)

@@ -309,7 +309,11 @@ def _finish(child: _Child, end: _End, request: RunRequest, timeout_s: float) -> 
             f"exited with status {os.WEXITSTATUS(status)} without writing its result "
             "(os._exit or sys.exit in the scenario?)",
         )
-    return replace(RunRecord.from_dict(json.loads(result.read_text())), wall_s=wall_s)
+    try:
+        record = RunRecord.from_dict(json.loads(result.read_text()))
+    except ValueError as exc:  # includes a figure the child could not have measured
+        return _failed(RunStatus.CRASHED, request, wall_s, f"wrote an unreadable result ({exc})")
+    return replace(record, wall_s=wall_s)
 
 
 def _signal_name(signum: int) -> str:

@@ -25,7 +25,7 @@ from .branches import BranchInfo, current_branch, matching_glob, provenance
 from .config import GateConfig
 from .environment import Comparability, comparability, environment_fingerprint, expand_baseline_path
 from .errors import MemgateError
-from .limits import MemoryLimit, hard_cap_bytes, resolve_memory_limit
+from .limits import HardCap, MemoryLimit, machine_memory, resolve_hard_cap, resolve_memory_limit
 from .marker import ScenarioSpec
 from .metrics import classify_shape, summarize_run
 from .model import RunRecord, RunRequest, RunSummary
@@ -146,6 +146,14 @@ class GateSession:
         return resolve_memory_limit(self.config.memory_limit)
 
     @cached_property
+    def machine_bytes(self) -> int | None:
+        return machine_memory()
+
+    def hard_cap(self, budgets: tuple[int | float | None, ...] = ()) -> HardCap:
+        """RSS growth at which one measuring child is stopped (see ``limits.resolve_hard_cap``)."""
+        return resolve_hard_cap(self.config.hard_cap, budgets, self.memory_limit, self.machine_bytes)
+
+    @cached_property
     def branch(self) -> BranchInfo:
         return current_branch(self.config.rootdir, self.environ)
 
@@ -235,9 +243,7 @@ class GateSession:
             backend=self.backend.name,
             native_traces=spec.native_traces,
             trace_python_allocators=bool(spec.trace_python_allocators),
-            hard_cap_bytes=hard_cap_bytes(
-                self.config.hard_cap, (spec.max_peak, spec.max_rss), self.memory_limit.limit_bytes
-            ),
+            hard_cap_bytes=self.hard_cap((spec.max_peak, spec.max_rss)).bytes,
             project_root=str(self.config.rootdir),
         )
         fixed_timeout = spec.timeout or self.config.timeout
@@ -474,6 +480,8 @@ class GateSession:
             baseline_path=_shown(self.baseline_path, self.config.rootdir),
             memory_limit_bytes=self.memory_limit.limit_bytes,
             memory_limit_source=self.memory_limit.source,
+            hard_cap_bytes=self.hard_cap().bytes,
+            hard_cap_source=self.hard_cap().source,
             environment=self.fingerprint,
             results=tuple(self.results[k] for k in sorted(self.results, key=natural_key)),
             written=tuple(self.written),

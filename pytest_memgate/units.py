@@ -33,7 +33,10 @@ def parse_size(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError(f"expected a size such as '256 MiB' or 4096, got {value!r}")
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer past float range
+            raise ValueError(f"{value!r} is more bytes than any machine has") from None
         unit = ""
     elif isinstance(value, str):
         match = _SIZE_RE.match(value)
@@ -42,7 +45,10 @@ def parse_size(value: object) -> int:
                 f"{value!r} is not a size; use a number of bytes or a number with a unit "
                 "such as '512 KiB', '256MiB', '1.5 GB'"
             )
-        number = float(match.group(1))
+        try:
+            number = float(match.group(1))
+        except OverflowError:  # pragma: no cover - float() of a decimal string gives inf instead
+            raise ValueError(f"{value!r} is more bytes than any machine has") from None
         unit = match.group(2).lower()
     else:
         raise ValueError(f"expected a size such as '256 MiB' or 4096, got {value!r}")
@@ -53,7 +59,10 @@ def parse_size(value: object) -> int:
         )
     if not math.isfinite(number) or number < 0:
         raise ValueError(f"size must be a finite, non-negative number, got {value!r}")
-    return round(number * _UNITS[unit])
+    total = number * _UNITS[unit]
+    if not math.isfinite(total) or total > 2**63 - 1:
+        raise ValueError(f"{value!r} is more bytes than any machine has")
+    return round(total)
 
 
 _SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")

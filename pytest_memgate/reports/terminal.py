@@ -109,6 +109,12 @@ def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
+def _cap_text(report: SessionReport) -> str:
+    if report.hard_cap_bytes is None:
+        return f"hard cap: {report.hard_cap_source}"
+    return f"hard cap: {format_size(report.hard_cap_bytes)} per child ({report.hard_cap_source})"
+
+
 def _limit_text(report: SessionReport) -> str:
     limit = report.memory_limit_bytes
     size = format_size(limit) if limit is not None else "none"
@@ -170,6 +176,7 @@ def summary_lines(report: SessionReport) -> list[str]:
         f"= {report.alpha_per_test:.2g} per test ({report.scenario_count} scenario(s) x "
         f"{report.comparisons} metrics x {report.looks} looks)",
         f"memory limit: {_limit_text(report)}",
+        _cap_text(report),
     ]
     if not report.results:
         return [*lines, "no memload scenarios were measured"]

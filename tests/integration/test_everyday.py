@@ -41,7 +41,7 @@ def test_pytest_help_lists_every_option(pytester: pytest.Pytester) -> None:
     out = result.stdout.str()
     for option in OPTIONS:
         assert option.flag in out, option.flag
-    assert "90% of the memory limit" in out
+    assert "25% of the memory limit" in out
 
 
 EVERYDAY = [

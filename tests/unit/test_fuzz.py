@@ -130,6 +130,8 @@ def report_seed() -> str:
         baseline_path=".memgate/baseline.json",
         memory_limit_bytes=None,
         memory_limit_source="none",
+        hard_cap_bytes=None,
+        hard_cap_source="off",
         environment={"python": "3.11.7", "machine": "x86_64"},
         results=tuple(results),
     )

@@ -142,12 +142,23 @@ def test_auto_is_the_smaller_of_the_budgets_headroom_and_the_share(
     assert cap.source.startswith(words)
 
 
-@pytest.mark.parametrize("memory", [512 * MiB, 2 * GiB, MACHINE, 1024 * GiB])
+@pytest.mark.parametrize("memory", [256 * MiB, 512 * MiB, 2 * GiB, MACHINE, 1024 * GiB])
 def test_both_children_at_their_auto_cap_take_at_most_half_the_memory(memory: int) -> None:
     for limit in (MemoryLimit(memory, "cgroup x"), NO_LIMIT):
         cap = resolve_hard_cap("auto", (None, None), limit, memory)
         assert cap.bytes is not None
         assert 2 * cap.bytes <= memory // 2
+
+
+def test_auto_never_leaves_a_child_less_than_the_floor() -> None:
+    tiny = MemoryLimit(100 * MiB, "memory_limit in the configuration")
+    cap = resolve_hard_cap("auto", (10 * MiB, None), tiny, MACHINE)
+    assert cap == HardCap(
+        64 * MiB,
+        "auto: 64.0 MiB, the least a measured run is given (50% of the 100 MiB memory limit "
+        "(memory_limit in the configuration), shared by the run's two children, would be 25.0 MiB)",
+    )
+    assert resolve_hard_cap("auto", (), MemoryLimit(256 * MiB, "cgroup x"), MACHINE).bytes == 64 * MiB
 
 
 def test_a_configured_share_is_split_between_the_two_children() -> None:
