@@ -16,18 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..units import format_percent, format_size
+from .words import TABLE_HEADER
 
-HEADER = (
-    "scenario",
-    "verdict",
-    "heap peak",
-    "vs base",
-    "growth/call",
-    "vs base",
-    "RSS peak",
-    "runs",
-    "shape",
-)
+HEADER = TABLE_HEADER
 FAILING = ("regression", "error")
 # C0/C1 controls (ANSI escapes, CR) and the invisible marks that reorder or split text
 # (bidirectional overrides, line separators), which could make an id read as another.

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from ..model import AllocSite, RunStatus
 from ..results import Metric, Outcome, Reason, ScenarioResult, SessionReport
 from ..units import format_percent, format_size
-from .words import finding_text, note_text, skip_reason, verdict_message
+from .words import TABLE_HEADER, finding_text, note_text, skip_reason, verdict_message
 
 
 def _site_line(site: AllocSite, before: dict[tuple[str, str, int], AllocSite], per: int) -> str:
@@ -180,18 +180,7 @@ def summary_lines(report: SessionReport) -> list[str]:
     ]
     if not report.results:
         return [*lines, "no memload scenarios were measured"]
-    header = (
-        "scenario",
-        "verdict",
-        "heap peak",
-        "vs base",
-        "growth/call",
-        "vs base",
-        "RSS peak",
-        "runs",
-        "shape",
-    )
-    lines.extend(format_table([header, *(_row(r) for r in report.results)]))
+    lines.extend(format_table([TABLE_HEADER, *(_row(r) for r in report.results)]))
     for r in report.results:
         if r.outcome in (Outcome.INCONCLUSIVE, Outcome.IMPROVED) or (
             r.outcome is Outcome.NEW and report.update_reason is None

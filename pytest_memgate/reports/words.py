@@ -26,6 +26,19 @@ from ..results import (
 )
 from ..units import format_percent, format_size
 
+# The scenario table's columns, the same in the terminal, Markdown and HTML summaries.
+TABLE_HEADER = (
+    "scenario",
+    "verdict",
+    "heap peak",
+    "vs base",
+    "growth/call",
+    "vs base",
+    "RSS peak",
+    "runs",
+    "shape",
+)
+
 
 def p_text(p: float) -> str:
     return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
