@@ -1,0 +1,157 @@
+"""``memgate show`` and ``memgate report``: a baseline or a report, for people."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import MemgateError
+from ..files import decode_json, read_document_text
+from ..model import AllocSite, RunStatus
+from ..units import format_size
+from .documents import EXIT_OK, EXIT_REGRESSION, FAILING, WHAT_TO_PASS, Document, Scenario, load_document
+from .documents import size_text as _size
+
+# --- memgate show ------------------------------------------------------------------------
+
+
+def _recorded(recorded: dict[str, Any]) -> str:
+    date = str(recorded.get("date") or "")
+    commit = str(recorded.get("commit") or "")[:12]
+    dirty = "(dirty)" if recorded.get("dirty") is True else ""
+    return " ".join(part for part in (date, commit, dirty) if part) or "-"
+
+
+def show_lines(doc: Document) -> list[str]:
+    """The table of a document: one row per scenario, medians over its successful runs."""
+    from ..reports.terminal import format_table
+
+    scenarios = [doc.scenarios[k] for k in sorted(doc.scenarios)]
+    version = f", written by memgate {doc.memgate_version}" if doc.memgate_version else ""
+    lines = [f"{doc.kind} {doc.path}: {len(scenarios)} scenario(s){version}"]
+    if not scenarios:
+        return lines
+    is_baseline = doc.kind == "baseline"
+    header = ["scenario", "backend" if is_baseline else "verdict", "heap peak", "heap growth", "RSS peak"]
+    header += ["RSS growth", "runs"] + (["recorded"] if is_baseline else [])
+    rows = [header]
+    for s in scenarios:
+        runs = str(s.run_count) if len(s.runs) == s.run_count else f"{len(s.runs)}/{s.run_count} ok"
+        row = [
+            s.id,
+            s.backend if is_baseline else (s.verdict or "-"),
+            _size(s.median("peak_heap_bytes")),
+            _size(s.median("heap_growth"), signed=True, per_call=True),
+            _size(s.median("peak_rss_bytes")),
+            _size(s.median("rss_growth"), signed=True, per_call=True),
+            runs,
+        ]
+        rows.append(row + ([_recorded(s.recorded)] if is_baseline else []))
+    return [*lines, *format_table(rows), "figures are medians over the successful runs"]
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    doc = load_document(args.path)
+    if args.json:
+        normalized = {
+            "path": str(doc.path),
+            "kind": doc.kind,
+            "memgate_version": doc.memgate_version,
+            "scenarios": [doc.scenarios[k].to_dict() for k in sorted(doc.scenarios)],
+        }
+        print(json.dumps(normalized, indent=2, sort_keys=True))
+        return EXIT_OK
+    print("\n".join(show_lines(doc)))
+    return EXIT_OK
+
+
+# --- memgate report ----------------------------------------------------------------------
+
+_WITH_SITES = ("regression", "error", "inconclusive")
+_SITES_SHOWN = 5
+
+
+def _site_lines(title: str, sites: Sequence[AllocSite], per_call: int) -> list[str]:
+    if not sites:
+        return []
+    lines = [f"  {title}"]
+    for site in sites[:_SITES_SHOWN]:
+        amount = format_size(site.size_bytes)
+        if per_call > 1:
+            amount += f" = {format_size(site.size_bytes / per_call)}/call"
+        lines.append(f"    {amount} in {site.count} allocations: {site.location}")
+    return lines
+
+
+def sites_lines(scenario: Scenario) -> list[str]:
+    """Where run 1's memory was: alive at its peak (or when it was stopped), and retained."""
+    if not scenario.records:
+        return []
+    record = scenario.records[0]
+    if record.status is RunStatus.HARD_CAP:
+        peak_title = "Largest allocations alive when run 1 was stopped:"
+    else:
+        peak_title = "Largest allocations alive at the heap peak (run 1):"
+    retained_title = f"Memory still allocated after the {record.iterations} measured calls (run 1):"
+    blocks = [
+        _site_lines(peak_title, record.peak_sites, 1),
+        _site_lines(retained_title, record.retained_sites, record.iterations),
+    ]
+    lines = [line for block in blocks if block for line in ["", *block]]
+    if not lines and record.limitations:
+        lines = ["", *(f"  {text}" for text in record.limitations)]
+    return lines
+
+
+def report_lines(doc: Document) -> list[str]:
+    """A report for people: the table, then what each scenario that did not simply pass said,
+    with its allocation sites when it did not pass. Lines, so other formats can reuse it."""
+    lines = show_lines(doc)
+    for nodeid in sorted(doc.scenarios):
+        scenario = doc.scenarios[nodeid]
+        if scenario.verdict == "pass" and not scenario.notes:
+            continue
+        lines += ["", f"{nodeid}: {scenario.verdict or '-'}"]
+        lines += [f"  {line}".rstrip() for line in scenario.message.splitlines()]
+        lines += [f"  note: {note}" for note in scenario.notes]
+        if scenario.verdict in _WITH_SITES:
+            lines += sites_lines(scenario)
+    return lines
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """A report for people; exit 1 when it holds a regression or an error."""
+    doc = load_document(args.path)
+    if doc.kind != "report":
+        raise MemgateError(
+            f"memgate: {args.path} is a baseline; `memgate report` reads a --memgate-report file"
+        )
+    if args.format == "text":
+        text = "\n".join(report_lines(doc)) + "\n"
+    else:  # the raw document, already checked by load_document
+        raw = decode_json(read_document_text(args.path, "", WHAT_TO_PASS), args.path, WHAT_TO_PASS)
+        if args.format == "md":
+            from ..reports.markdown import render_markdown
+
+            text = render_markdown(raw) + "\n"
+        else:
+            from ..reports.html import render_html
+
+            text = render_html(raw)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        from ..files import write_atomic
+
+        try:
+            write_atomic(args.output, text)
+        except OSError as exc:
+            raise MemgateError(
+                f"memgate: cannot write {args.output}: {exc.strerror}; check the path"
+            ) from None
+        print(f"wrote {args.output}")
+    failing = sum(s.verdict in FAILING for s in doc.scenarios.values())
+    return EXIT_REGRESSION if failing else EXIT_OK
