@@ -282,6 +282,14 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "markdown", parse_path, None, "write a Markdown summary (for a pull-request comment) to this path"
     ),
+    Option(
+        "keep_captures",
+        parse_path,
+        None,
+        "keep memray's capture of every scenario's last run in this directory (flame graphs of "
+        "them beside the HTML report); without it, only regressions' captures are kept, for their "
+        "flame graphs",
+    ),
     Option("strict", parse_bool, False, "fail scenarios that have no baseline yet", True),
     Option(
         "backend",
@@ -406,6 +414,7 @@ class GateConfig:
     report: Path | None = option_default("report")  # noqa: RUF009 - None or an immutable Path
     html: Path | None = option_default("html")  # noqa: RUF009 - None or an immutable Path
     markdown: Path | None = option_default("markdown")  # noqa: RUF009 - None or an immutable Path
+    keep_captures: Path | None = option_default("keep_captures")  # noqa: RUF009 - None or a Path
     strict: bool = option_default("strict")
     backend: str = option_default("backend")
     min_runs: int = option_default("min_runs")

@@ -1,7 +1,8 @@
-"""The files a session leaves for people and tools: the JSON report, the HTML page, the
-Markdown summary, and GitHub's step summary. Each is rendered from the one public report
-document; a write that fails is an error message for the summary, never a traceback, and
-the other outputs are still written."""
+"""The files a session leaves for people and tools: the JSON report, the HTML page with
+memray's flame graphs beside it, the Markdown summary, and GitHub's step summary. Each is
+rendered from the one public report document; a write that fails is an error message for
+the summary, never a traceback, and the other outputs are still written. A flame graph that
+cannot be rendered is a warning: the page goes without its link."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .backends.sites import EXTERNAL
 from .config import GateConfig
 from .errors import MemgateError
 from .files import write_atomic
@@ -30,10 +32,10 @@ def _json(document: Mapping[str, Any]) -> str:
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
-def _html(document: Mapping[str, Any]) -> str:
+def _html(document: Mapping[str, Any], flamegraphs: Mapping[str, str] | None = None) -> str:
     from .reports.html import render_html
 
-    return render_html(document)
+    return render_html(document, flamegraphs=flamegraphs)
 
 
 def _markdown(document: Mapping[str, Any]) -> str:
@@ -49,10 +51,54 @@ RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
 }
 
 
+def shown_path(path: Path, rootdir: Path) -> str:
+    """A kept file as reports show it: relative to the rootdir, else ``<external>/<name>``."""
+    try:
+        return path.resolve().relative_to(rootdir.resolve()).as_posix()
+    except ValueError:
+        return f"{EXTERNAL}/{path.name}"
+
+
+def write_flamegraphs(
+    config: GateConfig, document: dict[str, Any], captures: Mapping[str, str]
+) -> tuple[dict[str, str], list[tuple[str, str]], list[str]]:
+    """memray's flame graphs of the kept ``captures`` ({scenario: capture}) beside the HTML
+    report, when one is written. Returns (links relative to the page, files, warnings), and
+    sets each scenario's ``capture`` and ``flamegraph`` in ``document`` (relative paths)."""
+    from .captures import flamegraph_dir, render_flamegraphs
+
+    html = config.output_path("html")
+    rendered: dict[str, Path] = {}
+    warnings: list[str] = []
+    scenarios = [s for s in document.get("scenarios") or () if isinstance(s, dict)]
+    if html is not None and captures:
+        growth = {str(s.get("id")) for s in scenarios if "growth" in (s.get("reasons") or ())}
+        wanted = {nodeid: (capture, nodeid in growth) for nodeid, capture in captures.items()}
+        rendered, warnings = render_flamegraphs(wanted, flamegraph_dir(html), config.rootdir)
+    for scenario in scenarios:
+        nodeid = str(scenario.get("id"))
+        capture, flamegraph = captures.get(nodeid), rendered.get(nodeid)
+        scenario["capture"] = None if capture is None else shown_path(Path(capture), config.rootdir)
+        scenario["flamegraph"] = None if flamegraph is None else shown_path(flamegraph, config.rootdir)
+    files: list[tuple[str, str]] = []
+    if rendered and html is not None:
+        files.append((f"{len(rendered)} flame graph(s)", str(flamegraph_dir(html))))
+    keep = config.output_path("keep_captures")
+    if keep is not None and captures:
+        files.append((f"{len(captures)} memray capture(s)", str(keep)))
+    links = {nodeid: f"{path.parent.name}/{path.name}" for nodeid, path in rendered.items()}
+    return links, files, warnings
+
+
 def write_outputs(
-    config: GateConfig, document: Mapping[str, Any], environ: Mapping[str, str]
+    config: GateConfig,
+    document: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    flamegraphs: Mapping[str, str] | None = None,
 ) -> tuple[list[tuple[str, str]], list[str]]:
-    """(files written as (what, path), errors) for every output the configuration asks for."""
+    """(files written as (what, path), errors) for every output the configuration asks for.
+    ``flamegraphs`` links scenarios of the HTML page to their flame graph (see above)."""
     files: list[tuple[str, str]] = []
     errors: list[str] = []
     for key, render in RENDERERS.items():
@@ -60,7 +106,7 @@ def write_outputs(
         if path is None:
             continue
         try:
-            write_atomic(path, render(document))
+            write_atomic(path, _html(document, flamegraphs) if key == "html" else render(document))
             files.append((key, str(path)))
         except (MemgateError, OSError) as exc:
             errors.append(write_error(key, path, exc, "not written"))

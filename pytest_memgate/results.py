@@ -16,6 +16,7 @@ from typing import Any, ClassVar, TypeAlias
 from .baseline import BaselineEntry
 from .marker import ScenarioSpec
 from .model import RunRecord, RunSummary
+from .validate import as_text
 
 
 class Outcome(str, enum.Enum):
@@ -430,6 +431,7 @@ class ScenarioResult:
     scaling: Scaling | None = None
     family: str | None = None  # a sizes=[...] scenario's family id
     size: int | None = None  # and its payload size
+    capture: str | None = None  # memray's capture of the last run, where it was kept (absolute)
 
     @property
     def outcome(self) -> Outcome:
@@ -464,6 +466,7 @@ class ScenarioResult:
             "scaling": None if self.scaling is None else self.scaling.to_dict(),
             "family": self.family,
             "size": self.size,
+            "capture": self.capture,
         }
 
     @classmethod
@@ -486,6 +489,7 @@ class ScenarioResult:
             scaling=None if scaling is None else Scaling.from_dict(scaling),
             family=None if data.get("family") is None else str(data["family"]),
             size=None if data.get("size") is None else int(data["size"]),
+            capture=None if data.get("capture") is None else as_text(data["capture"], "capture"),
         )
 
 

@@ -13,10 +13,15 @@ with the pytest process (``PR_SET_PDEATHSIG`` on Linux) and keeps a deadline of 
 for where that is not available; signals that end the pytest process (SIGINT, SIGTERM,
 SIGHUP) first kill the run's children and remove its captures, then take their course;
 and the janitor (``backends/janitor.py``) cleans up after a SIGKILL.
+
+A run's memray capture goes with its work directory, unless the caller asked to keep it
+(``keeping_capture``): then the capture of a run that ended well is moved there first, for
+memray's flame graph of the run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -29,6 +34,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -36,7 +42,9 @@ from typing import Any, NoReturn
 
 from .backends import Body, get_backend, janitor
 from .backends.rss import current_rss, measure_rss
+from .backends.sites import short_path
 from .backends.watchdog import HardCapExceeded, start_watchdog
+from .captures import without_machine_paths
 from .model import RunRecord, RunRequest, RunStatus
 from .units import format_size
 
@@ -46,6 +54,23 @@ _PHASES = ("heap", "rss")
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _ORPHANED = 75  # the exit status of a child whose parent was gone before it could ask to die with it
+CAPTURE_NAME = "capture.bin"  # where backends/memray.py leaves its capture in the run's work directory
+_KEEP_CAPTURE: ContextVar[Path | None] = ContextVar("memgate_keep_capture", default=None)
+
+
+@contextmanager
+def keeping_capture(path: Path | None) -> Iterator[None]:
+    """Runs inside keep the heap phase's capture at ``path`` (each run replaces the last).
+
+    A context rather than an argument: the session's run function keeps its signature
+    (body, request, timeout), which the tests' injected runs share, and runs that have no
+    capture (tracemalloc, an injected run) simply leave nothing at ``path``.
+    """
+    token = _KEEP_CAPTURE.set(path)
+    try:
+        yield
+    finally:
+        _KEEP_CAPTURE.reset(token)
 
 
 def run_isolated(body: Body, request: RunRequest, *, timeout_s: float) -> RunRecord:
@@ -86,6 +111,9 @@ def _run(body: Body, request: RunRequest, timeout_s: float, stop: _StopSignals) 
                 children.append(_start(body, request, phase, timeout_s, keeper))
         _wait_all(children, ends, timeout_s)
         heap, rss = (_finish(child, ends[child.pid], request, timeout_s) for child in children)
+        keep = _KEEP_CAPTURE.get()
+        if keep is not None and heap.ok:
+            _keep_capture(children[0].workdir / CAPTURE_NAME, keep)
     finally:
         with stop.held():  # a second Ctrl-C must not cut the cleanup short
             for child in children:
@@ -106,6 +134,20 @@ def _run(body: Body, request: RunRequest, timeout_s: float, stop: _StopSignals) 
         peak_rss_bytes=rss.peak_rss_bytes,
         wall_s=max(heap.wall_s, rss.wall_s),
     )
+
+
+def _keep_capture(capture: Path, keep: Path) -> None:
+    """Move the capture out of the work directory before it is removed. A capture that
+    cannot be kept (a full disk, a read-only directory) costs its flame graph, not the run:
+    the session finds no file at ``keep``."""
+    if not capture.is_file():
+        return
+    try:
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(capture), str(keep))  # across file systems too (/tmp to the project)
+    except OSError:
+        with contextlib.suppress(OSError):
+            keep.unlink()
 
 
 class _Stopped(BaseException):
@@ -412,6 +454,27 @@ def _failed(status: RunStatus, request: RunRequest, wall_s: float, error: str) -
     )
 
 
+def _raised_text(exc: BaseException, root: str | None) -> str:
+    """The exception and its traceback, without this machine's paths: the text lands in
+    report files. Each frame's file reads as an allocation site's does (relative to the
+    project, the library root or the standard library, else ``<external>/...``), and the
+    project's, the interpreter's and the home directory's paths in messages are cut too."""
+    tb = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    seen: set[int] = set()
+    todo = [tb]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for frame in current.stack:
+            frame.filename = short_path(frame.filename, root)
+        todo.extend(t for t in (current.__cause__, current.__context__) if t is not None)
+        todo.extend(getattr(current, "exceptions", None) or ())  # an ExceptionGroup's members
+    summary = "".join(tb.format_exception_only()).strip()
+    return without_machine_paths(f"{summary}\n\n{''.join(tb.format())}", root)
+
+
 def _child_main(
     body: Body, request: RunRequest, workdir: Path, phase: str, parent: int, deadline_s: float
 ) -> NoReturn:  # pragma: no cover
@@ -442,9 +505,7 @@ def _child_main(
     except HardCapExceeded as exc:  # before the tracker ran (warm-up) or from a backend without sites
         record = _failed(RunStatus.HARD_CAP, request, 0.0, f"{exc}; stopped before any sites were tracked")
     except BaseException as exc:  # noqa: BLE001 - the child reports everything and exits
-        summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        record = _failed(RunStatus.RAISED, request, 0.0, f"{summary}\n\n{detail}")
+        record = _failed(RunStatus.RAISED, request, 0.0, _raised_text(exc, request.project_root))
         code = 3
     try:
         tmp = workdir / (_RESULT + ".tmp")

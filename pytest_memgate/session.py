@@ -22,6 +22,7 @@ from . import __version__
 from .backends import BackendChoice
 from .baseline import Baseline, BaselineEntry, acceptance, load_baseline, update_baseline
 from .branches import BranchInfo, current_branch, matching_glob, provenance
+from .captures import CaptureKeeper
 from .config import GateConfig
 from .environment import Comparability, comparability, environment_fingerprint, expand_baseline_path
 from .errors import MemgateError
@@ -29,9 +30,16 @@ from .limits import HardCap, MemoryLimit, machine_memory, resolve_hard_cap, reso
 from .marker import ScenarioSpec
 from .metrics import classify_shape, summarize_run
 from .model import RunRecord, RunRequest, RunSummary
-from .outputs import RENDERERS, github_annotations, process_environ, write_error, write_outputs
+from .outputs import (
+    RENDERERS,
+    github_annotations,
+    process_environ,
+    write_error,
+    write_flamegraphs,
+    write_outputs,
+)
 from .results import Note, NoteKind, Outcome, ScenarioResult, SessionReport, ShapeReport, Verdict
-from .runner import run_isolated
+from .runner import keeping_capture, run_isolated
 from .schedule import look_schedule, run_until_settled, settled
 from .verdict import (
     COMPARISONS,
@@ -118,6 +126,7 @@ class GateSession:
     not_written: list[tuple[str, str]] = field(default_factory=list)  # (nodeid, outcome)
     files: list[tuple[str, str]] = field(default_factory=list)  # (what, path) written
     errors: list[str] = field(default_factory=list)  # writes that failed
+    warnings: list[str] = field(default_factory=list)  # flame graphs that could not be rendered
     # sizes=[...] scenarios: family -> size -> (nodeid, heap peaks of the runs)
     families: dict[str, dict[int, tuple[str, tuple[int, ...]]]] = field(default_factory=dict)
     progress: Progress | None = None  # told of each run and look as it happens
@@ -140,6 +149,11 @@ class GateSession:
         if self._baseline is None:
             self._baseline = load_baseline(self.baseline_path)
         return self._baseline
+
+    @cached_property
+    def capture_keeper(self) -> CaptureKeeper | None:
+        """Which memray captures outlive their run (see ``captures.py``); None: none do."""
+        return CaptureKeeper.from_config(self.config) if self.backend.name == "memray" else None
 
     @cached_property
     def memory_limit(self) -> MemoryLimit:
@@ -251,10 +265,13 @@ class GateSession:
         summaries: list[RunSummary] = []
         shapes: list[ShapeReport] = []
         records_so_far: list[RunRecord] = []
+        keeper = self.capture_keeper
+        staged = keeper.staging(nodeid) if keeper is not None else None  # each run's capture
 
         def next_run() -> RunRecord:
             slowest = max((r.wall_s for r in records_so_far), default=None)
-            record = self.run(body, request, fixed_timeout or auto_timeout(slowest))
+            with keeping_capture(staged):
+                record = self.run(body, request, fixed_timeout or auto_timeout(slowest))
             records_so_far.append(record)
             if record.ok:
                 summaries.append(summarize_run(record))
@@ -277,7 +294,14 @@ class GateSession:
         looks = self.looks_for(nodeid, entry is not None, sized=family is not None)
         if self.progress is not None:
             self.progress.started(nodeid, looks, tuple(notes))
-        records, verdict = run_until_settled(next_run, looks, judge, confirm=self.config.runs, failed=failed)
+        try:
+            records, verdict = run_until_settled(
+                next_run, looks, judge, confirm=self.config.runs, failed=failed
+            )
+        except BaseException:
+            if keeper is not None and staged is not None:
+                keeper.settle(staged, regressed=False)
+            raise
         shape = shapes[-1] if shapes else None
         if shape is not None and summaries:
             shape = consistent_shape(shape, statistics.median(s.heap_growth for s in summaries), policy)
@@ -302,6 +326,9 @@ class GateSession:
             result = replace(result, family=family[0], size=family[1])
             if verdict.outcome is not Outcome.ERROR:
                 result = self._judge_family(result, family)
+        if keeper is not None and staged is not None:  # the last run's capture: kept or removed
+            regressed = result.outcome is Outcome.REGRESSION
+            result = replace(result, capture=keeper.settle(staged, regressed=regressed))
         self.results[nodeid] = result
         if self.progress is not None:
             self.progress.finished(result)
@@ -433,8 +460,12 @@ class GateSession:
         from .reports.json import build_report
 
         self.document = build_report(self.report())
-        files, errors = write_outputs(self.config, self.document, process_environ(self.environ))
-        self.files += files
+        captures = {r.nodeid: r.capture for r in self.results.values() if r.capture is not None}
+        links, kept, self.warnings = write_flamegraphs(self.config, self.document, captures)
+        files, errors = write_outputs(
+            self.config, self.document, process_environ(self.environ), flamegraphs=links
+        )
+        self.files += files + kept
         self.errors += errors
 
     @property

@@ -8,11 +8,17 @@ memray has no live "current heap" query, so the floor after each call is read fr
 snapshots: after each call the child collects garbage and then idles for a few sampling
 intervals; the snapshots taken inside that quiet window show the floor. The cost is
 ``_PAUSE_S`` per call, small against production-sized calls.
+
+The capture is left in the run's work directory (``runner.CAPTURE_NAME``), where the
+runner removes it or keeps it for a flame graph. memray writes the command line into it,
+and its flame graph shows it: the tracker starts under a neutral ``sys.argv``, so that no
+path or argument of the pytest command reaches a report.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import time
 from array import array
 from dataclasses import replace
@@ -31,11 +37,15 @@ _INTERVAL_MS = 1
 _PAUSE_S = 0.003
 
 
+CAPTURE_NAME = "capture.bin"  # the runner's CAPTURE_NAME (not imported: the child only loads this)
+_ARGV = ["pytest-memgate"]  # the command line memray records
+
+
 class MemrayBackend:
     name = "memray"
 
     def measure(self, body: Body, request: RunRequest, workdir: Path) -> RunRecord:
-        capture = workdir / "capture.bin"
+        capture = workdir / CAPTURE_NAME
         n = request.iterations
         # Preallocated so the gate's own bookkeeping does not show up as growth.
         window_start = array("d", bytes(8 * (n + 1)))
@@ -47,13 +57,18 @@ class MemrayBackend:
         # Tracking starts before the warm-up: whatever warm-up allocates and a measured
         # call later frees (a full cache evicting) must be known to the tracker, or every
         # such eviction would read as growth.
-        with memray.Tracker(
-            str(capture),
-            memory_interval_ms=_INTERVAL_MS,
-            file_format=FileFormat.AGGREGATED_ALLOCATIONS,
-            native_traces=request.native_traces,
-            trace_python_allocators=request.trace_python_allocators,
-        ):
+        argv, sys.argv = sys.argv, list(_ARGV)
+        try:
+            tracker = memray.Tracker(
+                str(capture),
+                memory_interval_ms=_INTERVAL_MS,
+                file_format=FileFormat.AGGREGATED_ALLOCATIONS,
+                native_traces=request.native_traces,
+                trace_python_allocators=request.trace_python_allocators,
+            )
+        finally:
+            sys.argv = argv  # the scenario sees its own
+        with tracker:
             try:
                 warm_up(body, request.warmup)
                 started = time.perf_counter()

@@ -1,0 +1,196 @@
+"""memray's captures kept past their run, and memray's own flame graphs rendered from them.
+
+A capture is removed with its run's work directory unless the session keeps it. When an
+HTML report is written, a regressing scenario's last run (the one that confirmed the
+regression) keeps its capture in ``<report stem>-flamegraphs/`` beside the report, and
+memray's flame graph of it is rendered there and linked from the scenario. With
+``keep_captures DIR`` every scenario keeps the capture of its last successful run in DIR
+(and gets a flame graph too when an HTML report is written).
+
+Flame graphs are rendered by ``python -m memray flamegraph`` in a subprocess: the command
+is memray's stable interface, and a renderer that fails or runs out of memory costs its
+own file only, never the session. ``--no-web`` puts memray's scripts into the file, so the
+page opens without a network like the report does (about 4.5 MB a file, where the CDN
+version is about 120 KB). A scenario that regressed on growth gets the ``--leaks`` view:
+what was still allocated when tracking ended, which is where a per-call leak piles up; the
+default view (at the heap's peak) would bury a small leak under the transient peak.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import site
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .backends import janitor
+from .backends.sites import EXTERNAL
+from .config import GateConfig
+from .files import write_atomic
+
+RENDER_TIMEOUT_S = 300.0
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+
+
+def safe_name(nodeid: str) -> str:
+    """A file name for a scenario: readable, distinct for distinct ids, valid anywhere."""
+    readable = _UNSAFE.sub("_", nodeid).strip("._-")[:80] or "scenario"
+    return f"{readable}-{hashlib.sha256(nodeid.encode()).hexdigest()[:8]}"
+
+
+def flamegraph_dir(html: Path) -> Path:
+    """Where the flame graphs of the HTML report ``html`` go: beside it, named after it."""
+    return html.parent / f"{html.stem}-flamegraphs"
+
+
+def without_machine_paths(text: str, root: str | Path | None, *, external: str = EXTERNAL + "/") -> str:
+    """``text`` with this machine's directories cut out, as allocation sites read: the
+    project's, the library roots' (site-packages) and the standard library's go, any other
+    path under the interpreter's prefixes or a ``sys.path`` entry becomes ``external``, and
+    the home directory ``~/``. What is left reads the same on every machine, and names no
+    user of this one."""
+    cuts: list[tuple[str, str]] = []
+    if root:
+        cuts += [(str(root), "")]
+    cuts += [(directory, "") for directory in _library_dirs()]
+    cuts += [(prefix, external) for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}]
+    cuts += [(entry, external) for entry in sys.path if entry and os.path.isabs(entry)]
+    home = os.path.expanduser("~")
+    if home not in ("~", "/", ""):
+        cuts += [(home, "~/")]
+    spelled: dict[str, str] = {}  # the first reading of a directory wins (the project's)
+    for directory, replacement in cuts:
+        for spelling in (directory, os.path.realpath(directory)):
+            spelled.setdefault(os.path.join(spelling, ""), replacement)
+    for prefix, replacement in sorted(spelled.items(), key=lambda cut: -len(cut[0])):  # deepest first
+        if len(prefix) > 1:
+            text = text.replace(prefix, replacement)
+    return text
+
+
+def _library_dirs() -> list[str]:
+    """site-packages (the user's too) and the standard library of this interpreter."""
+    paths = sysconfig.get_paths()
+    found = [paths.get(key, "") for key in ("purelib", "platlib", "stdlib", "platstdlib")]
+    with contextlib.suppress(AttributeError):  # site may be trimmed in embedded interpreters
+        found += [*site.getsitepackages(), site.getusersitepackages()]
+    return [path for path in dict.fromkeys(found) if path and os.path.isabs(path)]
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureKeeper:
+    """Which captures a session keeps, and where."""
+
+    keep_dir: Path | None  # keep_captures: one capture of every scenario
+    flame_dir: Path | None  # beside the HTML report: regressions' captures and the flame graphs
+
+    @classmethod
+    def from_config(cls, config: GateConfig) -> CaptureKeeper | None:
+        """None when nothing is kept: no HTML report and no ``keep_captures``."""
+        keep, html = config.output_path("keep_captures"), config.output_path("html")
+        if keep is None and html is None:
+            return None
+        return cls(keep.absolute() if keep else None, flamegraph_dir(html).absolute() if html else None)
+
+    def staging(self, nodeid: str) -> Path:
+        """Where a scenario's runs leave their capture (each run replaces the last one's):
+        its place in ``keep_dir``, else a temporary directory until the verdict is known."""
+        if self.keep_dir is not None:
+            path = self.keep_dir / f"{safe_name(nodeid)}.bin"
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)  # an earlier session's capture is not this one's
+            return path
+        temporary = Path(tempfile.mkdtemp(prefix="memgate-capture-"))
+        keeper = janitor.current()
+        if keeper is not None:
+            keeper.watch_dir(temporary)  # removed even if pytest is killed
+        return temporary / f"{safe_name(nodeid)}.bin"
+
+    def settle(self, staged: Path, regressed: bool) -> str | None:
+        """The absolute path of the capture kept for the scenario, or None; a capture that is
+        not kept is removed now."""
+        if self.keep_dir is not None:
+            return str(staged) if staged.is_file() else None
+        kept: str | None = None
+        try:
+            if regressed and self.flame_dir is not None and staged.is_file():
+                self.flame_dir.mkdir(parents=True, exist_ok=True)
+                target = self.flame_dir / staged.name
+                shutil.move(str(staged), str(target))
+                kept = str(target)
+        except OSError:
+            kept = None  # the report goes without this flame graph; the run's figures stand
+        finally:
+            shutil.rmtree(staged.parent, ignore_errors=True)
+            keeper = janitor.current()
+            if keeper is not None:
+                keeper.release_dir(staged.parent)
+        return kept
+
+
+class RenderError(Exception):
+    """memray could not render a flame graph; the message says why in one line."""
+
+
+def render_flamegraph(capture: Path, output: Path, *, leaks: bool, root: Path) -> None:
+    """memray's flame graph of ``capture`` at ``output``, without this machine's paths."""
+    with tempfile.TemporaryDirectory(prefix="memgate-flamegraph-") as scratch:
+        rendered = Path(scratch) / "flamegraph.html"
+        command = [sys.executable, "-m", "memray", "flamegraph", "--no-web", "-o", str(rendered)]
+        if leaks:
+            command.append("--leaks")
+        try:
+            done = subprocess.run(
+                [*command, str(capture)],
+                capture_output=True,
+                text=True,
+                timeout=RENDER_TIMEOUT_S,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            raise RenderError(f"memray took longer than {RENDER_TIMEOUT_S:g} s") from None
+        except OSError as exc:
+            raise RenderError(f"memray could not be started ({exc.strerror or exc})") from None
+        if done.returncode != 0 or not rendered.is_file():
+            said = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+            why = said[-1] if said else f"exit status {done.returncode}"
+            raise RenderError(f"memray flamegraph failed: {without_machine_paths(why, root)}")
+        try:
+            text = rendered.read_text(encoding="utf-8", errors="replace")
+            # The paths are in memray's JSON, where "<" is written \u003c (HTML-safe).
+            write_atomic(output, without_machine_paths(text, root, external="\\u003cexternal\\u003e/"))
+        except OSError as exc:
+            raise RenderError(f"could not write it ({exc.strerror or exc})") from None
+
+
+def render_flamegraphs(
+    captures: Mapping[str, tuple[str, bool]], out_dir: Path, root: Path
+) -> tuple[dict[str, Path], list[str]]:
+    """({scenario: flame graph}, warnings) for ``captures`` ({scenario: (capture, leaks)}).
+    A flame graph that cannot be rendered is a warning: the report goes without its link."""
+    rendered: dict[str, Path] = {}
+    warnings: list[str] = []
+    for nodeid, (capture, leaks) in sorted(captures.items()):
+        output = out_dir / f"{safe_name(nodeid)}.html"
+        try:
+            if not Path(capture).is_file():
+                raise RenderError("its memray capture is gone")
+            render_flamegraph(Path(capture), output, leaks=leaks, root=root)
+        except RenderError as exc:
+            warnings.append(
+                f"memgate: warning: no flame graph for {nodeid}: {exc}; the HTML report was written "
+                "without its link"
+            )
+            continue
+        rendered[nodeid] = output
+    return rendered, warnings
