@@ -180,6 +180,13 @@ def parse_list(value: object) -> tuple[str, ...]:
     return tuple(item for item in items if item)
 
 
+def parse_suite_size(value: object) -> int | None:
+    """``auto`` (count the scenarios at collection) or the whole suite's number of scenarios."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
+        return None
+    return parse_positive_int(value)
+
+
 def parse_text(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected text in quotes, got {shown(value)}")
@@ -322,6 +329,14 @@ OPTIONS: tuple[Option, ...] = (
         0.01,
         "family-wise false-alarm rate for the whole session (Bonferroni over scenarios)",
     ),
+    Option(
+        "suite_size",
+        parse_suite_size,
+        None,
+        "scenarios the false-alarm rate is shared over; auto: the memload scenarios collected "
+        "before -k/-m/pytest-split deselection; give the whole suite's count when each CI shard "
+        "collects only its own paths",
+    ),
     Option("peak_tolerance", parse_fraction, 0.03, "smallest relative heap peak increase that counts"),
     Option("peak_min_bytes", parse_byte_size, 256 * 1024, "smallest absolute heap peak increase that counts"),
     Option(
@@ -422,6 +437,7 @@ class GateConfig:
     baseline_runs: int = option_default("baseline_runs")
     max_runs: int = option_default("max_runs")
     alpha: float = option_default("alpha")
+    suite_size: int | None = option_default("suite_size")  # None: counted at collection
     peak_tolerance: float = option_default("peak_tolerance")
     peak_min_bytes: int = option_default("peak_min_bytes")
     growth_tolerance: int = option_default("growth_tolerance")

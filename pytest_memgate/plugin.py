@@ -122,13 +122,25 @@ def _distributed(config: pytest.Config) -> bool:
     return bool(getattr(config.option, "numprocesses", None)) or hasattr(config, "workerinput")
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Count each memload scenario as it is collected, before -k, -m or pytest-split deselect
+    any: every CI shard then shares the false-alarm rate over the whole suite."""
+    gate = item.config.stash.get(GATE, None)
+    if gate is not None and item.get_closest_marker(MARKER_NAME) is not None:
+        gate.scenario_count += 1
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Count what will run (after -k/-m deselection): the false-alarm rate is shared by it."""
+    """Note what will run (after deselection), for stale entries and the suite size check."""
     gate = session.config.stash.get(GATE, None)
     if gate is not None:
         specs = session.config.stash[SPECS]
         gate.collected = {item.nodeid for item in session.items if item.nodeid in specs}
-        gate.scenario_count = len(gate.collected)
+        gate.scenario_count = max(gate.scenario_count, len(gate.collected))
+        try:
+            gate.check_suite_size()
+        except MemgateError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 SIZE_FIXTURE = "memload_size"

@@ -501,7 +501,7 @@ class SessionReport:
     backend_reason: str
     alpha: float  # the session's false-alarm rate
     alpha_per_test: float
-    scenario_count: int
+    scenario_count: int  # the suite's scenarios, which the false-alarm rate is shared over
     comparisons: int  # metrics compared with the baseline
     looks: int  # looks the adaptive runs may take
     baseline_path: str
@@ -520,3 +520,5 @@ class SessionReport:
     stale: tuple[str, ...] = ()  # baseline scenarios whose test is gone
     files: tuple[tuple[str, str], ...] = ()  # (what, path) written this session
     errors: tuple[str, ...] = ()  # writes that failed
+    suite_size_source: str = "collected"  # "collected" before deselection, or "configured"
+    provenance: Mapping[str, Any] | None = None  # commit and dirty, for the report

@@ -21,11 +21,11 @@ from typing import Any, Protocol
 from . import __version__
 from .backends import BackendChoice
 from .baseline import Baseline, BaselineEntry, acceptance, load_baseline, update_baseline
-from .branches import BranchInfo, current_branch, matching_glob, provenance
+from .branches import BranchInfo, current_branch, git, matching_glob, provenance, working_tree_dirty
 from .captures import CaptureKeeper
 from .config import GateConfig
 from .environment import Comparability, comparability, environment_fingerprint, expand_baseline_path
-from .errors import MemgateError
+from .errors import ConfigError, MemgateError
 from .limits import HardCap, MemoryLimit, machine_memory, resolve_hard_cap, resolve_memory_limit
 from .marker import ScenarioSpec
 from .metrics import classify_shape, summarize_run
@@ -118,7 +118,7 @@ class GateSession:
     backend: BackendChoice
     run: RunFn = _default_run
     environ: Mapping[str, str] | None = None  # None: the process environment
-    scenario_count: int = 0
+    scenario_count: int = 0  # memload scenarios collected, before -k/-m/pytest-split deselection
     collected: set[str] = field(default_factory=set)
     deselected: set[str] = field(default_factory=set)
     results: dict[str, ScenarioResult] = field(default_factory=dict)
@@ -216,12 +216,43 @@ class GateSession:
         return looks
 
     @property
+    def suite_size(self) -> int:
+        """Scenarios the false-alarm rate is shared over: the whole suite, so that CI shards
+        (``-k`` groups, pytest-split) each judge at the level one run of the suite would.
+        Counted at collection before deselection, unless ``suite_size`` is configured for
+        shards that collect only their own paths."""
+        return self.config.suite_size or max(self.scenario_count, 1)
+
+    @property
+    def suite_size_source(self) -> str:
+        return "configured" if self.config.suite_size else "collected"
+
+    def check_suite_size(self) -> None:
+        """A suite smaller than this run's own selection is a typo: it would raise the rate."""
+        size, selected = self.config.suite_size, len(self.collected)
+        if size is not None and size < selected:
+            raise ConfigError(
+                f"memgate: suite_size is {size}, fewer than the {selected} memload scenarios this run "
+                "selects; give the number of scenarios of the whole suite (every shard's together), "
+                "or leave it unset (auto) to count them at collection"
+            )
+
+    @property
     def policy(self) -> Policy:
-        """The session's false-alarm rate shared (Bonferroni) over scenarios, the four
-        metrics and every look the adaptive runs may take, so that neither many scenarios
-        nor adding runs raises it."""
-        tests = max(self.scenario_count, 1) * COMPARISONS * len(self.looks)
+        """The session's false-alarm rate shared (Bonferroni) over the suite's scenarios, the
+        four metrics and every look the adaptive runs may take, so that neither many
+        scenarios, nor adding runs, nor splitting the suite across CI shards raises it."""
+        tests = self.suite_size * COMPARISONS * len(self.looks)
         return Policy.from_config(self.config, tests=tests)
+
+    @cached_property
+    def provenance(self) -> dict[str, Any]:
+        """The commit measured, for the report: ``memgate merge`` refuses shards of two commits."""
+        rootdir = self.config.rootdir
+        return {
+            "commit": git(rootdir, "rev-parse", "HEAD"),
+            "dirty": working_tree_dirty(rootdir, ignore=(self.baseline_path,)),
+        }
 
     def comparability(self, nodeid: str, spec: ScenarioSpec) -> Comparability:
         return comparability(
@@ -459,7 +490,7 @@ class GateSession:
             return
         from .reports.json import build_report
 
-        self.document = build_report(self.report())
+        self.document = build_report(replace(self.report(), provenance=self.provenance))
         captures = {r.nodeid: r.capture for r in self.results.values() if r.capture is not None}
         links, kept, self.warnings = write_flamegraphs(self.config, self.document, captures)
         files, errors = write_outputs(
@@ -505,7 +536,8 @@ class GateSession:
             backend_reason=self.backend.reason,
             alpha=self.config.alpha,
             alpha_per_test=self.policy.alpha,
-            scenario_count=max(self.scenario_count, 1),
+            scenario_count=self.suite_size,
+            suite_size_source=self.suite_size_source,
             comparisons=COMPARISONS,
             looks=len(self.looks),
             baseline_path=_shown(self.baseline_path, self.config.rootdir),
