@@ -26,6 +26,7 @@ from .markdown import (
     verdict_cell,
     visible,
 )
+from .words import printable
 
 TITLE = "memgate"
 
@@ -94,7 +95,8 @@ def annotations(
         else:  # the id starts with the test file's path
             file = _repository_path(nodeid.split("::", 1)[0], root)
         lines = headline_lines(scenario)
-        message = f"{verdict_cell(scenario)} in {nodeid}" + "".join(f"\n{text}" for text in lines)
+        # the id as pytest spells it (\n, \x1b): its own newlines are not the message's
+        message = f"{verdict_cell(scenario)} in {printable(nodeid)}" + "".join(f"\n{text}" for text in lines)
         errors.append(command("error", message, file=file, line=line if file else None))
         change = grown_site(scenario, project_only=True) if scenario.get("verdict") == "regression" else None
         if change is None:
@@ -107,7 +109,7 @@ def annotations(
         warnings.append(
             command(
                 "warning",
-                f"{change.site.get('function', '?')}: {amount}, in {nodeid}",
+                f"{change.site.get('function', '?')}: {amount}, in {printable(nodeid)}",
                 file=path,
                 line=lineno if isinstance(lineno, int) else None,
             )

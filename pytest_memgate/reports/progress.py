@@ -9,7 +9,7 @@ from typing import Protocol
 
 from ..model import RunRecord, RunSummary
 from ..results import Note, ScenarioResult, Verdict
-from .words import look_text, note_text, run_figures
+from .words import look_text, note_text, printable, run_figures
 
 
 class Terminal(Protocol):
@@ -28,11 +28,12 @@ class ProgressPrinter:
         self.verbose = verbosity > 0
 
     def started(self, nodeid: str, looks: Sequence[int], notes: tuple[Note, ...]) -> None:
+        nodeid = printable(nodeid)  # an id's escape codes or newlines must not reach the terminal
         self.terminal.ensure_newline()
         if self.verbose:
             self.terminal.write_line(f"memgate {nodeid}: up to {looks[-1]} runs, looks at {list(looks)}")
             for note in notes:
-                self.terminal.write_line(f"  note: {note_text(note)}")
+                self.terminal.write_line(f"  note: {printable(note_text(note))}")
         else:
             self.terminal.write(f"memgate {nodeid}: run", flush=True)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from ..model import AllocSite, RunStatus
 from ..results import Metric, Outcome, Reason, ScenarioResult, SessionReport
 from ..units import format_percent, format_size
-from .words import TABLE_HEADER, finding_text, note_text, skip_reason, verdict_message
+from .words import TABLE_HEADER, finding_text, note_text, printable, skip_reason, verdict_message
 
 
 def _site_line(site: AllocSite, before: dict[tuple[str, str, int], AllocSite], per: int) -> str:
@@ -17,7 +17,7 @@ def _site_line(site: AllocSite, before: dict[tuple[str, str, int], AllocSite], p
     amount = format_size(site.size_bytes)
     if per > 1:
         amount += f" = {format_size(site.size_bytes / per)}/call"
-    return f"    {amount} in {site.count} allocations: {site.location}{was if before else ''}"
+    return f"    {amount} in {site.count} allocations: {printable(site.location)}{was if before else ''}"
 
 
 def _sites(
@@ -31,14 +31,15 @@ def _sites(
 
 def headline(result: ScenarioResult) -> str:
     """The failure's first line, the verdict in a few words: pytest's short summary shows it."""
-    outcome = result.outcome
+    outcome, nodeid = result.outcome, printable(result.nodeid)
     if outcome is Outcome.REGRESSION:
         metrics = ", ".join(dict.fromkeys(f.metric.value for f in result.verdict.regressed))
-        return f"memgate: REGRESSION ({metrics}) in {result.nodeid}"
+        return f"memgate: REGRESSION ({metrics}) in {nodeid}"
     if outcome is Outcome.ERROR:
-        reason = result.verdict.reasons[0].value.replace("_", " ") if result.verdict.reasons else "error"
-        return f"memgate: ERROR ({reason}) in {result.nodeid}"
-    return f"memgate: {outcome.value.upper()} in {result.nodeid}"
+        if not result.verdict.reasons:  # not a run that failed: a result that could not be read
+            return f"memgate: ERROR in {nodeid}"
+        return f"memgate: ERROR ({result.verdict.reasons[0].value.replace('_', ' ')}) in {nodeid}"
+    return f"memgate: {outcome.value.upper()} in {nodeid}"
 
 
 def failure_text(result: ScenarioResult, strict_new: bool = False) -> str:
@@ -152,11 +153,12 @@ def _change(result: ScenarioResult, metric: Metric) -> str:
 
 def _row(result: ScenarioResult) -> tuple[str, ...]:
     outcome = _verdict_cell(result)
+    nodeid = printable(result.nodeid)
     if not result.measured:
-        return (result.nodeid, outcome, "-", "-", "-", "-", "-", str(len(result.records)), "-")
+        return (nodeid, outcome, "-", "-", "-", "-", "-", str(len(result.records)), "-")
     peak, growth = result.median("peak_heap_bytes"), result.median("heap_growth")
     return (
-        result.nodeid,
+        nodeid,
         outcome,
         format_size(peak),
         _change(result, Metric.HEAP_PEAK),
@@ -169,7 +171,12 @@ def _row(result: ScenarioResult) -> tuple[str, ...]:
 
 
 def summary_lines(report: SessionReport) -> list[str]:
-    """The table after the run, and what was written or needs attention."""
+    """The table after the run, and what was written or needs attention. Every line is one
+    line of the terminal: ids, paths and messages have their control characters spelled out."""
+    return [printable(line) for line in _summary_lines(report)]
+
+
+def _summary_lines(report: SessionReport) -> list[str]:
     lines = [
         f"backend: {report.backend} ({report.backend_reason}); baseline: "
         f"{report.baseline_path}; false-alarm rate {report.alpha:g} for the session "

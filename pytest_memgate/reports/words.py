@@ -8,6 +8,7 @@ reads the same wherever it is shown.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 from ..results import (
@@ -38,6 +39,28 @@ TABLE_HEADER = (
     "runs",
     "shape",
 )
+
+
+# C0 and C1 controls (ANSI escapes, newlines, CR, tabs) and the invisible marks that reorder
+# or split text (bidirectional overrides, line separators): in an id they could recolour the
+# terminal, forge a line of the log (a second GitHub workflow command) or make it read as another.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def printable(text: object) -> str:
+    """``text`` on one line with its control characters spelled out as pytest spells them in
+    ids (``\\n``, ``\\x1b[31m``): a test id or a path shown by the gate must never drive the
+    terminal or split a line of the log."""
+    return _UNPRINTABLE.sub(_spelled, str(text))
+
+
+def _spelled(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def p_text(p: float) -> str:
@@ -152,6 +175,8 @@ def findings_text(findings: Sequence[Finding]) -> str:
 def error_text(verdict: Verdict) -> str:
     """How the failing run ended, with the scenario's traceback when it raised."""
     text = verdict.error.strip()
+    if not verdict.reasons and verdict.error_run == 0:  # no run failed: the gate could not judge it
+        return text
     status = verdict.reasons[0] if verdict.reasons else Reason.CRASHED
     first_line = text.splitlines()[0] if text else status.value
     message = f"run {verdict.error_run} {status.value.replace('_', ' ')}: {first_line}"

