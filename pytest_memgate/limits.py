@@ -8,6 +8,8 @@ to the machine's memory where there is no limit: it protects the CI runner eithe
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +103,7 @@ class HardCap:
 
     ``bytes`` is per child (None: no cap). ``source`` is for the summary, after the size:
     ``hard cap: 5.89 GiB per child (auto: 50% of the 23.5 GiB machine memory, shared by the
-    run's two children)``.
+    run's two children)``, or ``... shared by the two children of each of 2 xdist workers``.
     """
 
     bytes: int | None
@@ -129,11 +131,30 @@ def _protected(limit: MemoryLimit, machine_bytes: int | None) -> tuple[int, str]
     return None
 
 
+def xdist_workers(
+    *, worker: bool, numprocesses: object = None, environ: Mapping[str, str] | None = None
+) -> int:
+    """How many xdist workers measure at once: in a worker, ``PYTEST_XDIST_WORKER_COUNT``
+    (set by xdist); on the controller, ``-n`` (a number once xdist has read it); else 1.
+    Only a worker reads the variable: a pytest started from inside a worker inherits it."""
+    value = (
+        (os.environ if environ is None else environ).get("PYTEST_XDIST_WORKER_COUNT")
+        if worker
+        else numprocesses
+    )
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return 1
+
+
 def resolve_hard_cap(
     cap: str | int | float,
     budgets: tuple[int | float | None, ...],
     limit: MemoryLimit,
     machine_bytes: int | None,
+    workers: int = 1,
 ) -> HardCap:
     """RSS growth at which one measuring child is stopped before it can take the machine down.
 
@@ -153,18 +174,28 @@ def resolve_hard_cap(
     one to give a budget or an explicit ``hard_cap``. The share never leaves a child less
     than 64 MiB: below a 256 MiB limit it could not protect anything (pytest alone takes
     about that much), and would only stop ordinary runs.
+
+    Under pytest-xdist, ``workers`` runs measure at once on the same machine, each with its
+    two children: a share (auto or configured) is split between all ``2 x workers`` of them,
+    so that together they stay within it. A size in bytes stays per child, as given.
     """
     if cap == "off":
         return HardCap(None, 'off (hard_cap = "off")')
     if isinstance(cap, int):
         return HardCap(cap, "hard_cap in the configuration")
     protected = _protected(limit, machine_bytes)
-    shared = "shared by the run's two children"
+    workers = max(1, workers)
+    children = RUN_CHILDREN * workers
+    shared = (
+        "shared by the run's two children"
+        if workers == 1
+        else f"shared by the two children of each of {workers} xdist workers"
+    )
     if isinstance(cap, float):
         if protected is None:
             return HardCap(None, f"off: hard_cap = {_percent(cap)} of an unknown memory size")
         memory, words = protected
-        return HardCap(int(cap * memory / RUN_CHILDREN), f"{_percent(cap)} of the {words}, {shared}")
+        return HardCap(int(cap * memory / children), f"{_percent(cap)} of the {words}, {shared}")
     candidates: list[tuple[int, str]] = []
     for budget in budgets:
         if isinstance(budget, int) and not isinstance(budget, bool):
@@ -177,7 +208,7 @@ def resolve_hard_cap(
                 candidates.append((budget + _BUDGET_HEADROOM, words))
     if protected is not None:
         memory, words = protected
-        share = int(AUTO_SHARE * memory / RUN_CHILDREN)
+        share = int(AUTO_SHARE * memory / children)
         text = f"{_percent(AUTO_SHARE)} of the {words}, {shared}"
         if share >= AUTO_FLOOR:
             candidates.append((share, f"auto: {text}"))

@@ -8,7 +8,7 @@ from typing import Any
 
 from .config import parse_bool, parse_byte_size, parse_positive_int, parse_seconds
 from .errors import ConfigError
-from .validate import shown
+from .validate import InvalidValue, as_object, shown
 
 MARKER_NAME = "memload"
 
@@ -100,12 +100,29 @@ class ScenarioSpec:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ScenarioSpec:
-        """The resolved spec as ``to_dict`` wrote it (budgets already in bytes)."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        values["sizes"] = tuple(int(n) for n in values.get("sizes", ()))
-        return cls(**values)
+    def from_dict(cls, data: object) -> ScenarioSpec:
+        """The spec as ``to_dict`` wrote it (budgets in bytes once resolved), checked as the
+        marker's arguments are: it arrives from an xdist worker or a file, and a NaN timeout
+        or a string of iterations must be an ``InvalidValue`` naming its key, not a traceback
+        later. Keys this version does not know are ignored (a newer writer's additions)."""
+        d = as_object(data)
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            if field.name not in d:
+                continue
+            raw = d[field.name]
+            if raw is None and field.name in _OPTIONAL:
+                values[field.name] = None
+                continue
+            try:
+                values[field.name] = _STORED.get(field.name, ARGUMENTS[field.name][0])(raw)
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                raise InvalidValue(field.name, f"is invalid: {exc}") from None
+        spec = cls(**values)
+        problem = _inconsistency(spec)
+        if problem is not None:
+            raise InvalidValue(*problem)
+        return spec
 
     def with_limit(self, limit_bytes: int | None, nodeid: str) -> ScenarioSpec:
         """Shares of the memory limit turned into bytes; an error when no limit is known."""
@@ -121,6 +138,54 @@ class ScenarioSpec:
                     )
                 resolved[name] = int(value * limit_bytes)
         return replace(self, **resolved) if resolved else self
+
+
+def _stored_budget(value: object) -> int | float:
+    """A budget as ``to_dict`` writes it: bytes, or a share (0 to 1] not yet resolved."""
+    if isinstance(value, float) and 0 < value <= 1:
+        return value
+    if isinstance(value, float) and not value.is_integer():  # NaN, infinities, fractions of a byte
+        raise ValueError(f"expected a number of bytes or a share between 0 and 1, got {shown(value)}")
+    return parse_byte_size(int(value) if isinstance(value, float) else value)
+
+
+def _stored_sizes(value: object) -> tuple[int, ...]:
+    """No sizes (an empty list) for a scenario without a family; else as the marker takes them."""
+    if isinstance(value, (list, tuple)) and not value:
+        return ()
+    return _sizes(value)
+
+
+# Fields that may be null, and the checks of fields whose stored form differs from the
+# marker's argument; every other field is checked by the marker's own parser (ARGUMENTS).
+_OPTIONAL = frozenset(
+    (
+        "max_peak",
+        "max_growth",
+        "max_rss",
+        "trace_python_allocators",
+        "timeout",
+        "production_size",
+        "max_exponent",
+    )
+)
+_STORED: dict[str, Callable[[object], Any]] = {
+    "max_peak": _stored_budget,
+    "max_rss": _stored_budget,
+    "sizes": _stored_sizes,
+}
+
+
+def _inconsistency(spec: ScenarioSpec) -> tuple[str, str] | None:
+    """(argument, problem) when arguments that are each valid do not go together."""
+    if spec.production_size is not None and not spec.sizes:
+        return "production_size", "needs sizes=[...] to fit how the peak grows with payload size"
+    if spec.iterations < 5:
+        return (
+            "iterations",
+            f"is {spec.iterations}, too few to estimate growth; use at least 5 (50 or more for slow leaks)",
+        )
+    return None
 
 
 # keyword -> (parser, help); the marker help line is built from this table.
@@ -171,14 +236,8 @@ def parse_marker(nodeid: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) 
         except (ValueError, TypeError, ArithmeticError) as exc:
             raise ConfigError(f"memgate: {nodeid}: memload {key}={shown(raw)} is invalid: {exc}") from None
     spec = ScenarioSpec(**values)
-    if spec.production_size is not None and not spec.sizes:
-        raise ConfigError(
-            f"memgate: {nodeid}: memload production_size needs sizes=[...] to fit how the peak "
-            "grows with payload size"
-        )
-    if spec.iterations < 5:
-        raise ConfigError(
-            f"memgate: {nodeid}: memload iterations={spec.iterations} is too few to estimate "
-            "growth; use at least 5 (50 or more for slow leaks)"
-        )
+    problem = _inconsistency(spec)
+    if problem is not None:
+        key, text = problem
+        raise ConfigError(f"memgate: {nodeid}: memload {key} {text}")
     return spec

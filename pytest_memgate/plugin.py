@@ -73,9 +73,16 @@ def pytest_configure(config: pytest.Config) -> None:
         gate_config = load_gate_config(config)
         if gate_config.enabled or gate_config.update or gate_config.accept:
             from .backends import choose_backend
+            from .limits import xdist_workers
             from .session import GateSession
 
-            config.stash[GATE] = GateSession(gate_config, choose_backend(gate_config.backend))
+            gate = GateSession(gate_config, choose_backend(gate_config.backend))
+            # Each xdist worker runs two measuring children at once: the cap's share divides by them.
+            numprocesses = getattr(config.option, "numprocesses", None)
+            gate.xdist_workers = xdist_workers(
+                worker=hasattr(config, "workerinput"), numprocesses=numprocesses
+            )
+            config.stash[GATE] = gate
             config.pluginmanager.register(MeasureHook(config), "memgate-measure")
     except MemgateError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -110,7 +117,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                     path, line, _ = item.location
                     gate.locations[item.nodeid] = (path, (line or 0) + 1)
             except MemgateError as exc:
-                raise pytest.UsageError(str(exc)) from None
+                from .reports.words import printable  # the message holds the test's id
+
+                raise pytest.UsageError(printable(exc)) from None
             family = _family(item) if isinstance(item, pytest.Function) else None
             if family is not None and _distributed(config):
                 # Under --dist loadgroup every size of a family runs on one worker, which
@@ -226,14 +235,22 @@ class MeasureHook:
     """
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """On the xdist controller: take each scenario's result as its report arrives."""
+        """On the xdist controller: take each scenario's result as its report arrives. A
+        payload that cannot be read (a worker of another version, a corrupted message) makes
+        that scenario an error naming the problem; the controller and the others go on."""
         payload = getattr(report, "memgate_result", None)
         gate = self.config.stash.get(GATE, None)
-        if payload is not None and gate is not None:
+        if payload is None or gate is None:
+            return
+        try:
             gate.merge({"results": [json.loads(payload)]})
+        except _UNREADABLE as exc:
+            self.unreadable.append(report.nodeid)
+            gate.results[report.nodeid] = _unreadable_result(report.nodeid, gate.backend.name, _problem(exc))
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.unreadable: list[str] = []  # scenarios whose worker payload could not be read
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
@@ -243,7 +260,7 @@ class MeasureHook:
             return None
         from .bodies import make_body
         from .reports.terminal import failure_text
-        from .reports.words import verdict_message
+        from .reports.words import printable, verdict_message
         from .results import Outcome
         from .verdict import Failure
 
@@ -262,7 +279,7 @@ class MeasureHook:
         )
         if result.outcome is Outcome.SKIPPED:
             message = verdict_message(result.verdict, result.notes)
-            warnings.warn(MemgateWarning(f"{pyfuncitem.nodeid}: {message}"), stacklevel=1)
+            warnings.warn(MemgateWarning(f"{printable(pyfuncitem.nodeid)}: {message}"), stacklevel=1)
         failure = gate.failure(result)
         if failure is not None:
             pytest.fail(failure_text(result, strict_new=failure is Failure.STRICT_NEW), pytrace=False)
@@ -278,6 +295,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput["memgate"] = json.dumps(gate.export(results=False))
         return
     late = gate.judge_split_families()
+    measure = session.config.pluginmanager.get_plugin("memgate-measure")
+    if isinstance(measure, MeasureHook) and measure.unreadable:
+        late.extend(measure.unreadable)  # their tests passed on the worker; the gate could not judge them
     if late and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a scaling regression, judged here
     gate.finish()
@@ -301,7 +321,40 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     gate = node.config.stash.get(GATE, None)
     payload = getattr(node, "workeroutput", {}).get("memgate")
     if gate is not None and payload:
-        gate.merge(json.loads(payload))
+        try:
+            gate.merge(json.loads(payload))
+        except _UNREADABLE as exc:  # shown after the table, exit status 3: never a traceback
+            name = getattr(getattr(node, "gateway", None), "id", "an xdist worker")
+            gate.errors.append(
+                f"memgate: the end-of-session message of {name} could not be read ({_problem(exc)}); "
+                "its collected and deselected scenarios are missing, so stale baseline entries may "
+                "be listed wrongly. Run the same version of pytest-memgate on the controller and "
+                "the workers."
+            )
+
+
+# What decoding a worker's payload raises when it is not what this version writes.
+_UNREADABLE = (ValueError, TypeError, KeyError, AttributeError)
+
+
+def _problem(exc: Exception) -> str:
+    """The decoding error in words (an ``InvalidValue`` names its key)."""
+    if isinstance(exc, KeyError):
+        return f"{exc.args[0]!r} is missing" if exc.args else "a key is missing"
+    return str(exc) or type(exc).__name__
+
+
+def _unreadable_result(nodeid: str, backend: str, problem: str) -> ScenarioResult:
+    """An error result for a scenario measured on a worker whose result could not be read."""
+    from .results import Outcome, ScenarioResult, Verdict
+
+    error = (
+        f"its result from the xdist worker could not be read: {problem}. Run the same version of "
+        "pytest-memgate on the controller and the workers, or run this scenario without -n"
+    )
+    return ScenarioResult(
+        nodeid, ScenarioSpec(), backend, (), (), Verdict(Outcome.ERROR, (), (), error=error)
+    )
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -132,6 +132,7 @@ class GateSession:
     progress: Progress | None = None  # told of each run and look as it happens
     locations: dict[str, tuple[str, int]] = field(default_factory=dict)  # nodeid -> (file, line)
     document: dict[str, Any] | None = None  # the public report, once written
+    xdist_workers: int = 1  # runs measuring at once (pytest-xdist -n): the hard cap's share divides
     _baseline: Baseline | None = None
 
     # --- environment, baseline and policy -------------------------------------------------
@@ -165,7 +166,9 @@ class GateSession:
 
     def hard_cap(self, budgets: tuple[int | float | None, ...] = ()) -> HardCap:
         """RSS growth at which one measuring child is stopped (see ``limits.resolve_hard_cap``)."""
-        return resolve_hard_cap(self.config.hard_cap, budgets, self.memory_limit, self.machine_bytes)
+        return resolve_hard_cap(
+            self.config.hard_cap, budgets, self.memory_limit, self.machine_bytes, self.xdist_workers
+        )
 
     @cached_property
     def branch(self) -> BranchInfo:

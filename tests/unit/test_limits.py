@@ -13,6 +13,7 @@ from pytest_memgate.limits import (
     machine_memory,
     resolve_hard_cap,
     resolve_memory_limit,
+    xdist_workers,
 )
 from pytest_memgate.marker import parse_marker
 
@@ -199,3 +200,49 @@ def test_machine_memory_is_read_from_the_system() -> None:
     import psutil
 
     assert machine_memory() == psutil.virtual_memory().total
+
+
+# --- xdist: every worker's run measures at once -------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4, 16])
+def test_all_children_of_all_xdist_workers_at_their_auto_cap_take_at_most_half_the_memory(
+    workers: int,
+) -> None:
+    for limit in (CGROUP, NO_LIMIT):
+        cap = resolve_hard_cap("auto", (None, None), limit, MACHINE, workers)
+        assert cap.bytes is not None
+        memory = limit.limit_bytes or MACHINE
+        assert 2 * workers * cap.bytes <= memory // 2 or cap.bytes == 64 * MiB
+
+
+def test_the_auto_cap_under_xdist_says_how_it_is_shared() -> None:
+    cap = resolve_hard_cap("auto", (), NO_LIMIT, MACHINE, 2)
+    assert cap == HardCap(
+        MACHINE // 8,
+        "auto: 50% of the 23.4 GiB machine memory, shared by the two children of each of 2 xdist workers",
+    )
+
+
+def test_a_configured_share_is_split_between_every_workers_children_but_a_size_is_not() -> None:
+    assert resolve_hard_cap(0.8, (), CGROUP, MACHINE, 4).bytes == int(0.8 * 2 * GiB / 8)
+    assert resolve_hard_cap(128 * MiB, (), CGROUP, MACHINE, 4).bytes == 128 * MiB
+    # a scenario's own budget is per child, whatever the number of workers
+    assert resolve_hard_cap("auto", (16 * MiB,), NO_LIMIT, MACHINE, 4).bytes == 528 * MiB
+
+
+def test_many_workers_on_a_small_limit_still_leave_each_child_the_floor() -> None:
+    cap = resolve_hard_cap("auto", (), MemoryLimit(1 * GiB, "cgroup x"), MACHINE, 8)
+    assert cap.bytes == 64 * MiB
+    assert "8 xdist workers" in cap.source and "would be 32.0 MiB" in cap.source
+
+
+def test_xdist_workers_is_read_in_a_worker_from_the_environment_and_on_the_controller_from_n() -> None:
+    environ = {"PYTEST_XDIST_WORKER_COUNT": "3"}
+    assert xdist_workers(worker=True, environ=environ) == 3
+    assert xdist_workers(worker=True, environ={}) == 1
+    assert xdist_workers(worker=True, environ={"PYTEST_XDIST_WORKER_COUNT": "lots"}) == 1
+    assert xdist_workers(worker=False, numprocesses=4, environ=environ) == 4
+    # a pytest started inside a worker inherits the variable but measures alone
+    assert xdist_workers(worker=False, numprocesses=None, environ=environ) == 1
+    assert xdist_workers(worker=False, numprocesses=0, environ={}) == 1

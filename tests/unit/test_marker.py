@@ -14,6 +14,7 @@ import pytest
 from pytest_memgate.config import MAX_RUNS, resolve_config
 from pytest_memgate.errors import ConfigError
 from pytest_memgate.marker import MAX_CALLS, ScenarioSpec, parse_marker
+from pytest_memgate.validate import InvalidValue
 
 ROOT = Path("/project")
 NODE = "tests/test_x.py::test_y"
@@ -195,3 +196,62 @@ def test_a_bad_pyproject_value_is_a_usage_error_before_any_scenario_runs(pyteste
     assert "timeout" in err and "not a finite number" in err
     assert "Traceback" not in err
     assert not (pytester.path / "ran").exists()
+
+
+# --- ScenarioSpec.from_dict: a spec shipped by an xdist worker or read from a file -----------
+
+
+def test_a_spec_survives_its_round_trip() -> None:
+    spec = ScenarioSpec(
+        iterations=20,
+        warmup=0,
+        max_peak=0.4,
+        max_growth=1024,
+        max_rss=64 * 1024**2,
+        native_traces=True,
+        trace_python_allocators=False,
+        timeout=30.0,
+        sizes=(1000, 2000),
+        production_size=10**6,
+        max_exponent=1.5,
+    )
+    assert ScenarioSpec.from_dict(spec.to_dict()) == spec
+    assert ScenarioSpec.from_dict(ScenarioSpec().to_dict()) == ScenarioSpec()
+    assert ScenarioSpec.from_dict({"iterations": 20, "newer_key": "ignored"}) == ScenarioSpec(iterations=20)
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        ({"iterations": "many"}, "iterations is invalid: expected a whole number >= 1, got 'many'"),
+        ({"iterations": math.nan}, "iterations is invalid"),
+        ({"iterations": True}, "iterations is invalid"),
+        ({"iterations": 3}, "iterations is 3, too few to estimate growth"),
+        ({"warmup": 10**12}, "warmup is invalid"),
+        ({"timeout": math.nan}, "timeout is invalid: expected a number of seconds, got nan"),
+        ({"timeout": -1}, "timeout is invalid"),
+        ({"max_peak": math.inf}, "max_peak is invalid"),
+        ({"max_peak": -5}, "max_peak is invalid"),
+        ({"max_rss": 2**70}, "max_rss is invalid"),
+        ({"max_growth": [1]}, "max_growth is invalid"),
+        ({"native_traces": "yes"}, "native_traces is invalid: expected True or False"),
+        ({"trace_python_allocators": 1}, "trace_python_allocators is invalid"),
+        ({"sizes": [3, 1]}, "sizes is invalid: payload sizes must be distinct and increasing"),
+        ({"sizes": "1,2"}, "sizes is invalid"),
+        ({"sizes": [1, 2], "production_size": 0}, "production_size is invalid"),
+        ({"production_size": 5}, "production_size needs sizes=[...]"),
+        ({"max_exponent": math.inf}, "max_exponent is invalid"),
+        ({"iterations": None}, "iterations is invalid"),
+    ],
+)
+def test_a_bad_spec_payload_is_an_invalid_value_naming_its_key(data: dict[str, object], says: str) -> None:
+    with pytest.raises(InvalidValue) as info:
+        ScenarioSpec.from_dict(data)
+    assert str(info.value).startswith(says)
+    assert info.value.key == says.split(" ", 1)[0]
+
+
+@pytest.mark.parametrize("data", [[], None, "spec", 3])
+def test_a_spec_that_is_not_an_object_is_an_invalid_value(data: object) -> None:
+    with pytest.raises(InvalidValue, match="not an object"):
+        ScenarioSpec.from_dict(data)
