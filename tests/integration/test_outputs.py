@@ -1,6 +1,12 @@
-"""A planted regression, seen where people look: HTML, step summary, annotations, JUnit."""
+"""A planted regression, seen where people look: HTML with memray's flame graph, JSON,
+Markdown, step summary, annotations, JUnit; and none of them holds a path of the machine."""
 
 from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
 
 import pytest
 from _support import run
@@ -13,11 +19,20 @@ import pytest
 
 KEPT = []
 
+def planted_cache_fill():
+    KEPT.append(bytearray(64 * 1024))  # PLANTED
+
 @pytest.mark.memload(iterations=10, warmup=2)
 def test_cache():
     if os.environ.get("PLANT") == "leak":
-        KEPT.append(bytearray(64 * 1024))  # PLANTED
+        planted_cache_fill()
     return [bytearray(512) for _ in range(100)]
+
+@pytest.mark.memload(iterations=5, warmup=1)
+def test_parse():
+    if os.environ.get("PLANT") == "leak":
+        open(os.path.join(os.getcwd(), "missing", "input.json"))
+    return [bytearray(512) for _ in range(10)]
 """
 PLANTED_LINE = next(i for i, line in enumerate(SCENARIO.splitlines(), 0) if "PLANTED" in line)
 
@@ -30,11 +45,33 @@ def test_a_planted_leak_reaches_every_output(
     summary = pytester.path / "summary.md"
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    result = run(pytester, "--memgate", "--memgate-html", "r.html", "--junitxml", "junit.xml", plant="leak")
+    outputs = ("--memgate-html", "out/r.html", "--memgate-report", "out/r.json", "--memgate-markdown", "r.md")
+    result = run(pytester, "--memgate", *outputs, "--junitxml", "junit.xml", plant="leak")
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
-    html = (pytester.path / "r.html").read_text()
+    html = (pytester.path / "out" / "r.html").read_text()
     assert f"test_out.py:{PLANTED_LINE}" in html and "<svg" in html
-    assert str(pytester.path) not in html  # no absolute paths of the machine
+    # memray's flame graph of the run that confirmed the leak, beside the page and linked from it
+    document = json.loads((pytester.path / "out" / "r.json").read_text())
+    cache = next(s for s in document["scenarios"] if s["id"] == "test_out.py::test_cache")
+    assert cache["verdict"] == "regression"
+    assert cache["flamegraph"].startswith("out/r-flamegraphs/") and cache["capture"].endswith(".bin")
+    flamegraph = pytester.path / cache["flamegraph"]
+    assert (pytester.path / cache["capture"]).is_file()
+    text = flamegraph.read_text()
+    assert len(text) > 100_000 and "planted_cache_fill" in text
+    link = re.search(r'<a class="flame" href="([^"]+)">', html)
+    assert link is not None and link.group(1) == cache["flamegraph"].removeprefix("out/")
+    # only the regression keeps its capture; the error (a raised scenario) has none
+    assert sorted(p.suffix for p in flamegraph.parent.iterdir()) == [".bin", ".html"]
+    assert "flame graph(s) written" in result.stdout.str()
+    # no path of this machine (the project's directory, the interpreter's) in any report file
+    parse = next(s for s in document["scenarios"] if s["id"] == "test_out.py::test_parse")
+    assert parse["verdict"] == "error" and 'File "test_out.py", line' in parse["run_records"][0]["error"]
+    assert "missing/input.json" in parse["message"]
+    for written in ("out/r.html", "out/r.json", "r.md", str(flamegraph.relative_to(pytester.path))):
+        content = (pytester.path / written).read_text()
+        for machine_path in {str(pytester.path), str(pytester.path.resolve()), sys.prefix, str(Path.home())}:
+            assert machine_path not in content, (written, machine_path)
     assert "REGRESSION" in summary.read_text().upper()
     result.stdout.fnmatch_lines(
         [
@@ -55,3 +92,22 @@ def test_no_annotations_outside_github_actions(
     result = run(pytester, "--memgate", plant="leak")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert "::error" not in result.stdout.str() and "::warning" not in result.stdout.str()
+
+
+def test_keep_captures_keeps_one_capture_of_every_scenario_under_xdist(pytester: pytest.Pytester) -> None:
+    """Workers keep the captures; the controller renders the flame graphs from their paths."""
+    pytest.importorskip("xdist", reason="pytest-xdist is not installed")
+    pytester.makepyfile(test_out=SCENARIO)
+    outputs = ("--memgate-keep-captures", "caps", "--memgate-html", "r.html", "--memgate-report", "r.json")
+    result = run(pytester, "-n", "2", "--memgate", "--memgate-runs", "1", *outputs)
+    assert result.ret == 0, result.stdout.str()
+    document = json.loads((pytester.path / "r.json").read_text())
+    assert {s["verdict"] for s in document["scenarios"]} == {"new"}
+    kept = sorted((pytester.path / "caps").iterdir())
+    assert [s["capture"] for s in document["scenarios"]] == [f"caps/{p.name}" for p in kept]
+    assert len(kept) == 2 and all(p.suffix == ".bin" and p.stat().st_size > 0 for p in kept)
+    html = (pytester.path / "r.html").read_text()
+    for scenario in document["scenarios"]:
+        assert (pytester.path / scenario["flamegraph"]).stat().st_size > 100_000
+        assert f'href="{scenario["flamegraph"]}"' in html
+    assert "2 memray capture(s) written" in result.stdout.str()
