@@ -3,9 +3,10 @@
 ``memgate show PATH`` prints what a baseline or a ``--memgate-report`` file holds;
 ``memgate diff OLD NEW`` compares two of them with the statistics and the project's
 ``[tool.memgate]`` tolerances the plugin gates on; ``report``, ``accept``, ``prune`` and
-``rename`` render a report and change a baseline. One module per job: ``documents``
-reads and checks the files, ``view`` shows them, ``diff`` compares them, ``edit`` changes
-a baseline, ``app`` parses the command line and dispatches. Nothing here imports pytest.
+``rename`` render a report and change a baseline; ``merge`` combines CI shards' reports or
+baselines. One module per job: ``documents`` reads and checks the files, ``view`` shows
+them, ``diff`` compares them, ``edit`` changes a baseline, ``merge`` combines shards,
+``app`` parses the command line and dispatches. Nothing here imports pytest.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from ..units import format_size
 from .diff import POLICY_KEYS, cmd_diff, percent_text
 from .documents import EXIT_ERROR, EXIT_OK
 from .edit import cmd_accept, cmd_prune, cmd_rename
+from .merge import cmd_merge
 from .view import cmd_report, cmd_show
 
 # --- the command line --------------------------------------------------------------------
@@ -87,6 +88,7 @@ COMMANDS: dict[str, Command] = {
     "accept": cmd_accept,
     "prune": cmd_prune,
     "rename": cmd_rename,
+    "merge": cmd_merge,
 }
 
 
@@ -95,7 +97,7 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     parser = argparse.ArgumentParser(
         prog="memgate",
         description="Inspect and compare pytest-memgate baselines and --memgate-report files.",
-        epilog="Exit codes: 0 ok, 1 a regression was found (diff, report), 2 usage or file error.",
+        epilog="Exit codes: 0 ok, 1 a regression was found (diff, report, merge), 2 usage or file error.",
     )
     parser.add_argument("--version", action="version", version=f"memgate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -175,8 +177,31 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     rename.add_argument("old", metavar="OLD")
     rename.add_argument("new", metavar="NEW")
     rename.add_argument("--force", action="store_true", help="replace an existing NEW entry")
+
+    merge = sub.add_parser(
+        "merge",
+        help="combine the reports, or the baselines, of CI shards into one",
+        description="With -o: combine the --memgate-report files of the shards of one CI run "
+        "into one report, which `memgate report` renders; exits 1 when a scenario regressed or "
+        "erred, so CI fails once, at the end. Refuses (exit 2) shards from different "
+        "environments, commits or pytest-memgate versions, a scenario in two shards, and shards "
+        "judged over different suite sizes. With --baseline: write into BASELINE (the baseline "
+        "the shards started from) the entries each shard's --memgate-update changed; refuses "
+        "entries two shards changed differently and entries from different environments.",
+    )
+    merge.add_argument("shards", nargs="+", type=Path, metavar="SHARD", help="a shard's report or baseline")
+    merge.add_argument(
+        "--output", "-o", type=Path, default=None, metavar="MERGED", help="write the merged report here"
+    )
+    merge.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="BASELINE",
+        help="merge shard baselines into this baseline file (written atomically, under its lock)",
+    )
     subparsers = {"show": show, "diff": diff, "report": report, "accept": accept, "prune": prune}
-    subparsers["rename"] = rename
+    subparsers.update(rename=rename, merge=merge)
     return parser, subparsers
 
 

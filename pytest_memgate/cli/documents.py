@@ -76,6 +76,7 @@ class Document:
     memgate_version: str
     scenarios: dict[str, Scenario]
     environment: dict[str, Any] = field(default_factory=dict)  # reports only
+    raw: dict[str, Any] = field(default_factory=dict)  # reports only: the document as written
 
 
 def load_document(path: Path) -> Document:
@@ -208,7 +209,8 @@ def _from_report(document: dict[str, Any], path: Path) -> Document:
         if scenario.id in scenarios:
             raise MemgateError(f"memgate: report {path}: scenario {scenario.id!r} appears twice; {fix}")
         scenarios[scenario.id] = scenario
-    return Document(path, "report", str(document.get("memgate_version", "")), scenarios, environment)
+    version_text = str(document.get("memgate_version", ""))
+    return Document(path, "report", version_text, scenarios, environment, raw=document)
 
 
 # Verdicts that make a report fail (``memgate report`` and ``merge`` exit 1 on them).

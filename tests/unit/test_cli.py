@@ -1,6 +1,6 @@
 """``memgate show``, ``diff``, ``report``, ``accept``, ``prune`` and ``rename`` on real files.
 
-Helpers here are shared by the ``test_cli_*.py`` files.
+Helpers here are shared by the ``test_cli_*.py`` files (``merge`` is in test_cli_merge.py).
 """
 
 from __future__ import annotations
@@ -292,7 +292,7 @@ def test_unusable_files_exit_2_with_the_path(
 
 
 def test_every_command_has_help(capsys) -> None:
-    assert set(COMMANDS) == {"show", "diff", "report", "accept", "prune", "rename"}
+    assert set(COMMANDS) == {"show", "diff", "report", "accept", "prune", "rename", "merge"}
     for argv in (["--help"], *([name, "--help"] for name in COMMANDS)):
         assert main(argv) == 0, argv
         out = capsys.readouterr().out
