@@ -8,8 +8,10 @@ must give every scenario the same verdict (the report's ``verdict`` per id); the
 shows the wall time of each mode against the serial one.
 
 Part 2 (RSS): a project with ``--big`` scenarios records a baseline and is gated in one
-serial session each; a ``conftest.py`` in that project writes the pytest process's RSS
-(psutil) at the session's start, after collection, after every test and at the end of
+serial session each, without a report (the verdicts are read from the summary table;
+``--with-report`` adds a gate session that writes a JSON report, which keeps each run's
+timeline for its charts); a ``conftest.py`` in that project writes the pytest process's
+RSS (psutil) at the session's start, after collection, after every test and at the end of
 the session. The growth per scenario is taken after the first tenth of the scenarios, so
 that one-off imports and caches filled by the first verdicts are not counted as retained.
 
@@ -17,7 +19,7 @@ The exit status is 1 when the verdicts differ between modes or a session fails t
 everything is printed regardless. Wall times on a shared machine are noisy: compare the
 ratios of one invocation, not seconds across invocations.
 
-    python benchmarks/xdist_scale.py [--scenarios 50] [--big 300] [--quick] [--out FILE]
+    python benchmarks/xdist_scale.py [--scenarios 50] [--big 300] [--quick] [--with-report] [--out FILE]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -136,20 +139,15 @@ def make_project(count: int, iterations: int, warmup: int, *, rss: bool, baselin
     return project
 
 
-def run_session(project: Path, mode: str, *flags: str, env: dict[str, str] | None = None) -> Session:
-    report = project / f"report-{mode.replace(' ', '_')}.json"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        "--memgate",
-        "--memgate-report",
-        str(report),
-        *flags,
-    ]
+def run_session(
+    project: Path, mode: str, *flags: str, env: dict[str, str] | None = None, report: bool = True
+) -> Session:
+    """One pytest session; the verdicts come from its JSON report, or without one (a report
+    keeps each run's timeline for its charts) from the summary table."""
+    path = project / f"report-{mode.replace(' ', '_')}.json"
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--memgate", *flags]
+    if report:
+        command += ["--memgate-report", str(path)]
     started = time.perf_counter()
     done = subprocess.run(
         command,
@@ -162,9 +160,12 @@ def run_session(project: Path, mode: str, *flags: str, env: dict[str, str] | Non
     )
     wall = time.perf_counter() - started
     verdicts: dict[str, str] = {}
-    if report.is_file():
-        document = json.loads(report.read_text())
+    if report and path.is_file():
+        document = json.loads(path.read_text())
         verdicts = {str(s["id"]): str(s["verdict"]) for s in document.get("scenarios") or ()}
+    elif not report:
+        rows = re.finditer(r"^(test_scale\.py::\S+)\s+(\S+)", done.stdout, re.MULTILINE)
+        verdicts = {row.group(1): row.group(2) for row in rows}
     return Session(mode, wall, done.returncode, verdicts, done.stdout + done.stderr)
 
 
@@ -235,7 +236,9 @@ def _growth_line(mode: str, seen: dict[str, Any], count: int) -> str:
     )
 
 
-def rss_part(count: int, iterations: int, warmup: int, baseline_runs: int) -> tuple[list[str], bool]:
+def rss_part(
+    count: int, iterations: int, warmup: int, baseline_runs: int, with_report: bool
+) -> tuple[list[str], bool]:
     project = make_project(count, iterations, warmup, rss=True, baseline_runs=baseline_runs)
     ok = True
     lines = [
@@ -245,9 +248,13 @@ def rss_part(count: int, iterations: int, warmup: int, baseline_runs: int) -> tu
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     try:
-        for mode, flags in (("update", ("--memgate-update",)), ("gate", ())):
-            path = project / f"rss-{mode}.json"
-            session = run_session(project, mode, *flags, env={"MEMGATE_BENCH_RSS": str(path)})
+        sessions = [("update", ("--memgate-update",), False), ("gate", (), False)]
+        if with_report:
+            sessions.append(("gate with --memgate-report", (), True))
+        for mode, flags, report in sessions:
+            path = project / f"rss-{mode.replace(' ', '_')}.json"
+            env = {"MEMGATE_BENCH_RSS": str(path)}
+            session = run_session(project, mode, *flags, env=env, report=report)
             print(
                 f"RSS {mode}: {session.wall_s:.1f} s, {session.counts} (exit {session.returncode})",
                 flush=True,
@@ -300,6 +307,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="10 scenarios and 60 in the RSS part")
     parser.add_argument("--no-xdist", action="store_true", help="skip the xdist part")
     parser.add_argument(
+        "--with-report", action="store_true", help="RSS part: a third session that writes a JSON report"
+    )
+    parser.add_argument(
         "--source",
         type=Path,
         default=REPO_DIR,
@@ -329,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ok &= agreed
         sections += [f"## {args.scenarios} scenarios: serial and under xdist", "", *table, ""]
     if args.big > 0:
-        table, ran = rss_part(args.big, args.iterations, args.warmup, args.baseline_runs)
+        table, ran = rss_part(args.big, args.iterations, args.warmup, args.baseline_runs, args.with_report)
         ok &= ran
         sections += [
             f"## {args.big} scenarios in one serial session: the pytest process's RSS",

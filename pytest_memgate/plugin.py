@@ -266,6 +266,11 @@ class MeasureHook:
 
         body = make_body(pyfuncitem.obj, pyfuncitem.funcargs)
         result = gate.measure(pyfuncitem.nodeid, spec, body, family=_family(pyfuncitem))
+        if not gate.wants_document:
+            # Once judged, a run's timeline (up to 400 samples) is read only by the report's
+            # charts: without a report, keeping it cost some 30 KiB of pytest's memory per run.
+            result = _without_timelines(result)
+            gate.results[pyfuncitem.nodeid] = result
         pyfuncitem.stash[RESULT] = result
         # JUnit XML readers (CI test views) show these beside the test.
         pyfuncitem.user_properties.extend(
@@ -331,6 +336,12 @@ def pytest_testnodedown(node: Any, error: object) -> None:
                 "be listed wrongly. Run the same version of pytest-memgate on the controller and "
                 "the workers."
             )
+
+
+def _without_timelines(result: ScenarioResult) -> ScenarioResult:
+    return dataclasses.replace(
+        result, records=tuple(dataclasses.replace(r, timeline=()) for r in result.records)
+    )
 
 
 # What decoding a worker's payload raises when it is not what this version writes.
