@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, TypeAlias
 
 from .baseline import BaselineEntry
@@ -112,6 +112,10 @@ class Comparison:
 
 # --- evidence: what each finding rests on ------------------------------------------------
 
+# A single run whose floor scatters more than this many times the baseline runs' did is not
+# a pass on its own (``verdict._unvouched``).
+NOISE_LIMIT = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class LevelTest:
@@ -125,6 +129,7 @@ class LevelTest:
     spread: str = "pooled"  # "pooled" (one spread for both sides), "larger" or "welch"
     unseen_p: float = 0.0  # chance that odd runs explain a level the baseline never showed
     unseen_alpha: float = 1.0  # what that chance must fall to before a regression is proven
+    noise: float = 0.0  # the current runs' within-run scatter over the baseline's (0: not measured)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +140,9 @@ class RateTest:
     comparison: Comparison
     alpha: float
     needed: float  # bytes per call the increase must exceed
-    pooled: bool  # one spread for both sides (Student) rather than Welch
+    pooled: bool  # one spread for both sides (pooled or the larger of the two) rather than Welch
+    spread: str = ""  # "pooled", "larger" or "welch" ("" in older reports: read ``pooled``)
+    noise: float = 0.0  # the current runs' within-run scatter over the baseline's (0: not measured)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +214,9 @@ def _evidence_from_dict(data: Mapping[str, Any]) -> Evidence:
     values: dict[str, Any] = {}
     for f in fields(cls):
         raw: Any = data.get(f.name)
-        if f.name == "comparison":
+        if f.name not in data and f.default is not MISSING:  # a field newer than the document
+            values[f.name] = f.default
+        elif f.name == "comparison":
             values[f.name] = Comparison.from_dict(raw)
         elif f.name == "fit":
             values[f.name] = ExponentFit(*(_num(v) for v in raw))

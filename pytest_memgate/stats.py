@@ -246,14 +246,17 @@ def compare_rates(
     current_se: Sequence[float],
     *,
     resolution: float = 8.0,
-    pooled: bool = False,
+    spread: str = WELCH,
 ) -> Comparison:
     """Compare per-run growth slopes (bytes per call), each known to within its own se.
 
-    ``pooled``: one spread for both sides (Student's test with ``n_x + n_y - 2`` degrees of
-    freedom) instead of Welch's. Without a change both sides come from the same process, so
-    they share a spread, and two current runs no longer leave the test with a single degree
-    of freedom. Meant for heap growth, whose spread does not depend on the machine's load.
+    Each side's variance is the larger of its runs' spread and their own squared errors.
+    ``spread`` is how the two are combined (see ``level_spread``): ``pooled`` (Student's
+    test with ``n_x + n_y - 2`` degrees of freedom: without a change both sides come from
+    the same process, so two current runs no longer leave a single degree of freedom),
+    ``larger`` (the larger variance for both sides, the same degrees of freedom: never
+    below the pooled error, and far less liberal when the current runs are noisier than
+    the baseline's), or ``welch``.
     """
     if len(baseline) < 1 or len(current) < 1 or len(baseline) + len(current) < 3:
         return _insufficient(baseline, current)
@@ -267,16 +270,18 @@ def compare_rates(
 
     var_x, var_y = var_of(x, baseline_se), var_of(y, current_se)
     mean_diff = float(y.mean() - x.mean())
-    if pooled and len(x) + len(y) > 2:
+    if spread in (POOLED, LARGER):
         common = ((len(x) - 1) * var_x + (len(y) - 1) * var_y) / (len(x) + len(y) - 2)
         for var, n in ((var_x, len(x)), (var_y, len(y))):
-            if n == 1:  # a single run's own error has no weight in the pool: never below it
-                common = max(common, var)
+            if n == 1 or spread == LARGER:  # a single run's own error has no weight in the
+                common = max(common, var)  # pool; ``larger``: never below either side's
         df = float(len(x) + len(y) - 2)
         se = math.sqrt(common * (1 / len(x) + 1 / len(y)))
         p_inc = _t_sf(mean_diff / se, df)
-    else:
+    elif spread == WELCH:
         se, df, p_inc = _welch(mean_diff, var_x, len(x), var_y, len(y))
+    else:
+        raise ValueError(f"unknown spread {spread!r}")
     shift = hodges_lehmann(x, y)
     half = _t_ppf(0.5 + CONFIDENCE / 2, df) * se
     b, c = float(np.median(x)), float(np.median(y))

@@ -21,6 +21,7 @@ from .config import GateConfig, option_default
 from .marker import ScenarioSpec
 from .model import RunSummary
 from .results import (
+    NOISE_LIMIT,
     BudgetCheck,
     Comparison,
     ExponentFit,
@@ -41,6 +42,7 @@ from .schedule import look_schedule
 from .stats import (
     LARGER,
     POOLED,
+    WELCH,
     bonferroni,
     compare_levels,
     compare_rates,
@@ -107,6 +109,7 @@ def _judge_level(
     policy: Policy,
     unseen_p: float = 0.0,
     spread: str = POOLED,
+    noise: float = 0.0,
 ) -> Finding:
     """A peak: regressed with evidence (``p < alpha``) and a practical size, unless the
     current runs sit on a level the baseline never showed and odd runs of an unchanged
@@ -118,21 +121,34 @@ def _judge_level(
     regressed = big_up and c.p_increase < alpha and unseen_p <= policy.metric_alpha
     improved = big_down and c.p_decrease < alpha
     reach_up = c.ratio_high - 1 > tolerance and c.delta_high > min_bytes
-    ambiguous = not regressed and (big_up or reach_up)  # too few runs: always ask for more
+    ambiguous = not regressed and (big_up or reach_up or _unvouched(c, noise))
     evidence = LevelTest(
-        c, alpha, float(tolerance), float(min_bytes), spread, float(unseen_p), policy.metric_alpha
+        c, alpha, float(tolerance), float(min_bytes), spread, float(unseen_p), policy.metric_alpha, noise
     )
     return Finding(metric, Reason.PEAK, evidence, regressed, improved, ambiguous, big_up)
 
 
+def _unvouched(c: Comparison, noise: float) -> bool:
+    """A single run whose floor scatters far more than the baseline runs' did (a busier or
+    noisier machine) cannot vouch for a pass: a one-run look lends it the baseline's
+    spread, which it does not have. One more run lets its own spread count."""
+    return c.n_current == 1 and noise > NOISE_LIMIT
+
+
 def _judge_rate(
-    metric: Metric, c: Comparison, tolerance: float, relative: float, alpha: float, pooled: bool
+    metric: Metric,
+    c: Comparison,
+    tolerance: float,
+    relative: float,
+    alpha: float,
+    spread: str,
+    noise: float = 0.0,
 ) -> Finding:
     needed = max(tolerance, relative * abs(c.baseline))
     regressed = c.delta > needed and c.p_increase < alpha
     improved = -c.delta > needed and c.p_decrease < alpha
-    ambiguous = not regressed and (c.delta > needed or c.delta_high > needed)
-    evidence = RateTest(c, alpha, float(needed), pooled)
+    ambiguous = not regressed and (c.delta > needed or c.delta_high > needed or _unvouched(c, noise))
+    evidence = RateTest(c, alpha, float(needed), spread != WELCH, spread, noise)
     return Finding(metric, Reason.GROWTH, evidence, regressed, improved, ambiguous, c.delta > needed)
 
 
@@ -168,9 +184,11 @@ def compare_runs(
 
     Heap figures come from memray's counts, which do not depend on the machine's load:
     without a change both sides share one spread, so the heap peak uses Student's pooled
-    test (exact at every look) and heap growth the pooled rate test. RSS depends on the
-    machine: its peak uses the larger of the two spreads (conservative when they are equal,
-    far less liberal than Welch's when the current machine is noisier), its growth Welch's.
+    test (exact at every look). Heap growth uses the larger of the two spreads: as exact
+    as pooling when they are equal, and not fooled by current runs whose slopes scatter
+    more than the baseline's. RSS depends on the machine: its peak uses the larger spread
+    too, its growth Welch's. A single run that scatters far more within itself than the
+    baseline's runs did is not a pass on its own (``_unvouched``).
     """
     a = policy.alpha
     heap_b = [r.peak_heap_bytes for r in baseline]
@@ -186,7 +204,7 @@ def compare_runs(
         [r.heap_growth for r in current],
         [r.heap_growth_se for r in current],
         resolution=policy.growth_resolution,
-        pooled=True,  # heap slopes share one spread without a change (see compare_rates)
+        spread=LARGER,
     )
     rss_growth = compare_rates(
         [r.rss_growth for r in baseline],
@@ -196,13 +214,28 @@ def compare_runs(
         resolution=policy.rss_growth_resolution,
     )
     relative = policy.growth_relative
+    heap_noise = noise_ratio(
+        [r.heap_growth_se for r in current], [r.heap_growth_se for r in baseline], policy.growth_resolution
+    )
+    rss_noise = noise_ratio(
+        [r.rss_growth_se for r in current], [r.rss_growth_se for r in baseline], policy.rss_growth_resolution
+    )
     heap_unseen = unseen_level_p(heap_b, heap_c, resolution=res)
     rss_unseen = unseen_level_p(rss_b, rss_c, resolution=res)
     return [
         _judge_level(
-            Metric.HEAP_PEAK, heap_peak, policy.peak_tolerance, policy.peak_min_bytes, policy, heap_unseen
+            Metric.HEAP_PEAK,
+            heap_peak,
+            policy.peak_tolerance,
+            policy.peak_min_bytes,
+            policy,
+            heap_unseen,
+            POOLED,
+            heap_noise,
         ),
-        _judge_rate(Metric.HEAP_GROWTH, heap_growth, policy.growth_tolerance, relative, a, True),
+        _judge_rate(
+            Metric.HEAP_GROWTH, heap_growth, policy.growth_tolerance, relative, a, LARGER, heap_noise
+        ),
         _judge_level(
             Metric.RSS_PEAK,
             rss_peak,
@@ -211,9 +244,24 @@ def compare_runs(
             policy,
             rss_unseen,
             LARGER,
+            rss_noise,
         ),
-        _judge_rate(Metric.RSS_GROWTH, rss_growth, policy.rss_growth_tolerance, relative, a, False),
+        _judge_rate(
+            Metric.RSS_GROWTH, rss_growth, policy.rss_growth_tolerance, relative, a, WELCH, rss_noise
+        ),
     ]
+
+
+def noise_ratio(current_se: Sequence[float], baseline_se: Sequence[float], resolution: float) -> float:
+    """How much more the current runs' floors scatter within a run than the baseline's: the
+    median current slope error over the largest baseline one, each at least ``resolution``.
+
+    A slope's error comes from the scatter of its run's 50-odd floor readings, so one run
+    shows how noisy its machine is, which its single peak cannot. The largest of the
+    baseline's errors keeps an unchanged scenario's ordinary scatter from tripping it."""
+    if not current_se or not baseline_se:
+        return 0.0
+    return max(statistics.median(current_se), resolution) / max(max(baseline_se), resolution)
 
 
 def decide(

@@ -12,7 +12,9 @@ import re
 from collections.abc import Sequence
 
 from ..results import (
+    NOISE_LIMIT,
     BudgetCheck,
+    Comparison,
     ExponentFit,
     Finding,
     LevelTest,
@@ -83,11 +85,27 @@ _LEVEL_TESTS = {
 }
 
 
+_RATE_TESTS = {
+    "pooled": "t-test (one spread for both sides)",
+    "larger": "t-test (the larger side's spread)",
+    "welch": "Welch test",
+}
+
+
+def _unvouched(c: Comparison, noise: float) -> str:
+    if c.n_current != 1 or noise <= NOISE_LIMIT:
+        return ""
+    return (
+        f"; this run's floor scatters {noise:.1f}x as much as the baseline runs' did, so one run "
+        "cannot vouch for it: one more run"
+    )
+
+
 def _level(metric: str, e: LevelTest) -> str:
     c = e.comparison
-    held = ""
+    held = _unvouched(c, e.noise)
     if e.unseen_p > e.unseen_alpha:
-        held = (
+        held += (
             "; every run sits on a level the baseline never showed, which odd runs could still "
             f"explain (chance {p_text(e.unseen_p)}, needs < {p_text(e.unseen_alpha)}): more runs confirm it"
         )
@@ -104,7 +122,7 @@ def _level(metric: str, e: LevelTest) -> str:
 
 def _rate(metric: str, e: RateTest) -> str:
     c = e.comparison
-    test = "t-test (one spread for both sides)" if e.pooled else "Welch test"
+    test = _RATE_TESTS.get(e.spread) or ("t-test (one spread for both sides)" if e.pooled else "Welch test")
     return (
         f"{metric} per call went from {format_size(c.baseline, signed=True)} to "
         f"{format_size(c.current, signed=True)} per call (change "
@@ -112,7 +130,7 @@ def _rate(metric: str, e: RateTest) -> str:
         f" to {format_size(c.delta_high, signed=True)}) over {c.n_current} runs against "
         f"{c.n_baseline} baseline runs; one-sided {test} on per-run Theil-Sen slopes "
         f"p {p_equals(c.p_increase)} (regression needs p < {p_text(e.alpha)} and more than "
-        f"{format_size(e.needed)}/call)"
+        f"{format_size(e.needed)}/call){_unvouched(c, e.noise)}"
     )
 
 
