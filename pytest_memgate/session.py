@@ -8,8 +8,6 @@ travel to the controller as their ``to_dict`` form, and only the controller writ
 
 from __future__ import annotations
 
-import fnmatch
-import re
 import statistics
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -20,27 +18,24 @@ from typing import Any, Protocol
 
 from . import __version__
 from .backends import BackendChoice
-from .baseline import Baseline, BaselineEntry, acceptance, load_baseline, update_baseline
-from .branches import BranchInfo, current_branch, git, matching_glob, provenance, working_tree_dirty
+from .baseline import Baseline, load_baseline, update_baseline
+from .branches import BranchInfo, current_branch, git, provenance, working_tree_dirty
 from .captures import CaptureKeeper
 from .config import GateConfig
 from .environment import Comparability, comparability, environment_fingerprint, expand_baseline_path
 from .errors import ConfigError, MemgateError
+from .families import Families
 from .limits import HardCap, MemoryLimit, machine_memory, resolve_hard_cap, resolve_memory_limit
 from .marker import ScenarioSpec
 from .metrics import classify_shape, summarize_run
 from .model import RunRecord, RunRequest, RunSummary
-from .outputs import (
-    RENDERERS,
-    github_annotations,
-    process_environ,
-    write_error,
-    write_flamegraphs,
-    write_outputs,
-)
+from .outputs import github_annotations, process_environ, write_error
+from .recording import accepted, plan_recording, update_reason
 from .results import Note, NoteKind, Outcome, ScenarioResult, SessionReport, ShapeReport, Verdict
 from .runner import keeping_capture, run_isolated
 from .schedule import look_schedule, run_until_settled, settled
+from .summary import in_order, shown, stale_entries, wants_document, write_documents
+from .transport import WorkerMessage
 from .verdict import (
     COMPARISONS,
     Failure,
@@ -49,10 +44,8 @@ from .verdict import (
     decide,
     environment_error,
     error_verdict,
-    judge_family,
     not_compared,
     scenario_failure,
-    with_findings,
 )
 
 Body = Callable[[], object]
@@ -61,19 +54,6 @@ RunFn = Callable[[Body, RunRequest, float], RunRecord]
 
 def _default_run(body: Body, request: RunRequest, timeout_s: float) -> RunRecord:
     return run_isolated(body, request, timeout_s=timeout_s)
-
-
-def _shown(path: Path, rootdir: Path) -> str:
-    """A path inside the project as the project sees it: reports carry no machine paths."""
-    try:
-        return path.resolve().relative_to(rootdir.resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def natural_key(nodeid: str) -> list[tuple[int, int | str]]:
-    """Sort ``test[n=4000]`` before ``test[n=16000]``: numbers by value, text by text."""
-    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", nodeid)]
 
 
 def foreign_threads() -> tuple[str, ...]:
@@ -94,10 +74,6 @@ def auto_timeout(slowest_run_s: float | None) -> float:
     if slowest_run_s is None:
         return FIRST_RUN_TIMEOUT_S
     return max(MIN_TIMEOUT_S, 5 * slowest_run_s)
-
-
-_WRITABLE = (Outcome.PASS, Outcome.NEW, Outcome.IMPROVED)
-_ACCEPTABLE = (Outcome.REGRESSION, Outcome.INCONCLUSIVE, *_WRITABLE)
 
 
 class Progress(Protocol):
@@ -127,8 +103,7 @@ class GateSession:
     files: list[tuple[str, str]] = field(default_factory=list)  # (what, path) written
     errors: list[str] = field(default_factory=list)  # writes that failed
     warnings: list[str] = field(default_factory=list)  # flame graphs that could not be rendered
-    # sizes=[...] scenarios: family -> size -> (nodeid, heap peaks of the runs)
-    families: dict[str, dict[int, tuple[str, tuple[int, ...]]]] = field(default_factory=dict)
+    families: Families = field(default_factory=Families)  # sizes=[...] scenarios measured so far
     progress: Progress | None = None  # told of each run and look as it happens
     locations: dict[str, tuple[str, int]] = field(default_factory=dict)  # nodeid -> (file, line)
     document: dict[str, Any] | None = None  # the public report, once written
@@ -182,16 +157,11 @@ class GateSession:
         return spec.with_limit(self.memory_limit.limit_bytes, nodeid)
 
     def update_reason(self) -> str | None:
-        """Why this run may write the baseline, or ``None``: feature branches never write."""
-        if self.config.update:
-            return "--memgate-update"
-        glob = matching_glob(self.branch.name, self.config.update_branches)
-        if glob is not None:
-            return f"branch {self.branch.name!r} ({self.branch.source}) matches update_branches {glob!r}"
-        return None
+        """Why this run may write the baseline (see ``recording.update_reason``), or ``None``."""
+        return update_reason(self.config, self.branch)
 
     def accepted(self, nodeid: str) -> bool:
-        return any(fnmatch.fnmatchcase(nodeid, pattern) for pattern in self.config.accept)
+        return accepted(self.config, nodeid)
 
     @property
     def looks(self) -> list[int]:
@@ -359,7 +329,7 @@ class GateSession:
         if family is not None:
             result = replace(result, family=family[0], size=family[1])
             if verdict.outcome is not Outcome.ERROR:
-                result = self._judge_family(result, family)
+                result = self._judge_family(result, *family)
         if keeper is not None and staged is not None:  # the last run's capture: kept or removed
             regressed = result.outcome is Outcome.REGRESSION
             result = replace(result, capture=keeper.settle(staged, regressed=regressed))
@@ -368,25 +338,16 @@ class GateSession:
             self.progress.finished(result)
         return result
 
-    def _judge_family(self, result: ScenarioResult, family: tuple[str, int]) -> ScenarioResult:
-        name, size = family
-        members = self.families.setdefault(name, {})
-        members[size] = (result.nodeid, tuple(s.peak_heap_bytes for s in result.summaries))
-        if set(members) != set(result.spec.sizes):
-            return result
-        stored = {n: self.comparability(member, result.spec).entry for n, (member, _) in members.items()}
-        baseline_peaks = None
-        if all(entry is not None for entry in stored.values()):
-            baseline_peaks = {n: [r.peak_heap_bytes for r in e.runs] for n, e in stored.items() if e}
-        findings, scaling = judge_family(
+    def _judge_family(self, result: ScenarioResult, name: str, size: int) -> ScenarioResult:
+        """One size of a family in; the family judged once every size is (``families.py``)."""
+        return self.families.judge(
+            result,
             name,
-            {n: peaks for n, (_, peaks) in members.items()},
-            baseline_peaks,
-            result.spec,
-            self.policy,
+            size,
+            policy=self.policy,
             memory_limit=self.memory_limit.limit_bytes,
+            entry_of=lambda member: self.comparability(member, result.spec).entry,
         )
-        return replace(result, verdict=with_findings(result.verdict, findings), scaling=scaling)
 
     def failure(self, result: ScenarioResult) -> Failure | None:
         """Whether the scenario fails its test (the rule is ``verdict.scenario_failure``)."""
@@ -398,84 +359,49 @@ class GateSession:
     # --- xdist: workers export, the controller merges ------------------------------------
 
     def export(self, *, results: bool = True) -> dict[str, Any]:
-        """What a worker tells the controller at its end. Results normally travel one by
-        one on their test reports (so a crash loses none); ``results`` ships them too."""
-        return {
-            "results": [r.to_dict() for r in self.results.values()] if results else [],
-            "collected": sorted(self.collected),
-            "deselected": sorted(self.deselected),
-            "scenario_count": self.scenario_count,
-        }
+        """What a worker tells the controller at its end (see ``transport.py``). Results normally
+        travel one by one on their test reports (so a crash loses none); ``results`` ships
+        them too."""
+        shipped = self.results.values() if results else ()
+        return WorkerMessage.of(shipped, self.collected, self.deselected, self.scenario_count).to_dict()
 
     def merge(self, payload: Mapping[str, Any]) -> None:
-        for data in payload.get("results", ()):
-            result = ScenarioResult.from_dict(data)
+        message = WorkerMessage.from_dict(payload)
+        for result in message.results:
             self.results[result.nodeid] = result
             if result.family is not None and result.size is not None and result.measured:
-                peaks = tuple(s.peak_heap_bytes for s in result.summaries)
-                self.families.setdefault(result.family, {})[result.size] = (result.nodeid, peaks)
-        self.collected.update(payload.get("collected", ()))
-        self.deselected.update(payload.get("deselected", ()))
-        self.scenario_count = max(self.scenario_count, int(payload.get("scenario_count", 0)))
+                self.families.add(result.family, result.size, result)
+        self.collected.update(message.collected)
+        self.deselected.update(message.deselected)
+        self.scenario_count = max(self.scenario_count, message.scenario_count)
 
     # --- writing --------------------------------------------------------------------------
 
-    def _entry(self, result: ScenarioResult) -> BaselineEntry:
-        first = result.records[0]
-        return BaselineEntry(
-            backend=result.backend,
-            runs=result.summaries,
-            spec=result.spec.to_dict(),
-            environment=self.fingerprint,
-            peak_sites=first.peak_sites,
-            retained_sites=first.retained_sites,
-        )
-
     def write_baseline(self) -> None:
-        """Write what this run may write: updates on request or on an update branch, and
-        intended increases that were accepted with a reason. Regressions never slip in."""
-        reason = self.update_reason()
-        changes: dict[str, BaselineEntry] = {}
+        """Write what this run may write (the rules are ``recording.plan_recording``)."""
         recorded = provenance(
             self.config.rootdir, __version__, self.branch.name, ignore=(self.baseline_path,)
         )
-        for nodeid, result in sorted(self.results.items()):
-            if result.outcome is Outcome.ERROR or not result.summaries:
-                if reason is not None:
-                    self.not_written.append((nodeid, Outcome.ERROR.value))
-                continue
-            if self.accepted(nodeid) and result.outcome in _ACCEPTABLE:
-                stamp = dict(recorded)
-                stamp["accepted"] = acceptance(self.config.reason, self.baseline.get(nodeid))
-                why = f"accepted ({self.config.reason})"
-            elif reason is not None and result.outcome in _WRITABLE:
-                stamp, why = recorded, reason
-            elif self.config.update and result.outcome is Outcome.SKIPPED:
-                # An explicit update re-records for this environment; an update branch never
-                # replaces an entry it could not compare.
-                stamp, why = recorded, f"{reason}, re-recorded here: the old entry was not compared"
-            else:
-                if reason is not None:
-                    self.not_written.append((nodeid, result.outcome.value))
-                continue
-            changes[nodeid] = replace(self._entry(result), recorded=stamp)
-            self.written.append((nodeid, why))
-        if changes:
-            self._baseline = update_baseline(self.baseline_path, changes, __version__)
+        plan = plan_recording(
+            self.results,
+            self.config,
+            reason=self.update_reason(),
+            old_entry=lambda nodeid: self.baseline.get(nodeid),
+            environment=self.fingerprint,
+            recorded=recorded,
+        )
+        self.written += plan.written
+        self.not_written += plan.not_written
+        if plan.changes:
+            self._baseline = update_baseline(self.baseline_path, plan.changes, __version__)
 
     def judge_split_families(self) -> list[str]:
         """On the xdist controller: a family whose sizes ran on different workers was judged
         by none of them; judge it here, on its largest size. Returns the scenarios that
         became regressions this late (the session fails; their tests already passed)."""
         late = []
-        for name, members in self.families.items():
-            results = [self.results[nodeid] for nodeid, _ in members.values() if nodeid in self.results]
-            if not results or any(r.scaling is not None for r in results):
-                continue
-            last = max(results, key=lambda r: r.size or 0)
-            if last.size is None or set(members) != set(last.spec.sizes):
-                continue
-            judged = self._judge_family(last, (name, last.size))
+        for name, size, last in self.families.unjudged(self.results):
+            judged = self._judge_family(last, name, size)
             self.results[last.nodeid] = judged
             if judged.outcome is Outcome.REGRESSION and last.outcome is not Outcome.REGRESSION:
                 late.append(last.nodeid)
@@ -491,24 +417,14 @@ class GateSession:
             self.errors.append(write_error("baseline", self.baseline_path, exc, "left as it was"))
         if not self.wants_document:
             return
-        from .reports.json import build_report
-
-        self.document = build_report(replace(self.report(), provenance=self.provenance))
-        captures = {r.nodeid: r.capture for r in self.results.values() if r.capture is not None}
-        links, kept, self.warnings = write_flamegraphs(self.config, self.document, captures)
-        files, errors = write_outputs(
-            self.config, self.document, process_environ(self.environ), flamegraphs=links
-        )
-        self.files += files + kept
-        self.errors += errors
+        written = write_documents(self.config, self.report(), self.provenance, process_environ(self.environ))
+        self.document, self.warnings = written.document, written.warnings
+        self.files += written.files
+        self.errors += written.errors
 
     @property
     def wants_document(self) -> bool:
-        c = self.config
-        environ = process_environ(self.environ)
-        return any(c.output_path(key) is not None for key in RENDERERS) or bool(
-            environ.get("GITHUB_STEP_SUMMARY") or environ.get("GITHUB_ACTIONS") == "true"
-        )
+        return wants_document(self.config, process_environ(self.environ))
 
     def annotations(self) -> list[str]:
         """GitHub Actions workflow commands for failures (empty elsewhere)."""
@@ -518,19 +434,10 @@ class GateSession:
         return github_annotations(self.document, environ, self.locations, self.config.rootdir)
 
     def stale_entries(self) -> list[str]:
-        """Baseline scenarios whose test is gone: their file no longer exists, or their file
-        was collected in this session without them (and they were not deselected)."""
+        """Baseline scenarios whose test is gone (see ``summary.stale_entries``)."""
         if not self.collected:
             return []
-        files = {nodeid.split("::", 1)[0] for nodeid in self.collected}
-        stale = []
-        for nodeid in self.baseline.entries:
-            if nodeid in self.collected or nodeid in self.deselected:
-                continue
-            file = nodeid.split("::", 1)[0]
-            if file in files or not (self.config.rootdir / file).exists():
-                stale.append(nodeid)
-        return sorted(stale)
+        return stale_entries(self.baseline.entries, self.collected, self.deselected, self.config.rootdir)
 
     def report(self) -> SessionReport:
         """Everything the renderers show, computed here so that they do no I/O."""
@@ -543,13 +450,13 @@ class GateSession:
             suite_size_source=self.suite_size_source,
             comparisons=COMPARISONS,
             looks=len(self.looks),
-            baseline_path=_shown(self.baseline_path, self.config.rootdir),
+            baseline_path=shown(self.baseline_path, self.config.rootdir),
             memory_limit_bytes=self.memory_limit.limit_bytes,
             memory_limit_source=self.memory_limit.source,
             hard_cap_bytes=self.hard_cap().bytes,
             hard_cap_source=self.hard_cap().source,
             environment=self.fingerprint,
-            results=tuple(self.results[k] for k in sorted(self.results, key=natural_key)),
+            results=in_order(self.results),
             written=tuple(self.written),
             not_written=tuple(self.not_written),
             update_reason=self.update_reason(),
