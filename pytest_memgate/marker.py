@@ -121,7 +121,8 @@ class ScenarioSpec:
         spec = cls(**values)
         problem = _inconsistency(spec)
         if problem is not None:
-            raise InvalidValue(*problem)
+            written, text = problem
+            raise InvalidValue(written.split("=", 1)[0], f"{text} ({written})" if "=" in written else text)
         return spec
 
     def with_limit(self, limit_bytes: int | None, nodeid: str) -> ScenarioSpec:
@@ -177,13 +178,14 @@ _STORED: dict[str, Callable[[object], Any]] = {
 
 
 def _inconsistency(spec: ScenarioSpec) -> tuple[str, str] | None:
-    """(argument, problem) when arguments that are each valid do not go together."""
+    """(argument as written, problem) when arguments that are each valid do not go together
+    or are too few to measure anything: ``iterations=3``, ``is too few ...``."""
     if spec.production_size is not None and not spec.sizes:
         return "production_size", "needs sizes=[...] to fit how the peak grows with payload size"
     if spec.iterations < 5:
         return (
-            "iterations",
-            f"is {spec.iterations}, too few to estimate growth; use at least 5 (50 or more for slow leaks)",
+            f"iterations={spec.iterations}",
+            "is too few to estimate growth; use at least 5 (50 or more for slow leaks)",
         )
     return None
 

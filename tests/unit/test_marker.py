@@ -226,7 +226,7 @@ def test_a_spec_survives_its_round_trip() -> None:
         ({"iterations": "many"}, "iterations is invalid: expected a whole number >= 1, got 'many'"),
         ({"iterations": math.nan}, "iterations is invalid"),
         ({"iterations": True}, "iterations is invalid"),
-        ({"iterations": 3}, "iterations is 3, too few to estimate growth"),
+        ({"iterations": 3}, "iterations is too few to estimate growth; use at least 5"),
         ({"warmup": 10**12}, "warmup is invalid"),
         ({"timeout": math.nan}, "timeout is invalid: expected a number of seconds, got nan"),
         ({"timeout": -1}, "timeout is invalid"),
