@@ -12,11 +12,12 @@ import pytest
 
 from pytest_memgate.backends import memray as memray_backend
 from pytest_memgate.captures import CaptureKeeper, render_flamegraphs, safe_name, without_machine_paths
+from pytest_memgate.child import raised_text
 from pytest_memgate.config import GateConfig
 from pytest_memgate.marker import ScenarioSpec
 from pytest_memgate.outputs import write_flamegraphs, write_outputs
 from pytest_memgate.results import Outcome, ScenarioResult, Verdict
-from pytest_memgate.runner import CAPTURE_NAME, _raised_text
+from pytest_memgate.runner import CAPTURE_NAME
 
 LEAK = "tests/test_app.py::test_cache[n=1000]"
 FLAT = "tests/test_app.py::test_flat"
@@ -134,7 +135,7 @@ def test_a_raised_scenario_s_traceback_names_files_as_the_project_sees_them(tmp_
         except OSError as exc:
             raise RuntimeError("loading failed") from exc
     except RuntimeError as exc:
-        text = _raised_text(exc, str(tmp_path))
+        text = raised_text(exc, str(tmp_path))
     assert text.startswith("RuntimeError: loading failed")
     assert 'File "app/loader.py", line 2, in load' in text
     assert "'data/input.json'" in text  # the message of the cause, cut too

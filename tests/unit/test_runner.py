@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from pytest_memgate import runner
+from pytest_memgate.child import RESULT_NAME
 from pytest_memgate.model import RunRecord, RunRequest, RunStatus
-from pytest_memgate.runner import _RESULT, _Child, _End, _finish, _signal_name, run_isolated
+from pytest_memgate.runner import _Child, _End, _finish, _signal_name, run_isolated
 from pytest_memgate.units import format_size
 
 REQUEST = RunRequest(warmup=0, iterations=5, backend="memray", hard_cap_bytes=100 * 1024**2)
@@ -79,7 +80,7 @@ def test_exit_without_a_result_is_a_crash(tmp_path: Path) -> None:
 
 def test_a_written_result_is_read_back_with_the_parents_wall_time(tmp_path: Path) -> None:
     written = RunRecord(RunStatus.OK, "tracemalloc", iterations=5, wall_s=0.1, limitations=("no peak",))
-    (tmp_path / _RESULT).write_text(json.dumps(written.to_dict()))
+    (tmp_path / RESULT_NAME).write_text(json.dumps(written.to_dict()))
     record = finish(tmp_path, _End(exited(0), 3.0))
     assert record.wall_s == 3.0
     assert record.limitations == ("no peak",)
