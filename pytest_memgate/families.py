@@ -1,19 +1,99 @@
-"""``sizes=[...]`` families: which sizes have been measured, and when a family is judged.
+"""``sizes=[...]`` families: which sizes have been measured, and how a family is judged.
 
 A family is judged once every size is in, on the result of its last size: how the peak
-grows with payload size (``verdict.judge_family``) joins that result's findings. Under
+grows with payload size (``judge_family``: a power law fitted over every run of every
+size, against the baseline's and the budgets) joins that result's findings. Under
 pytest-xdist the sizes may run on different workers; the controller then holds every
 size's peaks (merged from the workers) and judges the family at the end of the session.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from .baseline import BaselineEntry
-from .results import ScenarioResult
-from .verdict import Policy, judge_family, with_findings
+from .findings import ExponentFit, Finding, Metric, ProductionCheck, Reason, ScalingTest
+from .marker import ScenarioSpec
+from .results import Scaling, ScenarioResult
+from .stats import exponent_increase_p, fit_power_law, predict_power_law
+from .verdict import Policy, with_findings
+
+
+def judge_scaling(
+    new: ExponentFit,
+    old_exponent_p: tuple[float, float] | None,
+    spec: ScenarioSpec,
+    policy: Policy,
+    *,
+    production: tuple[float, float] | None = None,
+    memory_limit: int | None = None,
+) -> list[Finding]:
+    """How the peak grows with payload size, against the baseline and the budgets.
+
+    ``old_exponent_p`` is the baseline's exponent and the one-sided p of the increase;
+    ``production`` the extrapolated peak at ``spec.production_size`` (point, upper bound).
+    A change from linear to quadratic fails even when the CI sizes' peaks are small,
+    because production payloads are not small.
+    """
+    findings = []
+    if old_exponent_p is not None:
+        old, p = old_exponent_p
+        grew = new.exponent - old
+        past = grew > policy.exponent_tolerance
+        test = ScalingTest(new, old, p, policy.alpha, policy.exponent_tolerance)
+        regressed = past and p < policy.alpha
+        findings.append(Finding(Metric.PEAK_SCALING, Reason.SCALING, test, regressed, past_tolerance=past))
+    if spec.max_exponent is not None:
+        test = ScalingTest(new, max_exponent=spec.max_exponent)
+        findings.append(Finding(Metric.PEAK_SCALING, Reason.BUDGET, test, new.low > spec.max_exponent))
+    if spec.production_size is not None and production is not None:
+        point, upper = production
+        limits = [("max_peak", b) for b in (spec.max_peak,) if isinstance(b, int)]
+        if memory_limit is not None:
+            limits.append(("the memory limit", memory_limit))
+        check = ProductionCheck(new, spec.production_size, float(point), float(upper), tuple(limits))
+        over = any(point > size for _, size in limits)
+        findings.append(Finding(Metric.PRODUCTION_PEAK, Reason.BUDGET, check, over))
+    return findings
+
+
+def judge_family(
+    family: str,
+    peaks: Mapping[int, Sequence[int]],
+    baseline_peaks: Mapping[int, Sequence[int]] | None,
+    spec: ScenarioSpec,
+    policy: Policy,
+    *,
+    memory_limit: int | None = None,
+) -> tuple[list[Finding], Scaling]:
+    """Fit ``peak ≈ a·n^b`` over every run of every size (and the baseline's, when every
+    size has a comparable entry) and judge the exponent and the production estimate."""
+    sizes = sorted(peaks)
+    new = fit_power_law([n for n in sizes for _ in peaks[n]], [p for n in sizes for p in peaks[n]])
+    fit = ExponentFit(new.exponent, new.low, new.high)
+    old_exponent_p = None
+    if baseline_peaks is not None:
+        pairs = [(n, p) for n in sorted(baseline_peaks) for p in baseline_peaks[n]]
+        old = fit_power_law([n for n, _ in pairs], [p for _, p in pairs])
+        old_exponent_p = (old.exponent, exponent_increase_p(old, new))
+    production = None
+    if spec.production_size is not None:
+        production = predict_power_law(new, spec.production_size)
+    findings = judge_scaling(
+        fit, old_exponent_p, spec, policy, production=production, memory_limit=memory_limit
+    )
+    scaling = Scaling(
+        family,
+        tuple(sizes),
+        fit,
+        old_exponent_p[0] if old_exponent_p is not None else None,
+        spec.production_size,
+        production[0] if production is not None else None,
+        production[1] if production is not None else None,
+    )
+    return findings, scaling
+
 
 # size -> (nodeid, heap peaks of its runs)
 Members = dict[int, tuple[str, tuple[int, ...]]]
