@@ -1,7 +1,7 @@
 """``GateConfig`` and its one resolver: command line > ``[tool.memgate]`` > ini > default.
 
 The options themselves (parser, default, help) are the table in ``options.py``; their
-values are read by ``values.py``. Both are re-exported here, where callers look for them.
+values are read by ``values.py``. The names callers import from here are re-exported.
 """
 
 from __future__ import annotations
@@ -16,25 +16,11 @@ from .errors import ConfigError
 from .options import OPTIONS, OPTIONS_BY_KEY, Option, option_default
 from .values import (
     MAX_RUNS,
-    MAX_SECONDS,
-    MIN_MEMORY_BYTES,
-    PLACEHOLDERS,
     baseline_template_fields,
-    parse_baseline_path,
     parse_bool,
     parse_byte_size,
-    parse_fraction,
-    parse_hard_cap,
-    parse_list,
-    parse_memory_limit,
-    parse_optional_size,
-    parse_path,
     parse_positive_int,
-    parse_probability,
-    parse_run_count,
     parse_seconds,
-    parse_suite_size,
-    parse_text,
 )
 
 if sys.version_info >= (3, 11):
@@ -42,32 +28,19 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
+# Imported from here by the marker, the environment, the command and the tests.
 __all__ = [
     "MAX_RUNS",
-    "MAX_SECONDS",
-    "MIN_MEMORY_BYTES",
     "OPTIONS",
     "OPTIONS_BY_KEY",
-    "PLACEHOLDERS",
     "GateConfig",
     "Option",
     "baseline_template_fields",
     "option_default",
-    "parse_baseline_path",
     "parse_bool",
     "parse_byte_size",
-    "parse_fraction",
-    "parse_hard_cap",
-    "parse_list",
-    "parse_memory_limit",
-    "parse_optional_size",
-    "parse_path",
     "parse_positive_int",
-    "parse_probability",
-    "parse_run_count",
     "parse_seconds",
-    "parse_suite_size",
-    "parse_text",
     "read_pyproject_table",
     "resolve_config",
 ]
