@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import BaselineError, MemgateError
+from ..summary import natural_key
 from ..validate import describe
 from .documents import EXIT_OK, EXIT_REGRESSION, FAILING, Document, load_document
 
@@ -28,10 +28,6 @@ if TYPE_CHECKING:
 _RERUN = "re-run that shard with this pytest-memgate and --memgate-report"
 _ONE_RUN = "merge only the shards of one CI run (one commit, one environment, one pytest-memgate)"
 
-
-def _natural_key(nodeid: str) -> list[tuple[int, int | str]]:
-    """The order the plugin lists scenarios in: ``test[n=4000]`` before ``test[n=16000]``."""
-    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", nodeid)]
 
 
 def _differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
@@ -134,10 +130,10 @@ def merged_report(docs: Sequence[Document]) -> dict[str, Any]:
     """The first shard's document, with every shard's scenarios and baseline writes."""
     merged = dict(docs[0].raw)
     scenarios = [raw for doc in docs for raw in doc.raw["scenarios"]]
-    merged["scenarios"] = sorted(scenarios, key=lambda raw: _natural_key(raw["id"]))
+    merged["scenarios"] = sorted(scenarios, key=lambda raw: natural_key(raw["id"]))
     for key in ("baseline_written", "baseline_not_written"):
         entries = [item for doc in docs for item in doc.raw.get(key) or () if isinstance(item, dict)]
-        merged[key] = sorted(entries, key=lambda item: _natural_key(str(item.get("id"))))
+        merged[key] = sorted(entries, key=lambda item: natural_key(str(item.get("id"))))
     dirty = [doc.raw["provenance"].get("dirty") for doc in docs]
     provenance = dict(merged["provenance"])
     provenance["dirty"] = True if True in dirty else (False if False in dirty else None)
@@ -228,7 +224,7 @@ def _merge_baselines(docs: Sequence[Document], out: Path) -> int:
             merged.update({nodeid: entry for nodeid, (_, entry) in changes.items()})
             write_atomic(out, render_baseline(merged, __version__))
     print(f"merged {len(docs)} shard baseline(s) into {out}: {len(changes)} scenario(s) changed")
-    for nodeid in sorted(changes, key=_natural_key):
+    for nodeid in sorted(changes, key=natural_key):
         verb = "updated" if nodeid in base.entries else "added"
         print(f"  {verb} {nodeid} (from {changes[nodeid][0]})")
     return EXIT_OK

@@ -185,7 +185,6 @@ def test_workflow_gates_pull_requests_and_uploads_the_reports() -> None:
     for option in (
         "--memgate-report memgate-report.json",
         "--memgate-html memgate-report.html",
-        "--memgate-keep-captures memgate-captures/",
     ):
         assert option in run
     upload = next(
@@ -195,7 +194,7 @@ def test_workflow_gates_pull_requests_and_uploads_the_reports() -> None:
     assert upload["with"]["path"].split() == [
         "memgate-report.json",
         "memgate-report.html",
-        "memgate-captures/",
+        "memgate-report-flamegraphs/",
     ]
 
 
