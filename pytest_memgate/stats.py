@@ -37,6 +37,8 @@ POOLED = "pooled"
 LARGER = "larger"
 WELCH = "welch"
 SPREADS = (POOLED, LARGER, WELCH)
+CURRENT = "current"  # rates only: pooled, but never below the current runs' own spread
+RATE_SPREADS = (POOLED, LARGER, CURRENT, WELCH)
 # Current runs this many standard deviations above every baseline run sit on a level of
 # their own (see ``unseen_level_p``).
 UNSEEN_GAP = 6.0
@@ -256,7 +258,9 @@ def compare_rates(
     the same process, so two current runs no longer leave a single degree of freedom),
     ``larger`` (the larger variance for both sides, the same degrees of freedom: never
     below the pooled error, and far less liberal when the current runs are noisier than
-    the baseline's), or ``welch``.
+    the baseline's), ``current`` (pooled, but never below the current runs' own variance:
+    as strict as ``larger`` against noisier current runs, without losing the power to see
+    an improvement over a noisy baseline, such as a fixed leak), or ``welch``.
     """
     if len(baseline) < 1 or len(current) < 1 or len(baseline) + len(current) < 3:
         return _insufficient(baseline, current)
@@ -270,11 +274,13 @@ def compare_rates(
 
     var_x, var_y = var_of(x, baseline_se), var_of(y, current_se)
     mean_diff = float(y.mean() - x.mean())
-    if spread in (POOLED, LARGER):
+    if spread in (POOLED, LARGER, CURRENT):
         common = ((len(x) - 1) * var_x + (len(y) - 1) * var_y) / (len(x) + len(y) - 2)
         for var, n in ((var_x, len(x)), (var_y, len(y))):
             if n == 1 or spread == LARGER:  # a single run's own error has no weight in the
                 common = max(common, var)  # pool; ``larger``: never below either side's
+        if spread == CURRENT:
+            common = max(common, var_y)
         df = float(len(x) + len(y) - 2)
         se = math.sqrt(common * (1 / len(x) + 1 / len(y)))
         p_inc = _t_sf(mean_diff / se, df)

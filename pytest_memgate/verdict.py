@@ -36,6 +36,7 @@ from .results import (
 )
 from .schedule import look_schedule
 from .stats import (
+    CURRENT,
     LARGER,
     POOLED,
     WELCH,
@@ -177,11 +178,12 @@ def compare_runs(
 
     Heap figures come from memray's counts, which do not depend on the machine's load:
     without a change both sides share one spread, so the heap peak uses Student's pooled
-    test (exact at every look). Heap growth uses the larger of the two spreads: as exact
-    as pooling when they are equal, and not fooled by current runs whose slopes scatter
-    more than the baseline's. RSS depends on the machine: its peak uses the larger spread
-    too, its growth Welch's. A single run that scatters far more within itself than the
-    baseline's runs did is not a pass on its own (``_unvouched``).
+    test (exact at every look). Heap growth pools too, but never below the current runs' own
+    spread: not fooled by current runs whose slopes scatter more than the baseline's, and
+    still able to prove a fixed leak against a baseline of leaking runs that scattered. RSS
+    depends on the machine: its peak uses the larger of the two spreads, its growth Welch's.
+    A single run that scatters far more within itself than the baseline's runs did is not a
+    pass on its own (``_unvouched``).
     """
     a = policy.alpha
     heap_b = [r.peak_heap_bytes for r in baseline]
@@ -197,7 +199,7 @@ def compare_runs(
         [r.heap_growth for r in current],
         [r.heap_growth_se for r in current],
         resolution=policy.growth_resolution,
-        spread=LARGER,
+        spread=CURRENT,
     )
     rss_growth = compare_rates(
         [r.rss_growth for r in baseline],
@@ -227,7 +229,7 @@ def compare_runs(
             heap_noise,
         ),
         _judge_rate(
-            Metric.HEAP_GROWTH, heap_growth, policy.growth_tolerance, relative, a, LARGER, heap_noise
+            Metric.HEAP_GROWTH, heap_growth, policy.growth_tolerance, relative, a, CURRENT, heap_noise
         ),
         _judge_level(
             Metric.RSS_PEAK,

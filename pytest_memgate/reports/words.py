@@ -88,6 +88,7 @@ _LEVEL_TESTS = {
 _RATE_TESTS = {
     "pooled": "t-test (one spread for both sides)",
     "larger": "t-test (the larger side's spread)",
+    "current": "t-test (pooled spread, never below the current runs')",
     "welch": "Welch test",
 }
 

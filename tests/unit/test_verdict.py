@@ -395,7 +395,7 @@ def test_heap_growth_keeps_its_level_when_current_slopes_spread_more() -> None:
     """Heap slopes spread 3x as much from run to run as the baseline's (within-run error 3x
     too), sizes off, at one scenario's per-test level (6.25e-4), 6 vs 2. The pooled test let
     the two noisy runs borrow the baseline's small spread: 1.3% false regressions (21x).
-    The larger spread: about 0.3% (5x), measured. Still above the level, and about 1.0%
+    Never below the current runs' own spread: about 0.3% (5x), measured. Still above the level, and about 1.0%
     when only the run-to-run spread grows and the within-run error does not: two runs
     cannot show their own spread (README, Limits); the practical size is the guard there."""
     rng = np.random.default_rng(82)
