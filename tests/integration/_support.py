@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -50,10 +51,39 @@ def run(pytester: pytest.Pytester, *args: str, plant: str = "") -> pytest.RunRes
             os.environ["PLANT"] = saved
 
 
-def record_baseline(pytester: pytest.Pytester) -> Path:
+# Baselines recorded in this test process, by everything the recording read. Recording is
+# six real runs; tests that set up the same project compare against one real recording
+# instead of making their own, so each only pays for what it tests.
+_RECORDED: dict[str, str] = {}
+_ENV_PREFIXES = ("MEMGATE", "GITHUB", "GITLAB", "CI", "BUILDKITE", "GIT_", "PLANT", "PYTEST_XDIST")
+
+
+def _project_key(path: Path) -> str:
+    """Every file of the project (a git repository's too, so those never share) and every
+    environment variable the gate reads: a test with other settings records its own."""
+    digest = hashlib.sha256()
+    for file in sorted(path.rglob("*")):
+        parts = file.relative_to(path).parts
+        if file.is_file() and ".memgate" not in parts and "__pycache__" not in parts:
+            digest.update(str(file.relative_to(path)).encode() + b"\0" + file.read_bytes())
+    for name in sorted(os.environ):
+        if name.startswith(_ENV_PREFIXES):
+            digest.update(f"{name}={os.environ[name]}\0".encode())
+    return digest.hexdigest()
+
+
+def record_baseline(pytester: pytest.Pytester, *, fresh: bool = False) -> Path:
+    """The project's baseline, recorded with ``--memgate-update`` (really, the first time a
+    project like this one is recorded in this process; ``fresh`` always)."""
     write_scenario(pytester)
+    baseline = pytester.path / ".memgate" / "baseline.json"
+    key = _project_key(pytester.path)
+    if not fresh and key in _RECORDED:
+        baseline.parent.mkdir(exist_ok=True)
+        baseline.write_text(_RECORDED[key])
+        return baseline
     result = run(pytester, "--memgate", "--memgate-update")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
-    baseline = pytester.path / ".memgate" / "baseline.json"
     assert baseline.is_file()
+    _RECORDED[key] = baseline.read_text()
     return baseline

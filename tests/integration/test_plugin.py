@@ -36,7 +36,8 @@ def test_without_flag_memload_tests_run_once_as_plain_tests(pytester: pytest.Pyt
     assert not (pytester.path / ".memgate").exists()
 
 
-def test_update_writes_a_reviewable_baseline(recorded: Path) -> None:
+def test_update_writes_a_reviewable_baseline(pytester: pytest.Pytester) -> None:
+    recorded = record_baseline(pytester, fresh=True)
     document = json.loads(recorded.read_text())
     entry = document["scenarios"]["test_scenario.py::test_handler"]
     assert entry["backend"] == "memray"
