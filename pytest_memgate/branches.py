@@ -86,6 +86,8 @@ _CI_BRANCH_VARIABLES = (
     ("CircleCI", "CIRCLECI", ("CIRCLE_BRANCH",)),
     ("Jenkins", "JENKINS_URL", ("CHANGE_BRANCH", "BRANCH_NAME", "GIT_BRANCH")),
 )
+# Every variable the branch is read from: what a run "outside any CI" must not have set.
+CI_VARIABLES = tuple(name for _, marker, names in _CI_BRANCH_VARIABLES for name in (marker, *names))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,24 +9,9 @@ from pathlib import Path
 import pytest
 from _support import record_baseline, run, write_scenario
 
-pytestmark = pytest.mark.slow
+from pytest_memgate.branches import CI_VARIABLES
 
-CI_VARIABLES = (
-    "GITHUB_ACTIONS",
-    "GITHUB_HEAD_REF",
-    "GITHUB_REF_NAME",
-    "GITLAB_CI",
-    "CI_COMMIT_BRANCH",
-    "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
-    "BUILDKITE",
-    "BUILDKITE_BRANCH",
-    "CIRCLECI",
-    "CIRCLE_BRANCH",
-    "JENKINS_URL",
-    "CHANGE_BRANCH",
-    "BRANCH_NAME",
-    "GIT_BRANCH",
-)
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

@@ -9,25 +9,8 @@ import pytest
 from test_cli import MiB, record, runs, write_baseline, write_report
 
 from pytest_memgate.baseline import BaselineEntry, load_baseline
-from pytest_memgate.branches import provenance, working_tree_dirty
+from pytest_memgate.branches import CI_VARIABLES, provenance, working_tree_dirty
 from pytest_memgate.cli import main
-
-CI_VARIABLES = (
-    "GITHUB_ACTIONS",
-    "GITHUB_HEAD_REF",
-    "GITHUB_REF_NAME",
-    "GITLAB_CI",
-    "CI_COMMIT_BRANCH",
-    "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
-    "BUILDKITE",
-    "BUILDKITE_BRANCH",
-    "CIRCLECI",
-    "CIRCLE_BRANCH",
-    "JENKINS_URL",
-    "CHANGE_BRANCH",
-    "BRANCH_NAME",
-    "GIT_BRANCH",
-)
 
 
 def git(cwd: Path, *args: str) -> str:

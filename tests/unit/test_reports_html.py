@@ -13,12 +13,14 @@ import html
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from test_session import CALLS, record  # the runs are test_session's records
 
 from pytest_memgate.backends import BackendChoice
 from pytest_memgate.config import GateConfig
@@ -30,7 +32,6 @@ from pytest_memgate.reports.markdown import visible
 from pytest_memgate.session import GateSession
 
 MiB = 1024**2
-CALLS = 20
 SAMPLES = 1500  # timeline samples per run: more than the page draws
 EVIL = 't.py::test_x[<script>alert("x")</script>\x1b[31m|`&]'
 FLAT = "t.py::test_flat"
@@ -47,23 +48,14 @@ def sized(n: int) -> str:
 
 
 def make_record(rng: np.random.Generator, peak: float = 8 * MiB, leak: float = 0.0) -> RunRecord:
-    """A run of CALLS calls with a sawtooth timeline, the planted site and a few library ones."""
-    index = np.arange(CALLS + 1)
-    floor = 1 * MiB + leak * index + rng.integers(-64, 65, CALLS + 1)
-    rss = 4 * MiB + 4096 * ((leak * index) // 4096)
+    """``test_session.record`` (its floors and peaks) with a sawtooth timeline, the planted
+    site and a few library ones."""
     seconds = np.linspace(0.0, 2.0, SAMPLES)
     phase = (seconds * CALLS / 2.0) % 1.0
     heap = 1 * MiB + leak * seconds * CALLS / 2.0 + (peak - 1 * MiB) * np.where(phase < 0.5, phase * 2, 0.0)
     retained = int(leak * CALLS) + 512
-    return RunRecord(
-        status=RunStatus.OK,
-        backend="memray",
-        warmup=2,
-        iterations=CALLS,
-        peak_heap_bytes=int(peak + leak * CALLS),
-        peak_rss_bytes=int(peak * 1.5 + leak * CALLS),
-        heap_floor_bytes=tuple(int(v) for v in floor),
-        rss_floor_bytes=tuple(int(v) for v in rss),
+    return replace(
+        record(rng, peak=peak, leak=leak),
         timeline=tuple((float(t), int(h), int(h * 1.3 + 2 * MiB)) for t, h in zip(seconds, heap)),
         peak_sites=(
             AllocSite(
