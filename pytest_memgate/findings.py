@@ -89,8 +89,16 @@ class Comparison:
 # --- evidence: what each finding rests on ------------------------------------------------
 
 # A single run whose floor scatters more than this many times the baseline runs' did is not
-# a pass on its own (``verdict._unvouched``).
+# a pass on its own (``unvouched``).
 NOISE_LIMIT = 2.0
+
+
+def unvouched(c: Comparison, noise: float) -> bool:
+    """A single run whose floor scatters far more than the baseline runs' did (a busier or
+    noisier machine) cannot vouch for a pass: a one-run look lends it the baseline's
+    spread, which it does not have. One more run lets its own spread count. The verdict
+    holds such a finding open; the words say why."""
+    return c.n_current == 1 and noise > NOISE_LIMIT
 
 
 @dataclass(frozen=True, slots=True)

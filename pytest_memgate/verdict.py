@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .config import GateConfig, option_default
+from .findings import unvouched
 from .marker import ScenarioSpec
 from .model import RunSummary
 from .results import (
-    NOISE_LIMIT,
     BudgetCheck,
     Comparison,
     Finding,
@@ -115,18 +115,11 @@ def _judge_level(
     regressed = big_up and c.p_increase < alpha and unseen_p <= policy.metric_alpha
     improved = big_down and c.p_decrease < alpha
     reach_up = c.ratio_high - 1 > tolerance and c.delta_high > min_bytes
-    ambiguous = not regressed and (big_up or reach_up or _unvouched(c, noise))
+    ambiguous = not regressed and (big_up or reach_up or unvouched(c, noise))
     evidence = LevelTest(
         c, alpha, float(tolerance), float(min_bytes), spread, float(unseen_p), policy.metric_alpha, noise
     )
     return Finding(metric, Reason.PEAK, evidence, regressed, improved, ambiguous, big_up)
-
-
-def _unvouched(c: Comparison, noise: float) -> bool:
-    """A single run whose floor scatters far more than the baseline runs' did (a busier or
-    noisier machine) cannot vouch for a pass: a one-run look lends it the baseline's
-    spread, which it does not have. One more run lets its own spread count."""
-    return c.n_current == 1 and noise > NOISE_LIMIT
 
 
 def _judge_rate(
@@ -141,7 +134,7 @@ def _judge_rate(
     needed = max(tolerance, relative * abs(c.baseline))
     regressed = c.delta > needed and c.p_increase < alpha
     improved = -c.delta > needed and c.p_decrease < alpha
-    ambiguous = not regressed and (c.delta > needed or c.delta_high > needed or _unvouched(c, noise))
+    ambiguous = not regressed and (c.delta > needed or c.delta_high > needed or unvouched(c, noise))
     evidence = RateTest(c, alpha, float(needed), spread != WELCH, spread, noise)
     return Finding(metric, Reason.GROWTH, evidence, regressed, improved, ambiguous, c.delta > needed)
 
@@ -183,7 +176,7 @@ def compare_runs(
     still able to prove a fixed leak against a baseline of leaking runs that scattered. RSS
     depends on the machine: its peak uses the larger of the two spreads, its growth Welch's.
     A single run that scatters far more within itself than the baseline's runs did is not a
-    pass on its own (``_unvouched``).
+    pass on its own (``findings.unvouched``).
     """
     a = policy.alpha
     heap_b = [r.peak_heap_bytes for r in baseline]

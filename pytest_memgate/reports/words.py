@@ -11,8 +11,8 @@ import math
 import re
 from collections.abc import Sequence
 
+from ..findings import unvouched
 from ..results import (
-    NOISE_LIMIT,
     BudgetCheck,
     Comparison,
     ExponentFit,
@@ -94,7 +94,7 @@ _RATE_TESTS = {
 
 
 def _unvouched(c: Comparison, noise: float) -> str:
-    if c.n_current != 1 or noise <= NOISE_LIMIT:
+    if not unvouched(c, noise):
         return ""
     return (
         f"; this run's floor scatters {noise:.1f}x as much as the baseline runs' did, so one run "
