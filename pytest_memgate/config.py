@@ -61,6 +61,7 @@ class GateConfig:
     runs: int = option_default("runs")
     baseline_runs: int = option_default("baseline_runs")
     max_runs: int = option_default("max_runs")
+    jobs: int | None = option_default("jobs")  # None: auto (limits.cpu_jobs)
     alpha: float = option_default("alpha")
     suite_size: int | None = option_default("suite_size")  # None: counted at collection
     peak_tolerance: float = option_default("peak_tolerance")

@@ -155,6 +155,7 @@ def resolve_hard_cap(
     limit: MemoryLimit,
     machine_bytes: int | None,
     workers: int = 1,
+    jobs: int = RUN_CHILDREN,
 ) -> HardCap:
     """RSS growth at which one measuring child is stopped before it can take the machine down.
 
@@ -177,20 +178,18 @@ def resolve_hard_cap(
 
     Under pytest-xdist, ``workers`` runs measure at once on the same machine, each with its
     two children: a share (auto or configured) is split between all ``2 x workers`` of them,
-    so that together they stay within it. A size in bytes stays per child, as given.
+    so that together they stay within it. ``jobs`` is how many children each pytest process
+    runs at once (two by default: one run's; more where runs go in parallel, ``cpu_jobs``),
+    and divides the share the same way. A size in bytes stays per child, as given.
     """
     if cap == "off":
         return HardCap(None, 'off (hard_cap = "off")')
     if isinstance(cap, int):
         return HardCap(cap, "hard_cap in the configuration")
     protected = _protected(limit, machine_bytes)
-    workers = max(1, workers)
-    children = RUN_CHILDREN * workers
-    shared = (
-        "shared by the run's two children"
-        if workers == 1
-        else f"shared by the two children of each of {workers} xdist workers"
-    )
+    workers, jobs = max(1, workers), max(1, jobs)
+    children = jobs * workers
+    shared = _shared_by(jobs, workers)
     if isinstance(cap, float):
         if protected is None:
             return HardCap(None, f"off: hard_cap = {_percent(cap)} of an unknown memory size")
@@ -219,6 +218,58 @@ def resolve_hard_cap(
         return HardCap(None, "off: no budget, no memory limit and the machine's memory is unknown")
     size, source = min(candidates, key=lambda candidate: candidate[0])
     return HardCap(size, source)
+
+
+def _shared_by(jobs: int, workers: int) -> str:
+    if jobs == RUN_CHILDREN:
+        if workers == 1:
+            return "shared by the run's two children"
+        return f"shared by the two children of each of {workers} xdist workers"
+    at_once = "the one child measuring at a time" if jobs == 1 else f"the {jobs} children measuring at once"
+    return f"shared by {at_once}" + ("" if workers == 1 else f" in each of {workers} xdist workers")
+
+
+# Children measuring at once, whatever the cores: two (one run) is the least that keeps a
+# run's phases together; eight (four runs) is past what a look or a baseline asks at once.
+MIN_JOBS, MAX_JOBS = RUN_CHILDREN, 8
+
+
+def usable_cores(root: Path = Path("/")) -> int:
+    """Cores this process may really use: its CPU affinity, and a cgroup CPU quota
+    (``cpu.max``, as ``docker --cpus`` sets it) where one binds."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    v2, _ = _cgroup_paths(root)
+    if v2 is not None:
+        relative = Path(v2.lstrip("/"))
+        for parent in [relative, *relative.parents]:
+            quota = _read_cpu_quota(root / "sys/fs/cgroup" / parent / "cpu.max")
+            if quota is not None:
+                cores = min(cores, quota)
+    return max(1, cores)
+
+
+def _read_cpu_quota(path: Path) -> int | None:
+    """Whole cores a ``cpu.max`` of "quota period" allows (at least 1); None for "max"."""
+    try:
+        quota, period = path.read_text().split()[:2]
+        allowed = int(quota) / int(period)
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
+    return max(1, int(allowed)) if allowed > 0 else None
+
+
+def cpu_jobs(configured: int | None, workers: int = 1, cores: int | None = None) -> int:
+    """Measuring children each pytest process runs at once. ``auto`` (None): its share of the
+    usable cores (divided among xdist workers), at least one run's two children and at most
+    ``MAX_JOBS``. More children than cores would let them slow each other and make memray's
+    sampler late for the quiet windows the heap floor is read in."""
+    if configured is not None:
+        return configured
+    cores = usable_cores() if cores is None else cores
+    return min(MAX_JOBS, max(MIN_JOBS, cores // max(1, workers)))
 
 
 def _percent(share: float) -> str:

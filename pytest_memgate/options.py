@@ -18,6 +18,7 @@ from .values import (
     parse_byte_size,
     parse_fraction,
     parse_hard_cap,
+    parse_jobs,
     parse_list,
     parse_memory_limit,
     parse_path,
@@ -103,6 +104,13 @@ OPTIONS: tuple[Option, ...] = (
         "runs recorded for a scenario whenever it is written into the baseline (at most max_runs)",
     ),
     Option("max_runs", parse_run_count, 8, "most runs per scenario while the verdict is unclear"),
+    Option(
+        "jobs",
+        parse_jobs,
+        None,
+        "measuring children at once (a run is two: heap and RSS); the runs a baseline or a look "
+        "needs share them; auto: the usable cores (divided among xdist workers), 2 to 8",
+    ),
     Option(
         "alpha",
         parse_probability,

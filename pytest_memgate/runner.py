@@ -30,7 +30,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -63,58 +63,118 @@ def keeping_capture(path: Path | None) -> Iterator[None]:
         _KEEP_CAPTURE.reset(token)
 
 
-def run_isolated(body: Body, request: RunRequest, *, timeout_s: float) -> RunRecord:
-    """One measured run of ``body``; never raises for the child's faults.
+def run_isolated(body: Body, request: RunRequest, *, timeout_s: float, jobs: int = 2) -> RunRecord:
+    """One measured run of ``body``; never raises for the child's faults (see ``run_isolated_many``)."""
+    return run_isolated_many(body, request, timeout_s=timeout_s, runs=1, jobs=jobs)[0]
+
+
+def run_isolated_many(
+    body: Body,
+    request: RunRequest,
+    *,
+    timeout_s: float,
+    runs: int,
+    jobs: int = 2,
+    idle: Callable[[], object] | None = None,
+) -> list[RunRecord]:
+    """``runs`` independent measured runs of ``body``, with at most ``jobs`` children at once.
 
     A run is two forked children from the same state: one measures the heap under the
     tracker, the other resident memory with no tracker at all (a tracker's own buffers
-    would otherwise show as the scenario's RSS). Both take the same warm-up, and they run
-    at the same time: each measures only its own process.
+    would otherwise show as the scenario's RSS). Each measures only its own process, so
+    they may run at the same time, and so may the children of independent runs: heap
+    children start first (under a tracker they are the slow ones), the untracked RSS
+    children fill the cores they leave. Two jobs is one run's two children at once.
+
+    The records come in run order and stop at the first run that failed: the runs after it
+    are not started, or killed, since the caller stops there (``schedule.run_until_settled``).
+    ``idle`` is work for the parent while its first children measure (an import the
+    caller will need); it runs in this thread, so that no fork can meet it half done.
 
     A signal that would end the pytest process (Ctrl-C, a cancelled CI job's SIGTERM)
-    kills both children and removes their captures first; then the handler that was in
-    place before the run takes it, so pytest ends as it would have without the gate.
+    kills every child and removes their captures first; then the handler that was in
+    place before the runs takes it, so pytest ends as it would have without the gate.
     """
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     try:
         with StopSignals() as stop:
-            return _run(body, request, timeout_s, stop)
+            return _run(body, request, timeout_s, stop, max(1, runs), max(1, jobs), idle)
     except Stopped as stopped:
         signum = stopped.signum
     signal.raise_signal(signum)  # the default ends the process here; Python's SIGINT handler raises
-    return failed_record(  # the previous handler let the process go on: this run is lost all the same
-        RunStatus.CRASHED,
-        request,
-        0.0,
-        f"stopped: the pytest process received {_signal_name(signum)} during the run",
-    )
+    return [
+        failed_record(  # the previous handler let the process go on: this run is lost all the same
+            RunStatus.CRASHED,
+            request,
+            0.0,
+            f"stopped: the pytest process received {_signal_name(signum)} during the run",
+        )
+    ]
 
 
-def _run(body: Body, request: RunRequest, timeout_s: float, stop: StopSignals) -> RunRecord:
+def _run(
+    body: Body,
+    request: RunRequest,
+    timeout_s: float,
+    stop: StopSignals,
+    runs: int,
+    jobs: int,
+    idle: Callable[[], object] | None,
+) -> list[RunRecord]:
     keeper = janitor.current()
-    children: list[_Child] = []
+    queue = [(number, phase) for phase in _PHASES for number in range(runs)]  # heap children first
+    running: dict[int, tuple[_Child, int, str]] = {}  # pid -> (child, run number, phase)
     ends: dict[int, _End] = {}
+    done: dict[tuple[int, str], RunRecord] = {}
+    last = runs  # runs from here on are not needed: an earlier one failed
+    keep = _KEEP_CAPTURE.get()
+    kept = -1
     try:
-        for phase in _PHASES:
-            with stop.held():  # a signal between fork and bookkeeping would orphan the child
-                children.append(_start(body, request, phase, timeout_s, keeper))
-        _wait_all(children, ends, timeout_s)
-        heap, rss = (_finish(child, ends[child.pid], request, timeout_s) for child in children)
-        keep = _KEEP_CAPTURE.get()
-        if keep is not None and heap.ok:
-            _keep_capture(children[0].workdir / CAPTURE_NAME, keep)
+        while queue or running:
+            while queue and len(running) < jobs:
+                number, phase = queue.pop(0)
+                with stop.held():  # a signal between fork and bookkeeping would orphan the child
+                    child = _start(body, request, phase, timeout_s, keeper)
+                    running[child.pid] = (child, number, phase)
+            if idle is not None:
+                idle()
+                idle = None
+            for pid in _wait_any([entry[0] for entry in running.values()], ends, timeout_s):
+                child, number, phase = running.pop(pid)
+                record = _finish(child, ends[pid], request, timeout_s)
+                done[number, phase] = record
+                if phase == "heap" and record.ok and keep is not None and number > kept:
+                    _keep_capture(child.workdir / CAPTURE_NAME, keep)  # the latest run's
+                    kept = number
+                with stop.held():
+                    _clean(child, keeper)
+                if not record.ok and number < last:
+                    last = number
+                    queue = [(n, p) for n, p in queue if n < last]
+                    for other, n, _ in list(running.values()):
+                        if n > last:
+                            kill(other.pid)
     finally:
         with stop.held():  # a second Ctrl-C must not cut the cleanup short
-            for child in children:
+            for child, _, _ in running.values():
                 if child.pid not in ends:
                     kill(child.pid)
-                if keeper is not None:
-                    keeper.release_group(child.pid)
-                shutil.rmtree(child.workdir, ignore_errors=True)
-                if keeper is not None:
-                    keeper.release_dir(child.workdir)
-    if not heap.ok:
+                _clean(child, keeper)
+    return [_combine(done[n, "heap"], done.get((n, "rss"))) for n in range(min(last + 1, runs))]
+
+
+def _clean(child: _Child, keeper: janitor.Janitor | None) -> None:
+    if keeper is not None:
+        keeper.release_group(child.pid)
+    shutil.rmtree(child.workdir, ignore_errors=True)
+    if keeper is not None:
+        keeper.release_dir(child.workdir)
+
+
+def _combine(heap: RunRecord, rss: RunRecord | None) -> RunRecord:
+    """One run's record from its two phases: the heap's figures, the untracked child's RSS."""
+    if not heap.ok or rss is None:
         return heap
     if not rss.ok:
         return replace(rss, error=f"{rss.error} (in the RSS phase, untracked)")
@@ -190,20 +250,21 @@ def _child_margin(timeout_s: float) -> float:
     return max(5.0, 0.1 * timeout_s)
 
 
-def _wait_all(children: list[_Child], ends: dict[int, _End], timeout_s: float) -> None:
-    """Wait for every child, killing those past the deadline or past the hard-cap backstop.
-
-    ``ends`` is filled as children are reaped, so that the caller knows which are left to
-    kill when this is interrupted.
-    """
-    deadline = time.monotonic() + timeout_s
+def _wait_any(children: list[_Child], ends: dict[int, _End], timeout_s: float) -> list[int]:
+    """Wait until at least one child has ended, killing those past their deadline or past
+    the hard-cap backstop; the pids that ended. ``ends`` is filled as children are reaped,
+    so that the caller knows which are left to kill when this is interrupted."""
     watched = {}
     for child in children:
         if child.kill_rss is not None:
             import psutil
 
-            watched[child.pid] = psutil.Process(child.pid)
-    while len(ends) < len(children):
+            try:
+                watched[child.pid] = psutil.Process(child.pid)
+            except Exception:  # noqa: BLE001 - already gone: waitpid will tell
+                pass
+    while True:
+        ended = []
         for child in children:
             if child.pid in ends:
                 continue
@@ -211,7 +272,7 @@ def _wait_all(children: list[_Child], ends: dict[int, _End], timeout_s: float) -
             wall_s = time.perf_counter() - child.started
             if status is not None:
                 ends[child.pid] = _End(status, wall_s)
-            elif time.monotonic() > deadline:
+            elif wall_s > timeout_s:
                 kill(child.pid)
                 ends[child.pid] = _End(None, wall_s)
             elif child.pid in watched and child.kill_rss is not None:
@@ -222,8 +283,11 @@ def _wait_all(children: list[_Child], ends: dict[int, _End], timeout_s: float) -
                 if rss > child.kill_rss:
                     kill(child.pid)
                     ends[child.pid] = _End(None, wall_s, rss)
-        if len(ends) < len(children):
-            time.sleep(0.02 if watched else 0.05)
+            if child.pid in ends:
+                ended.append(child.pid)
+        if ended:
+            return ended
+        time.sleep(0.02 if watched else 0.05)
 
 
 def _finish(child: _Child, end: _End, request: RunRequest, timeout_s: float) -> RunRecord:

@@ -67,20 +67,34 @@ def run_until_settled(
     *,
     confirm: int,
     failed: Callable[[R, int], Verdict | None] = lambda run, number: None,
+    batch: Callable[[int], Sequence[R]] | None = None,
 ) -> tuple[list[R], Verdict]:
     """Take runs until a look settles the verdict or the last look is reached.
 
     ``decide(runs, final)`` judges the runs so far (``final`` at the last look, where
     ambiguity becomes inconclusive); ``failed(run, number)`` returns a verdict for a run
     that did not finish, which ends the loop at once.
+
+    ``batch(count)`` takes ``count`` independent runs at once (in parallel), for the runs
+    up to the next look: nothing is judged between looks unless an increase is held back
+    for confirmation (then each run may settle it, and runs are taken one at a time), so
+    the verdict is the one the runs taken singly would give. A batch may come back short
+    only when its last run failed.
     """
     if not looks:
         raise ValueError("a look schedule needs at least one look")
     runs: list[R] = []
     verdict: Verdict | None = None
     pending: frozenset[Metric] = frozenset()
+    ready: list[R] = []
     while len(runs) < looks[-1]:
-        run = next_run()
+        if not ready:
+            upcoming = min(look for look in looks if look > len(runs))
+            count = 1 if pending or batch is None else upcoming - len(runs)
+            ready = list(batch(count)) if batch is not None else [next_run()]
+            if not ready:
+                raise RuntimeError("a batch of runs came back empty")
+        run = ready.pop(0)
         runs.append(run)
         stopped = failed(run, len(runs))
         if stopped is not None:

@@ -25,15 +25,23 @@ from .config import GateConfig
 from .environment import Comparability, comparability, environment_fingerprint, expand_baseline_path
 from .errors import ConfigError, MemgateError
 from .families import Families
-from .limits import HardCap, MemoryLimit, machine_memory, resolve_hard_cap, resolve_memory_limit
+from .limits import (
+    HardCap,
+    MemoryLimit,
+    cpu_jobs,
+    machine_memory,
+    resolve_hard_cap,
+    resolve_memory_limit,
+)
 from .marker import ScenarioSpec
 from .metrics import classify_shape, summarize_run
 from .model import RunRecord, RunRequest, RunSummary
 from .outputs import github_annotations, process_environ, write_error
 from .recording import accepted, plan_recording, update_reason
 from .results import Note, NoteKind, Outcome, ScenarioResult, SessionReport, ShapeReport, Verdict
-from .runner import keeping_capture, run_isolated
+from .runner import keeping_capture, run_isolated_many
 from .schedule import look_schedule, run_until_settled, settled
+from .stats import scipy_stats
 from .summary import in_order, shown, stale_entries, wants_document, write_documents
 from .transport import WorkerMessage
 from .verdict import (
@@ -50,10 +58,6 @@ from .verdict import (
 
 Body = Callable[[], object]
 RunFn = Callable[[Body, RunRequest, float], RunRecord]
-
-
-def _default_run(body: Body, request: RunRequest, timeout_s: float) -> RunRecord:
-    return run_isolated(body, request, timeout_s=timeout_s)
 
 
 def foreign_threads() -> tuple[str, ...]:
@@ -92,7 +96,7 @@ class Progress(Protocol):
 class GateSession:
     config: GateConfig
     backend: BackendChoice
-    run: RunFn = _default_run
+    run: RunFn | None = None  # None: isolated runs (``runner.py``); the unit tests inject theirs
     environ: Mapping[str, str] | None = None  # None: the process environment
     scenario_count: int = 0  # memload scenarios collected, before -k/-m/pytest-split deselection
     collected: set[str] = field(default_factory=set)
@@ -139,11 +143,35 @@ class GateSession:
     def machine_bytes(self) -> int | None:
         return machine_memory()
 
+    @cached_property
+    def jobs(self) -> int:
+        """Measuring children at once in this process (see ``limits.cpu_jobs``)."""
+        return cpu_jobs(self.config.jobs, self.xdist_workers)
+
     def hard_cap(self, budgets: tuple[int | float | None, ...] = ()) -> HardCap:
         """RSS growth at which one measuring child is stopped (see ``limits.resolve_hard_cap``)."""
         return resolve_hard_cap(
-            self.config.hard_cap, budgets, self.memory_limit, self.machine_bytes, self.xdist_workers
+            self.config.hard_cap,
+            budgets,
+            self.memory_limit,
+            self.machine_bytes,
+            self.xdist_workers,
+            self.jobs,
         )
+
+    def take_runs(self, body: Body, request: RunRequest, timeout_s: float, count: int) -> list[RunRecord]:
+        """``count`` independent runs, in parallel as far as ``jobs`` allows; fewer when one
+        fails (the loop stops at it)."""
+        if self.run is None:
+            return run_isolated_many(
+                body, request, timeout_s=timeout_s, runs=count, jobs=self.jobs, idle=scipy_stats
+            )
+        records = []
+        for _ in range(count):
+            records.append(self.run(body, request, timeout_s))
+            if not records[-1].ok:
+                break
+        return records
 
     @cached_property
     def branch(self) -> BranchInfo:
@@ -272,16 +300,18 @@ class GateSession:
         keeper = self.capture_keeper
         staged = keeper.staging(nodeid) if keeper is not None else None  # each run's capture
 
-        def next_run() -> RunRecord:
+        def next_runs(count: int) -> list[RunRecord]:
             slowest = max((r.wall_s for r in records_so_far), default=None)
             with keeping_capture(staged):
-                record = self.run(body, request, fixed_timeout or auto_timeout(slowest))
-            records_so_far.append(record)
-            if record.ok:
-                summaries.append(summarize_run(record))
-            if self.progress is not None:
-                self.progress.ran(nodeid, len(records_so_far), record, summaries[-1] if record.ok else None)
-            return record
+                records = self.take_runs(body, request, fixed_timeout or auto_timeout(slowest), count)
+            for record in records:
+                records_so_far.append(record)
+                if record.ok:
+                    summaries.append(summarize_run(record))
+                if self.progress is not None:
+                    summary = summaries[-1] if record.ok else None
+                    self.progress.ran(nodeid, len(records_so_far), record, summary)
+            return records
 
         def judge(records: Sequence[RunRecord], final: bool) -> Verdict:
             shapes.append(classify_shape(records))
@@ -300,7 +330,12 @@ class GateSession:
             self.progress.started(nodeid, looks, tuple(notes))
         try:
             records, verdict = run_until_settled(
-                next_run, looks, judge, confirm=self.config.runs, failed=failed
+                lambda: next_runs(1)[0],
+                looks,
+                judge,
+                confirm=self.config.runs,
+                failed=failed,
+                batch=next_runs,
             )
         except BaseException:
             if keeper is not None and staged is not None:

@@ -19,18 +19,37 @@ per-scenario level, which can be applied as each scenario finishes.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special
-from scipy import stats as sps
 
 from .results import Comparison
 
 CONFIDENCE = 0.95
+
+
+@functools.cache
+def scipy_stats() -> ModuleType:
+    """``scipy.stats``, imported on first use: it takes about 1.5 s, which the session spends
+    while the first run's children measure (``session.take_runs``) rather than at start-up."""
+    from scipy import stats
+
+    module: ModuleType = stats
+    return module
+
+
+@functools.cache
+def _special() -> ModuleType:
+    from scipy import special
+
+    module: ModuleType = special
+    return module
+
 
 # How a level comparison estimates the spread of its difference (see ``level_spread``).
 POOLED = "pooled"
@@ -110,11 +129,11 @@ def _welch(mean_diff: float, var_x: float, n_x: int, var_y: float, n_y: int) -> 
 
 def _t_sf(t: float, df: float) -> float:
     """Student t survival function (``scipy.stats.t.sf`` is ``special.stdtr(df, -t)``)."""
-    return float(special.stdtr(df, -t))
+    return float(_special().stdtr(df, -t))
 
 
 def _t_ppf(q: float, df: float) -> float:
-    return float(special.stdtrit(df, q))
+    return float(_special().stdtrit(df, q))
 
 
 def level_spread(
@@ -321,9 +340,9 @@ def fit_slope(series: Sequence[float]) -> SlopeFit:
     x = np.arange(n, dtype=float)
     if np.all(y == y[0]):
         return SlopeFit(0.0, 0.0, 0.0, 0.0, 1.0, n)
-    result = sps.theilslopes(y, x, alpha=CONFIDENCE)
+    result = scipy_stats().theilslopes(y, x, alpha=CONFIDENCE)
     slope, low, high = float(result[0]), float(result[2]), float(result[3])
-    se = (high - low) / (2 * float(sps.norm.ppf(0.5 + CONFIDENCE / 2)))
+    se = (high - low) / (2 * float(scipy_stats().norm.ppf(0.5 + CONFIDENCE / 2)))
     return SlopeFit(slope, low, high, se, upward_trend_p(y), n)
 
 
@@ -332,7 +351,7 @@ def upward_trend_p(series: ArrayLike) -> float:
     y = np.asarray(series, float)
     if len(y) < 3 or np.all(y == y[0]):
         return 1.0
-    tau = sps.kendalltau(np.arange(len(y), dtype=float), y, alternative="greater")
+    tau = scipy_stats().kendalltau(np.arange(len(y), dtype=float), y, alternative="greater")
     return float(tau.pvalue) if not math.isnan(tau.pvalue) else 1.0
 
 
@@ -343,7 +362,7 @@ def combine_pvalues(pvalues: Sequence[float]) -> float:
         return 1.0
     if len(values) == 1:
         return values[0]
-    return float(sps.combine_pvalues(values, method="stouffer").pvalue)
+    return float(scipy_stats().combine_pvalues(values, method="stouffer").pvalue)
 
 
 def bonferroni(alpha: float, tests: int) -> float:
@@ -386,7 +405,7 @@ def fit_power_law(sizes: Sequence[float], peaks: Sequence[float], *, offset: flo
     df = float(n - 2)
     residual_var = max(float(np.sum(residuals**2)) / df, 0.001**2)
     se = math.sqrt(residual_var / sxx)
-    half = float(sps.t.ppf(0.5 + CONFIDENCE / 2, df)) * se
+    half = float(scipy_stats().t.ppf(0.5 + CONFIDENCE / 2, df)) * se
     return PowerFit(slope, slope - half, slope + half, se, df, log_a, mean_x, sxx, residual_var, n)
 
 
@@ -397,7 +416,7 @@ def predict_power_law(fit: PowerFit, size: float, *, offset: float = 4096.0) -> 
     x = math.log(size)
     point = fit.log_a + fit.exponent * x
     spread = math.sqrt(fit.residual_var * (1 / fit.points + (x - fit.mean_log_n) ** 2 / fit.sxx))
-    upper = point + float(sps.t.ppf(0.5 + CONFIDENCE / 2, fit.df)) * spread
+    upper = point + float(scipy_stats().t.ppf(0.5 + CONFIDENCE / 2, fit.df)) * spread
     return max(math.exp(point) - offset, 0.0), max(math.exp(upper) - offset, 0.0)
 
 
@@ -406,4 +425,4 @@ def exponent_increase_p(old: PowerFit, new: PowerFit, *, margin: float = 0.0) ->
     se = math.hypot(old.se, new.se)
     if not math.isfinite(se) or se == 0:
         return 1.0
-    return float(sps.norm.sf((new.exponent - old.exponent - margin) / se))
+    return float(scipy_stats().norm.sf((new.exponent - old.exponent - margin) / se))

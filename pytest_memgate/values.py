@@ -178,6 +178,13 @@ def parse_suite_size(value: object) -> int | None:
     return parse_positive_int(value)
 
 
+def parse_jobs(value: object) -> int | None:
+    """``auto`` (the usable cores, see ``limits.cpu_jobs``) or how many children measure at once."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
+        return None
+    return parse_positive_int(value)
+
+
 def parse_text(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected text in quotes, got {shown(value)}")

@@ -29,7 +29,6 @@ _RERUN = "re-run that shard with this pytest-memgate and --memgate-report"
 _ONE_RUN = "merge only the shards of one CI run (one commit, one environment, one pytest-memgate)"
 
 
-
 def _differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
     """What differs between two environment fingerprints, by the gate's own rule (patch
     releases of Python and memray do not count), in words; empty when they agree."""

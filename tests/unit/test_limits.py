@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -8,11 +9,13 @@ from pytest_memgate.errors import ConfigError
 from pytest_memgate.limits import (
     HardCap,
     MemoryLimit,
+    cpu_jobs,
     detect_memory_limit,
     hard_cap_bytes,
     machine_memory,
     resolve_hard_cap,
     resolve_memory_limit,
+    usable_cores,
     xdist_workers,
 )
 from pytest_memgate.marker import parse_marker
@@ -246,3 +249,46 @@ def test_xdist_workers_is_read_in_a_worker_from_the_environment_and_on_the_contr
     # a pytest started inside a worker inherits the variable but measures alone
     assert xdist_workers(worker=False, numprocesses=None, environ=environ) == 1
     assert xdist_workers(worker=False, numprocesses=0, environ={}) == 1
+
+
+# --- cores and jobs -----------------------------------------------------------------------
+
+
+def _cgroup_root(tmp_path: Path, cpu_max: str | None) -> Path:
+    (tmp_path / "proc/self").mkdir(parents=True)
+    (tmp_path / "proc/self/cgroup").write_text("0::/ci/job\n")
+    group = tmp_path / "sys/fs/cgroup/ci/job"
+    group.mkdir(parents=True)
+    if cpu_max is not None:
+        (tmp_path / "sys/fs/cgroup/ci/cpu.max").write_text(cpu_max + "\n")  # a parent's quota binds too
+    return tmp_path
+
+
+def test_usable_cores_take_a_cgroup_cpu_quota(tmp_path: Path) -> None:
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cores(_cgroup_root(tmp_path / "none", None)) == affinity
+    assert usable_cores(_cgroup_root(tmp_path / "max", "max 100000")) == affinity
+    assert usable_cores(_cgroup_root(tmp_path / "one", "150000 100000")) == 1  # --cpus 1.5: one whole core
+    assert usable_cores(_cgroup_root(tmp_path / "tiny", "20000 100000")) == 1
+
+
+def test_jobs_follow_the_cores_within_one_run_and_eight_children() -> None:
+    assert cpu_jobs(None, cores=1) == 2  # a run's two children always go together
+    assert cpu_jobs(None, cores=2) == 2
+    assert cpu_jobs(None, cores=4) == 4
+    assert cpu_jobs(None, workers=2, cores=4) == 2
+    assert cpu_jobs(None, cores=96) == 8
+    assert cpu_jobs(3, cores=96) == 3
+    assert cpu_jobs(1, cores=1) == 1
+
+
+def test_more_children_at_once_share_the_auto_cap() -> None:
+    assert resolve_hard_cap("auto", (), NO_LIMIT, MACHINE, 1, 4) == HardCap(
+        MACHINE // 8, "auto: 50% of the 23.4 GiB machine memory, shared by the 4 children measuring at once"
+    )
+    one = resolve_hard_cap("auto", (), NO_LIMIT, MACHINE, 1, 1)
+    assert one.bytes == MACHINE // 2
+    assert one.source.endswith("shared by the one child measuring at a time")
+    both = resolve_hard_cap(0.8, (), CGROUP, MACHINE, 2, 4)
+    assert both.bytes == int(0.8 * 2 * GiB / 8)
+    assert both.source.endswith("shared by the 4 children measuring at once in each of 2 xdist workers")

@@ -365,3 +365,52 @@ def test_the_stop_signal_handlers_are_put_back_after_a_run() -> None:
     record = run_isolated(keep_rows, RunRequest(warmup=0, iterations=5, backend="tracemalloc"), timeout_s=60)
     assert record.ok, record.error
     assert {signum: signal.getsignal(signum) for signum in before} == before
+
+
+# --- independent runs in parallel ---------------------------------------------------------
+
+PARALLEL = RunRequest(warmup=1, iterations=4, backend="tracemalloc")
+
+
+def _intervals(log: Path) -> list[tuple[float, float]]:
+    """(first call, last call) of each child that logged its calls."""
+    calls: dict[str, list[float]] = {}
+    for line in log.read_text().splitlines():
+        pid, at = line.split()
+        calls.setdefault(pid, []).append(float(at))
+    return [(min(times), max(times)) for times in calls.values()]
+
+
+def _most_at_once(intervals: list[tuple[float, float]]) -> int:
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    most = current = 0
+    for _, step in events:
+        current += step
+        most = max(most, current)
+    return most
+
+
+@pytest.mark.parametrize(("runs", "jobs"), [(3, 2), (2, 4)])
+def test_independent_runs_share_the_jobs_and_come_back_in_order(tmp_path: Path, runs: int, jobs: int) -> None:
+    log = tmp_path / "calls.log"
+
+    def body() -> None:
+        with open(log, "a") as handle:  # one short append per call: atomic between children
+            handle.write(f"{os.getpid()} {time.time()}\n")
+        time.sleep(0.05)
+
+    records = runner.run_isolated_many(body, PARALLEL, timeout_s=60, runs=runs, jobs=jobs)
+    assert [r.ok for r in records] == [True] * runs, [r.error for r in records]
+    assert all(len(r.rss_floor_bytes) == len(r.heap_floor_bytes) == 5 for r in records)
+    intervals = _intervals(log)
+    assert len(intervals) == 2 * runs  # a heap and an RSS child per run
+    assert _most_at_once(intervals) == min(jobs, 2 * runs)
+
+
+def test_a_failed_run_ends_the_batch_with_its_record() -> None:
+    def body() -> None:
+        raise ValueError("broken scenario")
+
+    records = runner.run_isolated_many(body, PARALLEL, timeout_s=60, runs=4, jobs=2)
+    assert [r.status for r in records] == [RunStatus.RAISED]
+    assert "broken scenario" in records[0].error

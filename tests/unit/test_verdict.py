@@ -944,3 +944,65 @@ def test_a_regression_names_what_else_moved_before_it_was_proven() -> None:
     assert growth.ambiguous and growth.past_tolerance and not growth.regressed
     message = verdict_message(verdict)
     assert "also past its tolerance, not yet proven: heap growth per call went from +0 B" in message
+
+
+def _single_and_batched(
+    baseline: Sequence[RunSummary], stream: Sequence[RunSummary], policy: Policy
+) -> tuple[tuple[list[RunSummary], Verdict], tuple[list[RunSummary], Verdict], list[int]]:
+    """The loop over the same runs taken one by one and in batches, and the batch sizes."""
+
+    def judge(runs: Sequence[RunSummary], final: bool) -> Verdict:
+        return decide(runs, baseline, SPEC, policy, final=final)
+
+    single, batched_stream = iter(stream), iter(stream)
+    sizes: list[int] = []
+
+    def batch(count: int) -> list[RunSummary]:
+        sizes.append(count)
+        return [next(batched_stream) for _ in range(count)]
+
+    one_by_one = run_until_settled(lambda: next(single), LOOKS, judge, confirm=CONFIRM)
+    batched = run_until_settled(lambda: pytest.fail("unused"), LOOKS, judge, confirm=CONFIRM, batch=batch)
+    return one_by_one, batched, sizes
+
+
+def test_batched_runs_give_the_verdict_of_runs_taken_one_by_one() -> None:
+    """Runs up to the next look go in one batch (in parallel, where cores allow), one at a
+    time while an increase waits for its confirmation: the verdict and the runs it took are
+    those of the loop that takes every run singly, over models that end at every look and
+    one (a jump to an unseen level) whose confirming runs fall between looks."""
+
+    def level(peak: float) -> Make:
+        return lambda rng: summary(peak)
+
+    models: list[tuple[Make, Make, Policy]] = [
+        (_heap_noise, _heap_noise, GATE_POLICY),
+        (odd_levels, odd_levels, GATE_POLICY),
+        (noisier(1.0), noisier(4.0, rss_shift=0.2), GATE_POLICY),
+        (level(20 * MiB), level(26 * MiB), session_policy(3)),
+        (level(20 * MiB), level(26 * MiB), session_policy(200)),
+    ]
+    batches_seen: set[int] = set()
+    for trial in range(200):
+        make_baseline, make_current, policy = models[trial % len(models)]
+        rng = np.random.default_rng(trial)
+        baseline = [make_baseline(rng) for _ in range(BASELINE_RUNS)]
+        stream = [make_current(rng) for _ in range(LOOKS[-1])]
+        one_by_one, batched, sizes = _single_and_batched(baseline, stream, policy)
+        assert batched == one_by_one, trial
+        assert sum(sizes) == len(batched[0]), f"{trial}: runs measured past the one that settled it"
+        batches_seen.update(sizes)
+    assert {1, 2, 4} <= batches_seen
+
+
+def test_a_batch_cut_short_by_a_failed_run_ends_the_loop() -> None:
+    failed = Verdict(Outcome.ERROR, (Reason.CRASHED,))
+    runs, verdict = run_until_settled(
+        lambda: pytest.fail("unused"),
+        [6],
+        lambda runs, final: pytest.fail("no look after a failed run"),
+        confirm=CONFIRM,
+        failed=lambda run, number: failed if run == "crashed" else None,
+        batch=lambda count: ["ok", "crashed"],
+    )
+    assert (runs, verdict) == (["ok", "crashed"], failed)
