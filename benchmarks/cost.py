@@ -249,6 +249,8 @@ class Table:
 
     def summary(self, cores: int) -> list[str]:
         def line(what: str, values: list[float], target: float) -> str:
+            if not values:
+                return f"{what}: none in this run"
             med, p90 = _median(values), _p90(values)
             met = "met" if p90 <= target else "MISSED"
             return (
@@ -344,9 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             r = rounds[-1]
             records = "  ".join(f"{x.label} {x.seconds:.1f}s" for x in r.recordings)
+            took = time.perf_counter() - t0
             print(
                 f"{name:<24} {r.verdict:<11} runs {r.runs}  plain {r.plain_after_s:5.1f}s  "
-                f"gate {r.gate_s:5.1f}s ({r.ratio:.1f}x)  record: {records}  [{time.perf_counter() - t0:.0f}s]",
+                f"gate {r.gate_s:5.1f}s ({r.ratio:.1f}x)  record: {records}  [{took:.0f}s]",
                 flush=True,
             )
         if rounds:

@@ -327,6 +327,11 @@ def compare_rates(
     )
 
 
+def theil_sen_slope(y: NDArray[np.float64], x: NDArray[np.float64]) -> float:
+    """The Theil-Sen slope alone (median of pairwise slopes), for resampling."""
+    return float(scipy_stats().theilslopes(y, x)[0])
+
+
 def fit_slope(series: Sequence[float]) -> SlopeFit:
     """Theil-Sen slope of ``series`` against its index, with a Mann-Kendall trend test.
 

@@ -200,6 +200,7 @@ def compare_runs(
         [r.rss_growth for r in current],
         [r.rss_growth_se for r in current],
         resolution=policy.rss_growth_resolution,
+        spread=CURRENT,
     )
     relative = policy.growth_relative
     heap_noise = noise_ratio(
@@ -235,7 +236,7 @@ def compare_runs(
             rss_noise,
         ),
         _judge_rate(
-            Metric.RSS_GROWTH, rss_growth, policy.rss_growth_tolerance, relative, a, WELCH, rss_noise
+            Metric.RSS_GROWTH, rss_growth, policy.rss_growth_tolerance, relative, a, CURRENT, rss_noise
         ),
     ]
 

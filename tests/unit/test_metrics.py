@@ -411,3 +411,49 @@ def test_a_single_retained_step_is_not_steady_growth() -> None:
         floor = BASE + np.where(INDEX >= at, 64 * KiB, 0) + jitter(rng)
         s = summarize_run(record(floor, peak=12 * MiB))
         assert abs(s.heap_growth) < 64
+
+
+def _toggles(rng: np.random.Generator, block: int = MiB, flip: float = 0.1) -> np.ndarray:
+    """An RSS floor that sits on one of two levels an allocator block apart (an arena kept
+    or returned, a trimmed heap top) and switches with probability ``flip`` per call, over
+    4 KiB pages of small noise."""
+    state, level = np.empty(N), rng.integers(0, 2)
+    for i in range(N):
+        if rng.random() < flip:
+            level = 1 - level
+        state[i] = level
+    return block * state + np.floor(rng.normal(0, 8 * KiB, N) / 4096) * 4096
+
+
+@pytest.mark.parametrize("leak", [0.0, 256.0])
+@pytest.mark.parametrize(
+    ("model", "nominal"),
+    [("gaussian", 0.95), ("heavy-tailed", 0.95), ("AR(1)", 0.87), ("toggles", 0.95), ("rare toggles", 0.95)],
+)
+def test_the_rss_slope_error_is_honest_on_toggling_floors(model: str, nominal: float, leak: float) -> None:
+    """The RSS slope's error (block jackknife, ``metrics.block_jackknife_se``) covers the
+    true slope as often as its 95% interval says, on the heap's noise models and on floors
+    toggling by a 1 MiB block (a flip every 10 or every 33 calls). Measured (300 runs,
+    leak 256): Gaussian 97%, heavy 95%, AR 90%, toggles 95% and 92%. The Theil-Sen
+    interval widened for autocorrelation (still the heap's) covers toggles 99-100%, with
+    errors whose upper quartile is 1.8-2.9x the block jackknife's in these four cases: so
+    wide that an unchanged scenario needed up to 8 runs. Limits: the 0.1% quantile of
+    Binomial(200, nominal); on toggles, an upper quartile of the errors at most 0.65x the
+    widened Theil-Sen one's."""
+    rng = np.random.default_rng(int(leak) + 7 * len(model))
+    errors, widened, covered = [], [], 0
+    for _ in range(200):
+        if model in ("toggles", "rare toggles"):
+            noise = _toggles(rng, flip=0.1 if model == "toggles" else 0.03)
+        else:
+            noise = _noise(rng, model)
+        rss = 40 * MiB + leak * INDEX + noise
+        s = summarize_run(record(BASE + jitter(rng), peak=12 * MiB, rss_floor=rss))
+        errors.append(s.rss_growth_se)
+        widened.append(analyse_growth(floors(rss)).gated.se)
+        covered += abs(s.rss_growth - leak) <= 1.96 * s.rss_growth_se
+    assert covered >= sps.binom.ppf(0.001, 200, nominal)
+    if model.endswith("toggles"):
+        assert np.quantile(errors, 0.75) <= 0.65 * np.quantile(widened, 0.75), np.quantile(
+            widened, 0.75
+        ) / np.quantile(errors, 0.75)

@@ -258,6 +258,64 @@ def test_false_alarms_of_the_adaptive_procedure():
     assert rates[Outcome.REGRESSION] <= ALPHA
 
 
+def toggle_record(rng: np.random.Generator, block: int, flip: float) -> RunRecord:
+    """(f) An RSS floor toggling by an allocator block: it sits on one of two levels ``block``
+    apart (a 1 MiB arena kept or returned, a trimmed heap top) and switches with probability
+    ``flip`` after each call; the RSS peak carries the block when the run saw the upper level.
+    The heap is deterministic, as memray sees it."""
+    n = CALLS + 1
+    state, level = np.empty(n), rng.integers(0, 2)
+    for i in range(n):
+        if rng.random() < flip:
+            level = 1 - level
+        state[i] = level
+    rss_floor = 40 * MiB + block * state + np.floor(rng.normal(0, 8 * KiB, n) / 4096) * 4096
+    return RunRecord(
+        status=RunStatus.OK,
+        backend="memray",
+        warmup=10,
+        iterations=CALLS,
+        peak_heap_bytes=32 * MiB,
+        peak_rss_bytes=int((64 * MiB + block * state.max()) * math.exp(rng.normal(0, 0.01))),
+        heap_floor_bytes=tuple(int(8 * MiB + v) for v in rng.integers(-100, 101, n)),
+        rss_floor_bytes=tuple(int(v) for v in rss_floor),
+    )
+
+
+@functools.cache
+def toggle_pool(block: int, flip: float, size: int = 240) -> tuple[RunSummary, ...]:
+    rng = np.random.default_rng(block // KiB + int(flip * 100))
+    return tuple(summarize_run(toggle_record(rng, block, flip)) for _ in range(size))
+
+
+@pytest.mark.parametrize(
+    ("block", "flip", "within_two"),
+    [(MiB, 0.1, 0.6), (MiB, 0.03, 0.3), (256 * KiB, 0.3, 0.97), (132 * KiB, 0.1, 0.97)],
+)
+def test_rss_toggling_by_an_allocator_block_raises_no_false_alarm(
+    block: int, flip: float, within_two: float
+) -> None:
+    """The whole procedure on unchanged scenarios whose RSS floor toggles by a block, runs
+    drawn from a pool fitted by ``summarize_run``: no false regression in 400 trials (the
+    limit is alpha), and the share decided within two runs. Measured (1,000 trials of this
+    test): 1 MiB toggles flipping every 10 calls 68% (38% with Welch's test and the widened
+    Theil-Sen error used before), every 33 calls 37% (31%), 256 and 132 KiB blocks 100%
+    (99% and 96%); no false regression before or now.
+    A single toggle in the middle of a 50-call run reads as a slope of about 20 KiB/call
+    (past the 16 KiB tolerance), which one or two runs cannot tell from growth: those
+    scenarios still take four to eight runs (README, Limits)."""
+    pool = toggle_pool(block, flip)
+    rng = np.random.default_rng(block + int(flip * 1000))
+    trials, regressions, fast = 400, 0, 0
+    for _ in range(trials):
+        baseline = [pool[i] for i in rng.choice(len(pool), BASELINE_RUNS, replace=False)]
+        verdict, taken = adaptive(rng, baseline, lambda rng: pool[int(rng.integers(len(pool)))])
+        regressions += verdict.outcome is Outcome.REGRESSION
+        fast += taken <= 2
+    assert regressions / trials <= ALPHA
+    assert fast / trials >= within_two
+
+
 def test_false_alarms_with_a_single_baseline_run():
     """A baseline recorded with --memgate-runs 1: its one run says nothing of the spread.
 
