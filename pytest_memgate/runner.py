@@ -141,6 +141,8 @@ def _run(
                 idle()
                 idle = None
             for pid in _wait_any([entry[0] for entry in running.values()], ends, timeout_s):
+                if pid not in running:  # a later run's child, cancelled just before
+                    continue
                 child, number, phase = running.pop(pid)
                 record = _finish(child, ends[pid], request, timeout_s)
                 done[number, phase] = record
@@ -152,9 +154,8 @@ def _run(
                 if not record.ok and number < last:
                     last = number
                     queue = [(n, p) for n, p in queue if n < last]
-                    for other, n, _ in list(running.values()):
-                        if n > last:
-                            kill(other.pid)
+                    with stop.held():
+                        _cancel([c for c, n, _ in running.values() if n > last], running, ends, keeper)
     finally:
         with stop.held():  # a second Ctrl-C must not cut the cleanup short
             for child, _, _ in running.values():
@@ -162,6 +163,21 @@ def _run(
                     kill(child.pid)
                 _clean(child, keeper)
     return [_combine(done[n, "heap"], done.get((n, "rss"))) for n in range(min(last + 1, runs))]
+
+
+def _cancel(
+    children: list[_Child],
+    running: dict[int, tuple[_Child, int, str]],
+    ends: dict[int, _End],
+    keeper: janitor.Janitor | None,
+) -> None:
+    """Kill (and reap) children whose run is no longer needed: an earlier run failed."""
+    for child in children:
+        if child.pid not in ends:
+            kill(child.pid)
+            ends[child.pid] = _End(None, time.perf_counter() - child.started)
+        running.pop(child.pid, None)
+        _clean(child, keeper)
 
 
 def _clean(child: _Child, keeper: janitor.Janitor | None) -> None:

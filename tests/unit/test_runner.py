@@ -414,3 +414,28 @@ def test_a_failed_run_ends_the_batch_with_its_record() -> None:
     records = runner.run_isolated_many(body, PARALLEL, timeout_s=60, runs=4, jobs=2)
     assert [r.status for r in records] == [RunStatus.RAISED]
     assert "broken scenario" in records[0].error
+
+
+def test_runs_after_a_failed_one_are_killed_and_the_batch_ends_cleanly(
+    tmp_path: Path, temp_dir: Path
+) -> None:
+    """The first child to get here raises; the others would take seconds. Runs after the
+    failed one are killed (reaped once, their work directories removed), earlier ones
+    finish, and the records stop at the failure."""
+    marker = tmp_path / "first"
+
+    def body() -> None:
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            time.sleep(0.5)
+            return
+        raise ValueError("the first child fails")
+
+    started = time.perf_counter()
+    records = runner.run_isolated_many(body, PARALLEL, timeout_s=60, runs=4, jobs=2)
+    assert records[-1].status is RunStatus.RAISED
+    assert all(r.ok for r in records[:-1])
+    assert len(records) <= 2  # the failure was one of the two first heap children
+    assert time.perf_counter() - started < 20  # not four runs of 2.5 s each, one after another
+    assert captures(temp_dir) == []
