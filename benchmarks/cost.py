@@ -40,7 +40,8 @@ REPO_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from corpus import NAMES, Pair, get_pair  # noqa: E402 - needs the path above
-from detection import TEST_MODULE, machine  # noqa: E402
+from detection import TEST_MODULE, machine, selected_pairs  # noqa: E402
+from detection import _env as detection_env  # noqa: E402
 
 DEFAULT_RESULTS = BENCH_DIR / "RESULTS-cost.md"
 TIMEOUT_S = 3600.0
@@ -94,14 +95,10 @@ class PairRound:
 
 
 def _env(pair: Pair, side: str, pythonpath: Path | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    paths = [str(pythonpath)] if pythonpath is not None else []
-    paths += [str(BENCH_DIR), env.get("PYTHONPATH", "")]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["MEMGATE_BENCH_PAIR"] = pair.name
-    env["MEMGATE_BENCH_SIDE"] = side
-    env.pop("PYTEST_ADDOPTS", None)
+    """The detection benchmark's environment, with ``pythonpath`` (a reference checkout) first."""
+    env = detection_env(pair, side)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env["PYTHONPATH"]])
     return env
 
 
@@ -312,11 +309,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--results", type=Path, default=None, help=f"markdown output (default {DEFAULT_RESULTS.name})"
     )
     args = parser.parse_args(argv)
-    names = [n for item in args.only for n in item.split(",") if n]
-    unknown = sorted(set(names) - set(NAMES))
-    if unknown:
-        parser.error(f"unknown pair(s) {', '.join(unknown)}; known: {', '.join(NAMES)}")
-    args.names = [n for n in NAMES if n in names] if names else list(NAMES)
+    names = selected_pairs(parser, args.only)
+    args.names = names or list(NAMES)
     if args.reference is not None and not (args.reference / "pytest_memgate").is_dir():
         parser.error(f"--reference {args.reference}: no pytest_memgate package in it")
     if args.results is None and not names:

@@ -478,6 +478,15 @@ def _md_block(entry: str) -> str:
 # --- main --------------------------------------------------------------------------------
 
 
+def selected_pairs(parser: argparse.ArgumentParser, only: Sequence[str]) -> list[str]:
+    """The pairs named by ``--only`` (repeatable, comma-separated), in corpus order."""
+    names = {n for item in only for n in item.split(",") if n}
+    unknown = sorted(names - set(NAMES))
+    if unknown:
+        parser.error(f"unknown pair(s) {', '.join(unknown)}; known: {', '.join(NAMES)}")
+    return [n for n in NAMES if n in names]
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per pair (default 3)")
@@ -501,11 +510,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--gate-option=--memgate-trace-python-allocators=false",
     )
     args = parser.parse_args(argv)
-    names = [n for item in args.only for n in item.split(",") if n]
-    unknown = sorted(set(names) - set(NAMES))
-    if unknown:
-        parser.error(f"unknown pair(s) {', '.join(unknown)}; known: {', '.join(NAMES)}")
-    args.names = [n for n in NAMES if n in names] if names else list(NAMES)
+    names = selected_pairs(parser, args.only)
+    args.names = names or list(NAMES)
     if args.quick:
         args.rounds = 1
     if args.rounds < 1:
