@@ -30,7 +30,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -75,7 +75,6 @@ def run_isolated_many(
     timeout_s: float,
     runs: int,
     jobs: int = 2,
-    idle: Callable[[], object] | None = None,
 ) -> list[RunRecord]:
     """``runs`` independent measured runs of ``body``, with at most ``jobs`` children at once.
 
@@ -88,8 +87,6 @@ def run_isolated_many(
 
     The records come in run order and stop at the first run that failed: the runs after it
     are not started, or killed, since the caller stops there (``schedule.run_until_settled``).
-    ``idle`` is work for the parent while its first children measure (an import the
-    caller will need); it runs in this thread, so that no fork can meet it half done.
 
     A signal that would end the pytest process (Ctrl-C, a cancelled CI job's SIGTERM)
     kills every child and removes their captures first; then the handler that was in
@@ -99,7 +96,7 @@ def run_isolated_many(
         stream.flush()
     try:
         with StopSignals() as stop:
-            return _run(body, request, timeout_s, stop, max(1, runs), max(1, jobs), idle)
+            return _run(body, request, timeout_s, stop, max(1, runs), max(1, jobs))
     except Stopped as stopped:
         signum = stopped.signum
     signal.raise_signal(signum)  # the default ends the process here; Python's SIGINT handler raises
@@ -120,7 +117,6 @@ def _run(
     stop: StopSignals,
     runs: int,
     jobs: int,
-    idle: Callable[[], object] | None,
 ) -> list[RunRecord]:
     keeper = janitor.current()
     queue = [(number, phase) for phase in _PHASES for number in range(runs)]  # heap children first
@@ -137,9 +133,6 @@ def _run(
                 with stop.held():  # a signal between fork and bookkeeping would orphan the child
                     child = _start(body, request, phase, timeout_s, keeper)
                     running[child.pid] = (child, number, phase)
-            if idle is not None:
-                idle()
-                idle = None
             for pid in _wait_any([entry[0] for entry in running.values()], ends, timeout_s):
                 if pid not in running:  # a later run's child, cancelled just before
                     continue

@@ -35,8 +35,9 @@ CONFIDENCE = 0.95
 
 @functools.cache
 def scipy_stats() -> ModuleType:
-    """``scipy.stats``, imported on first use: it takes about 1.5 s, which the session spends
-    while the first run's children measure (``session.take_runs``) rather than at start-up."""
+    """``scipy.stats``, imported on first use (about 1.5 s): a plain pytest run, ``--help``
+    and the ``memgate`` command without statistics never pay it. A gate session imports it
+    before its first run (``GateSession.__post_init__``)."""
     from scipy import stats
 
     module: ModuleType = stats
