@@ -81,9 +81,12 @@ def run_isolated_many(
     A run is two forked children from the same state: one measures the heap under the
     tracker, the other resident memory with no tracker at all (a tracker's own buffers
     would otherwise show as the scenario's RSS). Each measures only its own process, so
-    they may run at the same time, and so may the children of independent runs: heap
-    children start first (under a tracker they are the slow ones), the untracked RSS
-    children fill the cores they leave. Two jobs is one run's two children at once.
+    they may run at the same time, and so may the children of independent runs. At most
+    ``jobs // 2`` heap children measure at once (each has memray's sampler thread, which
+    must run within the quiet window after every call, or the floor reading is lost:
+    two heap children on two cores made heap floors noisy enough to cost runs); the
+    untracked RSS children fill the cores they leave. Two jobs is one run's two children
+    at once, as one run at a time always was.
 
     The records come in run order and stop at the first run that failed: the runs after it
     are not started, or killed, since the caller stops there (``schedule.run_until_settled``).
@@ -128,8 +131,13 @@ def _run(
     kept = -1
     try:
         while queue or running:
-            while queue and len(running) < jobs:
-                number, phase = queue.pop(0)
+            while len(running) < jobs:
+                heaps = sum(phase == "heap" for _, _, phase in running.values())
+                ready = [item for item in queue if item[1] == "rss" or heaps < max(1, jobs // 2)]
+                if not ready:
+                    break
+                queue.remove(ready[0])
+                number, phase = ready[0]
                 with stop.held():  # a signal between fork and bookkeeping would orphan the child
                     child = _start(body, request, phase, timeout_s, keeper)
                     running[child.pid] = (child, number, phase)
