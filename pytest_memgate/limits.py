@@ -58,16 +58,19 @@ def _cgroup_paths(root: Path) -> tuple[str | None, str | None]:
     return v2, v1
 
 
+def _up_the_v2_path(root: Path, v2: str, name: str) -> list[Path]:
+    """A cgroup v2 file in this process's group and each group above it: a parent's limit
+    binds its children too."""
+    relative = Path(v2.lstrip("/"))
+    return [root / "sys/fs/cgroup" / parent / name for parent in [relative, *relative.parents]]
+
+
 def detect_memory_limit(root: Path = Path("/")) -> MemoryLimit:
     """The tightest cgroup memory limit on this process's path, v2 then v1; None on a bare host."""
     v2, v1 = _cgroup_paths(root)
     candidates: list[Path] = []
     if v2 is not None:
-        base = root / "sys/fs/cgroup"
-        relative = Path(v2.lstrip("/"))
-        # Walk up: a parent cgroup's limit binds its children too.
-        for parent in [relative, *relative.parents]:
-            candidates.append(base / parent / "memory.max")
+        candidates += _up_the_v2_path(root, v2, "memory.max")
     if v1 is not None:
         base = root / "sys/fs/cgroup/memory"
         relative = Path(v1.lstrip("/"))
@@ -243,9 +246,8 @@ def usable_cores(root: Path = Path("/")) -> int:
         cores = os.cpu_count() or 1
     v2, _ = _cgroup_paths(root)
     if v2 is not None:
-        relative = Path(v2.lstrip("/"))
-        for parent in [relative, *relative.parents]:
-            quota = _read_cpu_quota(root / "sys/fs/cgroup" / parent / "cpu.max")
+        for path in _up_the_v2_path(root, v2, "cpu.max"):
+            quota = _read_cpu_quota(path)
             if quota is not None:
                 cores = min(cores, quota)
     return max(1, cores)

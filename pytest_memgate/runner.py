@@ -159,10 +159,7 @@ def _run(
                         _cancel([c for c, n, _ in running.values() if n > last], running, ends, keeper)
     finally:
         with stop.held():  # a second Ctrl-C must not cut the cleanup short
-            for child, _, _ in running.values():
-                if child.pid not in ends:
-                    kill(child.pid)
-                _clean(child, keeper)
+            _cancel([child for child, _, _ in running.values()], running, ends, keeper)
     return [_combine(done[n, "heap"], done.get((n, "rss"))) for n in range(min(last + 1, runs))]
 
 
@@ -172,7 +169,8 @@ def _cancel(
     ends: dict[int, _End],
     keeper: janitor.Janitor | None,
 ) -> None:
-    """Kill (and reap) children whose run is no longer needed: an earlier run failed."""
+    """Kill (and reap) children whose run is no longer needed (an earlier run failed, or the
+    runs were interrupted), and remove their work directories."""
     for child in children:
         if child.pid not in ends:
             kill(child.pid)
