@@ -86,14 +86,17 @@ _CI_BRANCH_VARIABLES = (
     ("CircleCI", "CIRCLECI", ("CIRCLE_BRANCH",)),
     ("Jenkins", "JENKINS_URL", ("CHANGE_BRANCH", "BRANCH_NAME", "GIT_BRANCH")),
 )
-# Every variable the branch is read from: what a run "outside any CI" must not have set.
-CI_VARIABLES = tuple(name for _, marker, names in _CI_BRANCH_VARIABLES for name in (marker, *names))
+# Every variable the branch is read from, and the generic ``CI`` most CI systems set: what a
+# run "outside any CI" must not have set.
+CI_VARIABLES = ("CI", *(name for _, marker, names in _CI_BRANCH_VARIABLES for name in (marker, *names)))
+_TRUE = ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True, slots=True)
 class BranchInfo:
     name: str | None
     source: str  # where the name came from, for the summary
+    ci: bool = False  # a CI system runs this session (its branch variable, or CI=true)
 
 
 def current_branch(rootdir: Path, environ: Mapping[str, str] | None = None) -> BranchInfo:
@@ -107,11 +110,12 @@ def current_branch(rootdir: Path, environ: Mapping[str, str] | None = None) -> B
             if value:
                 if variable == "GIT_BRANCH" and value.startswith("origin/"):
                     value = value[len("origin/") :]
-                return BranchInfo(value, f"{system} {variable}")
+                return BranchInfo(value, f"{system} {variable}", ci=True)
+    ci = env.get("CI", "").strip().lower() in _TRUE
     name = git(rootdir, "rev-parse", "--abbrev-ref", "HEAD")
     if name and name != "HEAD":
-        return BranchInfo(name, "git")
-    return BranchInfo(None, "git (detached HEAD, no CI branch variable)")
+        return BranchInfo(name, "git", ci=ci)
+    return BranchInfo(None, "git (detached HEAD, no CI branch variable)", ci=ci)
 
 
 def matching_glob(branch: str | None, globs: Sequence[str]) -> str | None:

@@ -91,6 +91,9 @@ class Comparison:
 # A single run whose floor scatters more than this many times the baseline runs' did is not
 # a pass on its own (``unvouched``).
 NOISE_LIMIT = 2.0
+# A finding still open after ``Policy.futility_runs`` runs whose estimate is under this share
+# of its practical size stops the runs as a pass (``Finding.futile``).
+FUTILITY_SHARE = 0.5
 
 
 def unvouched(c: Comparison, noise: float) -> bool:
@@ -249,6 +252,28 @@ class Finding:
     def suspected(self) -> bool:
         """Past the tolerance without enough evidence yet: news even when not proven."""
         return self.ambiguous and self.past_tolerance
+
+    @property
+    def futile(self) -> bool:
+        """Open only because its interval still reaches the practical size, while the estimate
+        sits under ``FUTILITY_SHARE`` of it: more runs would most likely end in the pass
+        the last look gives such a finding anyway, so they are not worth their cost.
+        Stopping there can only turn a would-be regression into a pass, never the reverse:
+        it costs power (measured in the calibration tests), not false alarms."""
+        evidence = self.evidence
+        if not self.ambiguous or self.past_tolerance or self.regressed:
+            return False
+        if isinstance(evidence, (LevelTest, RateTest)) and unvouched(evidence.comparison, evidence.noise):
+            return False
+        if isinstance(evidence, LevelTest):
+            c = evidence.comparison
+            return (
+                c.ratio - 1 <= FUTILITY_SHARE * evidence.tolerance
+                or c.delta <= FUTILITY_SHARE * evidence.min_bytes
+            )
+        if isinstance(evidence, RateTest):
+            return evidence.comparison.delta <= FUTILITY_SHARE * evidence.needed
+        return False
 
     def to_dict(self) -> dict[str, Any]:
         return {

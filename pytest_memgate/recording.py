@@ -22,13 +22,27 @@ _ACCEPTABLE = (Outcome.REGRESSION, Outcome.INCONCLUSIVE, *_WRITABLE)
 
 
 def update_reason(config: GateConfig, branch: BranchInfo) -> str | None:
-    """Why this run may write the baseline, or ``None``: feature branches never write."""
+    """Why this run may write the baseline, or ``None``: feature branches never write, and
+    an update branch writes only in CI (a local run on ``main`` leaves the committed file
+    alone; ``held_update`` says what it would have refreshed)."""
     if config.update:
         return "--memgate-update"
     glob = matching_glob(branch.name, config.update_branches)
-    if glob is not None:
+    if glob is not None and branch.ci:
         return f"branch {branch.name!r} ({branch.source}) matches update_branches {glob!r}"
     return None
+
+
+def held_update(config: GateConfig, branch: BranchInfo) -> str | None:
+    """Why a run on an update branch outside CI does not write the baseline, or ``None``."""
+    glob = matching_glob(branch.name, config.update_branches)
+    if config.update or glob is None or branch.ci:
+        return None
+    return (
+        f"branch {branch.name!r} ({branch.source}) matches update_branches {glob!r}, but no CI "
+        "system runs this session (CI is not set): the baseline is left as it is; it is "
+        "refreshed by CI runs on that branch, or here with --memgate-update"
+    )
 
 
 def accepted(config: GateConfig, nodeid: str) -> bool:

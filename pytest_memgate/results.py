@@ -130,6 +130,7 @@ class NoteKind(str, enum.Enum):
     SMALL_BASELINE = "small_baseline"  # fewer baseline runs than baseline_runs
     WARMUP = "warmup"  # the floor was still rising through part of the measured calls
     THREADS = "threads"  # threads alive in the pytest process do not exist in the child
+    FUTILITY = "futility"  # runs stopped early: every open estimate sat well inside its tolerance
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +311,7 @@ class SessionReport:
     written: tuple[tuple[str, str], ...] = ()  # (scenario, why)
     not_written: tuple[tuple[str, str], ...] = ()  # (scenario, its outcome)
     update_reason: str | None = None  # why this run may write the baseline
+    update_held: str | None = None  # why an update branch's run outside CI does not write it
     branch: str | None = None
     branch_source: str = ""
     update_branches: tuple[str, ...] = ()

@@ -45,6 +45,16 @@ def settled(verdict: Verdict, runs_done: int, confirm: int, last: bool) -> bool:
     return not verdict.needs_more_runs
 
 
+def stopped_for_futility(verdict: Verdict, runs_done: int, looks: Sequence[int]) -> bool:
+    """Whether the runs ended before the last look on findings still open (see
+    ``Finding.futile``): only a futility stop passes with open findings that early."""
+    return (
+        runs_done < looks[-1]
+        and verdict.outcome in (Outcome.PASS, Outcome.IMPROVED)
+        and any(f.ambiguous for f in verdict.findings)
+    )
+
+
 def held_back(verdict: Verdict) -> frozenset[Metric]:
     """Metrics whose increase is proven at this look but held back for confirmation: the
     current runs sit on a level the baseline never showed, which odd runs of an unchanged

@@ -37,10 +37,10 @@ from .marker import ScenarioSpec
 from .metrics import classify_shape, summarize_run
 from .model import RunRecord, RunRequest, RunSummary
 from .outputs import github_annotations, process_environ, write_error
-from .recording import accepted, plan_recording, update_reason
+from .recording import accepted, held_update, plan_recording, update_reason
 from .results import Note, NoteKind, Outcome, ScenarioResult, SessionReport, ShapeReport, Verdict
 from .runner import keeping_capture, run_isolated_many
-from .schedule import look_schedule, run_until_settled, settled
+from .schedule import look_schedule, run_until_settled, settled, stopped_for_futility
 from .stats import scipy_stats
 from .summary import in_order, shown, stale_entries, wants_document, write_documents
 from .transport import WorkerMessage
@@ -354,6 +354,8 @@ class GateSession:
             verdict = not_compared(verdict)
         if shape is not None and shape.warmup_hint is not None:
             notes.append(Note(NoteKind.WARMUP, count=shape.warmup_hint))
+        if stopped_for_futility(verdict, len(records), looks):
+            notes.append(Note(NoteKind.FUTILITY, count=len(records), wanted=looks[-1]))
         result = ScenarioResult(
             nodeid,
             spec,
@@ -499,6 +501,7 @@ class GateSession:
             written=tuple(self.written),
             not_written=tuple(self.not_written),
             update_reason=self.update_reason(),
+            update_held=held_update(self.config, self.branch),
             branch=self.branch.name,
             branch_source=self.branch.source,
             update_branches=self.config.update_branches,

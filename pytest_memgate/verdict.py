@@ -66,6 +66,7 @@ class Policy:
     rss_growth_resolution: float = 256.0
     exponent_tolerance: float = 0.25  # peak ~ n**b: an increase of b beyond this counts
     looks: int = 1  # looks over which ``alpha`` was shared (one metric's budget is alpha * looks)
+    futility_runs: int = 0  # from this many runs on, futile findings stop the runs (0: never)
 
     @property
     def metric_alpha(self) -> float:
@@ -92,6 +93,7 @@ class Policy:
             rss_peak_tolerance=config.rss_peak_tolerance,
             rss_peak_min_bytes=config.rss_peak_min_bytes,
             rss_growth_tolerance=float(config.rss_growth_tolerance),
+            futility_runs=config.runs,
         )
 
 
@@ -266,12 +268,18 @@ def decide(
     findings = _budgets(spec, current, trend_p, policy.alpha)
     if baseline:
         findings += compare_runs(current, baseline, policy)
-    return verdict_of(findings, compared=bool(baseline), final=final)
+    futility = 0 < policy.futility_runs <= len(current)
+    return verdict_of(findings, compared=bool(baseline), final=final, futility=futility)
 
 
-def verdict_of(findings: Sequence[Finding], *, compared: bool, final: bool = True) -> Verdict:
+def verdict_of(
+    findings: Sequence[Finding], *, compared: bool, final: bool = True, futility: bool = False
+) -> Verdict:
     """The outcome that a set of findings amounts to: a regression beats everything, then
-    an unclear case (more runs, or inconclusive at the end), then an improvement."""
+    an unclear case (more runs, or inconclusive at the end), then an improvement.
+
+    ``futility``: open findings that are all ``futile`` end the runs here, as the last
+    look would end them (a pass, or an improvement)."""
     found = tuple(findings)
     regressed = [f for f in found if f.regressed]
     if regressed:
@@ -279,7 +287,7 @@ def verdict_of(findings: Sequence[Finding], *, compared: bool, final: bool = Tru
     if not compared:
         return Verdict(Outcome.NEW, (), found)
     ambiguous = [f for f in found if f.ambiguous]
-    if ambiguous and not final:
+    if ambiguous and not final and not (futility and all(f.futile for f in ambiguous)):
         return Verdict(Outcome.INCONCLUSIVE, (), found, needs_more_runs=True)
     if any(f.suspected for f in ambiguous):
         return Verdict(Outcome.INCONCLUSIVE, (), found)

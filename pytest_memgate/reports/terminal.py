@@ -203,7 +203,9 @@ def _summary_lines(report: SessionReport) -> list[str]:
             f"baseline NOT updated for {nodeid}: it is {outcome}; fix it, or record the increase "
             f"on purpose with --memgate-accept '{nodeid}' --memgate-reason '...'"
         )
-    if report.update_reason is None and report.update_branches and not report.written:
+    if report.update_held is not None:
+        lines.append(f"baseline not updated: {report.update_held}")
+    elif report.update_reason is None and report.update_branches and not report.written:
         lines.append(
             f"baseline not updated: branch {report.branch!r} ({report.branch_source}) "
             f"matches none of update_branches {list(report.update_branches)}"

@@ -16,9 +16,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def repo(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A real git repository on branch main holding one scenario and update_branches."""
+    """A real git repository on branch main holding one scenario and update_branches, run
+    as a CI system would run it (CI=true, the branch from git)."""
     for name in CI_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CI", "true")
     pytester.makepyprojecttoml('[tool.memgate]\nupdate_branches = ["main", "release/*"]\n')
     write_scenario(pytester, size=2000)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
@@ -52,6 +54,22 @@ def test_update_branch_writes_and_feature_branch_never_does(pytester: pytest.Pyt
     entry = json.loads(baseline.read_text())["scenarios"]["test_scenario.py::test_handler"]
     assert entry["recorded"]["branch"] == "release/2.4"
     assert len(entry["recorded"]["commit"]) == 40
+
+
+def test_a_local_run_on_an_update_branch_leaves_the_baseline_alone(
+    pytester: pytest.Pytester, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CI")
+    checkout(repo, "release/2.5")
+    result = run(pytester, "--memgate")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            "*baseline not updated: branch 'release/2.5' (git) matches update_branches 'release/*', "
+            "but no CI system runs this session*--memgate-update*"
+        ]
+    )
+    assert not (repo / ".memgate" / "baseline.json").exists()
 
 
 def test_pull_request_into_main_does_not_count_as_main(

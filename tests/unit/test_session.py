@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pytest_memgate.backends import BackendChoice
+from pytest_memgate.branches import BranchInfo, current_branch
 from pytest_memgate.config import GateConfig
 from pytest_memgate.marker import ScenarioSpec
 from pytest_memgate.model import RunRecord, RunRequest, RunStatus
+from pytest_memgate.recording import held_update, update_reason
 from pytest_memgate.reports.json import build_report
 from pytest_memgate.reports.terminal import failure_text, summary_lines
 from pytest_memgate.results import NoteKind, Outcome, Reason
@@ -252,3 +255,27 @@ def test_summary_renders_from_the_report_alone(tmp_path: Path, monkeypatch: pyte
     assert any(line.startswith("t.py::test_a  new") for line in lines)
     assert any("matches none of update_branches ['main']" in line for line in lines)
     assert any("1 scenario(s) with no test in this session: t.py::test_gone" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("branch", "writes", "held"),
+    [
+        (BranchInfo("main", "git", ci=False), False, True),
+        (BranchInfo("main", "git", ci=True), True, False),
+        (BranchInfo("main", "GitHub Actions GITHUB_REF_NAME", ci=True), True, False),
+        (BranchInfo("feature/x", "git", ci=True), False, False),
+    ],
+)
+def test_an_update_branch_writes_only_in_ci(branch: BranchInfo, writes: bool, held: bool) -> None:
+    config = GateConfig(enabled=True, update_branches=("main",))
+    assert (update_reason(config, branch) is not None) is writes
+    assert (held_update(config, branch) is not None) is held
+    explicit = replace(config, update=True)
+    assert update_reason(explicit, branch) == "--memgate-update"
+    assert held_update(explicit, branch) is None
+
+
+def test_ci_is_read_from_the_ci_variable_too(tmp_path: Path) -> None:
+    assert current_branch(tmp_path, {"CI": "true"}).ci
+    assert not current_branch(tmp_path, {"CI": "false"}).ci
+    assert current_branch(tmp_path, {"GITHUB_ACTIONS": "true", "GITHUB_REF_NAME": "main"}).ci
