@@ -72,6 +72,22 @@ class Recording:
     not_written: tuple[tuple[str, str], ...]  # (nodeid, outcome)
 
 
+def refreshed_entry(
+    result: ScenarioResult,
+    old: BaselineEntry,
+    environment: dict[str, Any],
+    window: int,
+    stamp: dict[str, Any],
+) -> BaselineEntry:
+    """An update branch's refresh of a scenario that passed against its entry: the runs this
+    session took join the entry's, and the oldest beyond ``window`` drop out. A refresh then
+    costs what the gate's run cost (no runs of its own), and the entry follows the release
+    branch commit by commit. Sites are this session's; the acceptance trail stays."""
+    runs = (*old.runs, *result.summaries)[-window:]
+    trail = {k: v for k, v in old.recorded.items() if k == "accepted"}
+    return replace(baseline_entry(result, environment), runs=runs, recorded={**stamp, **trail})
+
+
 def plan_recording(
     results: Mapping[str, ScenarioResult],
     config: GateConfig,
@@ -83,7 +99,11 @@ def plan_recording(
 ) -> Recording:
     """Updates on request or on an update branch (``reason``), and intended increases that
     were accepted with a reason. Regressions never slip in. ``recorded`` is the provenance
-    stamp each written entry carries; ``old_entry`` the entry an acceptance replaces."""
+    stamp each written entry carries; ``old_entry`` the entry an acceptance replaces.
+
+    An update branch refreshes a passing scenario's entry as a rolling window
+    (``refreshed_entry``); ``--memgate-update``, an acceptance, an improvement and a new
+    scenario write the runs measured now, and nothing of the old entry."""
     changes: dict[str, BaselineEntry] = {}
     written: list[tuple[str, str]] = []
     not_written: list[tuple[str, str]] = []
@@ -106,6 +126,12 @@ def plan_recording(
             if reason is not None:
                 not_written.append((nodeid, result.outcome.value))
             continue
-        changes[nodeid] = replace(baseline_entry(result, environment), recorded=stamp)
+        window = not config.update and result.outcome is Outcome.PASS and "accepted" not in stamp
+        if window and result.baseline is not None:
+            entry = refreshed_entry(result, result.baseline, environment, config.baseline_runs, stamp)
+            changes[nodeid] = entry
+            why = f"{why}; {len(result.summaries)} run(s) added, the entry keeps its last {len(entry.runs)}"
+        else:
+            changes[nodeid] = replace(baseline_entry(result, environment), recorded=stamp)
         written.append((nodeid, why))
     return Recording(changes, tuple(written), tuple(not_written))

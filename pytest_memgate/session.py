@@ -207,16 +207,20 @@ class GateSession:
         return min(self.config.baseline_runs, self.config.max_runs)
 
     def looks_for(self, nodeid: str, compared: bool, sized: bool = False) -> list[int]:
-        """Looks for one scenario. Runs that may be written into the baseline are never cut
-        short: the baseline's spread is what every later comparison is measured against,
-        and a baseline of few runs is what makes a gate weak (see ``baseline_runs``). A size
+        """Looks for one scenario. Runs that are written into the baseline as its whole entry
+        (on request, accepted, or new on an update branch) are never cut short: the
+        baseline's spread is what every later comparison is measured against, and a baseline
+        of few runs is what makes a gate weak (see ``baseline_runs``). An update branch's
+        refresh of a compared scenario takes the gate's usual runs and adds them to the
+        entry's (``recording.refreshed_entry``). A size
         of a ``sizes=[...]`` family takes at least ``runs``: the power law is fitted over
         every run of every size, and one run per size leaves two sizes with no error left."""
         c = self.config
         looks = self.looks if compared else [c.runs]
         if sized:
             looks = [look for look in looks if look >= c.runs] or [c.runs]
-        if self.update_reason() is not None or self.accepted(nodeid):
+        recording = self.config.update or self.accepted(nodeid)
+        if recording or (self.update_reason() is not None and not compared):
             looks = sorted({max(look, self.recorded_runs) for look in looks})
         return looks
 

@@ -279,3 +279,51 @@ def test_ci_is_read_from_the_ci_variable_too(tmp_path: Path) -> None:
     assert current_branch(tmp_path, {"CI": "true"}).ci
     assert not current_branch(tmp_path, {"CI": "false"}).ci
     assert current_branch(tmp_path, {"GITHUB_ACTIONS": "true", "GITHUB_REF_NAME": "main"}).ci
+
+
+RELEASE_CI = {"GITHUB_ACTIONS": "true", "GITHUB_REF_NAME": "release/1.2"}
+
+
+def test_a_release_branch_refresh_adds_its_runs_to_a_rolling_window(tmp_path: Path) -> None:
+    """A refresh costs what the gate's run costs: a passing scenario takes its usual run and
+    that run joins the entry's, the oldest dropping out; the acceptance trail stays."""
+    record_baseline(tmp_path)
+    path = tmp_path / ".memgate" / "baseline.json"
+    data = json.loads(path.read_text())
+    data["scenarios"]["t.py::test_a"]["recorded"]["accepted"] = {"reason": "pages are larger"}
+    path.write_text(json.dumps(data))
+    before = GateSession(GateConfig(enabled=True, rootdir=tmp_path), BackendChoice("memray", "t")).baseline
+    old_runs = before.entries["t.py::test_a"].runs
+
+    gate = session(tmp_path, runner(record), update_branches=("release/*",))
+    gate.environ = RELEASE_CI
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert result.outcome is Outcome.PASS and len(result.records) == 1
+    gate.write_baseline()
+    assert gate.written == [
+        (
+            "t.py::test_a",
+            "branch 'release/1.2' (GitHub Actions GITHUB_REF_NAME) matches update_branches "
+            "'release/*'; 1 run(s) added, the entry keeps its last 6",
+        )
+    ]
+    entry = gate.baseline.entries["t.py::test_a"]
+    assert entry.runs == (*old_runs[1:], *result.summaries)
+    assert entry.recorded["accepted"] == {"reason": "pages are larger"}
+    assert entry.recorded["branch"] == "release/1.2"
+
+
+def test_an_explicit_update_re_records_the_whole_entry(tmp_path: Path) -> None:
+    record_baseline(tmp_path)
+    gate = session(tmp_path, runner(record), update=True)
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert len(result.records) == 6
+    gate.write_baseline()
+    assert gate.baseline.entries["t.py::test_a"].runs == result.summaries
+
+
+def test_a_new_scenario_on_a_release_branch_is_recorded_in_full(tmp_path: Path) -> None:
+    gate = session(tmp_path, runner(record), update_branches=("release/*",))
+    gate.environ = RELEASE_CI
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert result.outcome is Outcome.NEW and len(result.records) == 6
