@@ -34,10 +34,13 @@ class BaselineEntry:
     environment: dict[str, Any] = field(default_factory=dict)
     peak_sites: tuple[AllocSite, ...] = ()
     retained_sites: tuple[AllocSite, ...] = ()
+    # cheap runs (memray not tracing Python allocators) for the first look; () in older files
+    screen_runs: tuple[RunSummary, ...] = ()
 
-    def typical(self, attribute: str) -> float:
-        """The middle run's value (the upper one of two): a figure that one run really had."""
-        values = sorted(getattr(r, attribute) for r in self.runs)
+    def typical(self, attribute: str, screen: bool = False) -> float:
+        """The middle run's value (the upper one of two): a figure that one run really had;
+        of the cheap runs with ``screen``."""
+        values = sorted(getattr(r, attribute) for r in (self.screen_runs if screen else self.runs))
         return values[len(values) // 2] if values else 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -45,12 +48,13 @@ class BaselineEntry:
             "backend": self.backend,
             "peak_bytes": int(self.typical("peak_heap_bytes")),
             "growth_bytes_per_call": _round(float(self.typical("heap_growth"))),
-            "runs": [{k: _round(v) for k, v in r.to_dict().items()} for r in self.runs],
+            "runs": [_rounded(r) for r in self.runs],
             "spec": self.spec,
             "recorded": self.recorded,
             "environment": self.environment,
             "peak_sites": [_site_dict(s) for s in self.peak_sites[:_SITES_KEPT]],
             "retained_sites": [_site_dict(s) for s in self.retained_sites[:_SITES_KEPT]],
+            **({"screen_runs": [_rounded(r) for r in self.screen_runs]} if self.screen_runs else {}),
         }
 
     @classmethod
@@ -58,10 +62,7 @@ class BaselineEntry:
         """Checked field by field: at least one run, each run's figures finite and in range
         (``RunSummary.from_dict``); what only describes the entry must have its JSON type."""
         d = as_object(data)
-        runs = []
-        for i, raw in enumerate(as_list(get(d, "runs"), "runs", non_empty=True)):
-            with within(f"runs[{i}]"):
-                runs.append(RunSummary.from_dict(raw))
+        runs = _summaries(get(d, "runs"), "runs", non_empty=True)
         spec = dict(as_object(get(d, "spec", {}), "spec"))
         traced = spec.get("trace_python_allocators")
         if traced is not None and not isinstance(traced, bool):
@@ -74,7 +75,20 @@ class BaselineEntry:
             environment=_environment(get(d, "environment", {})),
             peak_sites=sites_from_list(get(d, "peak_sites", ()), "peak_sites"),
             retained_sites=sites_from_list(get(d, "retained_sites", ()), "retained_sites"),
+            screen_runs=_summaries(get(d, "screen_runs", ()), "screen_runs"),
         )
+
+
+def _summaries(value: object, key: str, non_empty: bool = False) -> tuple[RunSummary, ...]:
+    runs = []
+    for i, raw in enumerate(as_list(value, key, non_empty=non_empty)):
+        with within(f"{key}[{i}]"):
+            runs.append(RunSummary.from_dict(raw))
+    return tuple(runs)
+
+
+def _rounded(run: RunSummary) -> dict[str, Any]:
+    return {k: _round(v) for k, v in run.to_dict().items()}
 
 
 def _environment(value: object) -> dict[str, Any]:

@@ -72,6 +72,7 @@ class GateConfig:
     rss_growth_tolerance: int = option_default("rss_growth_tolerance")
     inconclusive: str = option_default("inconclusive")
     trace_python_allocators: bool = option_default("trace_python_allocators")
+    screen: bool = option_default("screen")
     memory_limit: int | None = option_default("memory_limit")
     hard_cap: str | int | float = option_default("hard_cap")
     update_branches: tuple[str, ...] = option_default("update_branches")

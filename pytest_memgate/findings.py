@@ -93,7 +93,7 @@ class Comparison:
 NOISE_LIMIT = 2.0
 # A finding still open after ``Policy.futility_runs`` runs whose estimate is under this share
 # of its practical size stops the runs as a pass (``Finding.futile``).
-FUTILITY_SHARE = 0.5
+FUTILITY_SHARE = 0.25
 
 
 def unvouched(c: Comparison, noise: float) -> bool:

@@ -149,6 +149,7 @@ def summarize_run(record: RunRecord) -> RunSummary:
     rss_analysis = analyse_growth(record.rss_floor_bytes)
     rss = rss_analysis.gated
     rss_se = block_jackknife_se(record.rss_floor_bytes[rss_analysis.gated_from :], rss)
+    blocks = analyse_growth(record.blocks_floor).gated if len(record.blocks_floor) > 2 else None
     return RunSummary(
         peak_heap_bytes=record.peak_heap_bytes,
         peak_rss_bytes=record.peak_rss_bytes,
@@ -156,6 +157,8 @@ def summarize_run(record: RunRecord) -> RunSummary:
         heap_growth_se=_finite(heap.se),
         rss_growth=rss.slope,
         rss_growth_se=_finite(rss_se),
+        blocks_growth=None if blocks is None else blocks.slope,
+        blocks_growth_se=None if blocks is None else _finite(blocks.se),
     )
 
 

@@ -73,7 +73,10 @@ class RunRecord:
     ``heap_floor_bytes[i]`` is the tracked heap after garbage collection once ``i`` measured
     calls have completed (index 0 is the level before the first measured call), relative to
     the moment tracking began. ``rss_floor_bytes`` is the same for resident memory, relative
-    to the RSS when the run started (before warm-up).
+    to the RSS when the run started (before warm-up). ``blocks_floor`` is pymalloc's count of
+    allocated blocks (``sys.getallocatedblocks``) at the same moments as the heap floor: it
+    sees small objects one by one where memray without Python allocator tracing sees only
+    their 1 MiB arenas.
     """
 
     status: RunStatus
@@ -84,6 +87,7 @@ class RunRecord:
     peak_rss_bytes: int = 0
     heap_floor_bytes: tuple[int, ...] = ()
     rss_floor_bytes: tuple[int, ...] = ()
+    blocks_floor: tuple[int, ...] = ()
     timeline: tuple[tuple[float, int, int], ...] = ()  # (seconds, heap, rss) samples
     peak_sites: tuple[AllocSite, ...] = ()
     retained_sites: tuple[AllocSite, ...] = ()
@@ -138,6 +142,7 @@ class RunRecord:
             peak_rss_bytes=_bytes(get(d, "peak_rss_bytes", 0), "peak_rss_bytes"),
             heap_floor_bytes=_series(get(d, "heap_floor_bytes", ()), "heap_floor_bytes"),
             rss_floor_bytes=_series(get(d, "rss_floor_bytes", ()), "rss_floor_bytes"),
+            blocks_floor=_series(get(d, "blocks_floor", ()), "blocks_floor"),
             timeline=tuple(timeline),
             peak_sites=sites_from_list(get(d, "peak_sites", ()), "peak_sites"),
             retained_sites=sites_from_list(get(d, "retained_sites", ()), "retained_sites"),
@@ -166,9 +171,13 @@ class RunSummary:
     heap_growth_se: float
     rss_growth: float
     rss_growth_se: float
+    # pymalloc blocks per call (``RunRecord.blocks_floor``); None where not counted
+    blocks_growth: float | None = None
+    blocks_growth_se: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The block counts only where counted, so that older files read back unchanged."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
     @classmethod
     def from_dict(cls, data: object) -> RunSummary:
@@ -181,6 +190,8 @@ class RunSummary:
             heap_growth_se=as_float(get(d, "heap_growth_se", 0.0), "heap_growth_se", low=0.0),
             rss_growth=as_float(get(d, "rss_growth"), "rss_growth"),
             rss_growth_se=as_float(get(d, "rss_growth_se", 0.0), "rss_growth_se", low=0.0),
+            blocks_growth=_optional(get(d, "blocks_growth", None), "blocks_growth"),
+            blocks_growth_se=_optional(get(d, "blocks_growth_se", None), "blocks_growth_se", low=0.0),
         )
         if summary.peak_heap_bytes == 0 and summary.heap_growth > 0:
             raise InvalidValue(
@@ -206,6 +217,12 @@ class RunSummary:
 def _bytes(value: object, key: str) -> int:
     """A byte level relative to a start: either sign, within 64 bits."""
     return as_int(value, key, low=-MAX_BYTES)
+
+
+def _optional(value: object, key: str, low: float | None = None) -> float | None:
+    if value is None:
+        return None
+    return as_float(value, key) if low is None else as_float(value, key, low=low)
 
 
 def _lineno(value: object, key: str) -> int:
@@ -248,3 +265,6 @@ class RunRequest:
     timeline_points: int = 400
     hard_cap_bytes: int | None = None
     project_root: str | None = None  # allocation sites are shown relative to it (else the cwd)
+    # A cheap run (the first look): memray traces only this many measured calls, for the
+    # peak; the rest run untracked, their floors read from counters. 0: every call traced.
+    traced_calls: int = 0

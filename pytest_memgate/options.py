@@ -154,6 +154,13 @@ OPTIONS: tuple[Option, ...] = (
         "them only as 1 MiB pymalloc arenas",
     ),
     Option(
+        "screen",
+        parse_bool,
+        True,
+        "a cheap first look: one run with memray not tracing Python allocators (and pymalloc's "
+        "block count) passes a scenario that clearly passes; anything else gets the traced runs",
+    ),
+    Option(
         "memory_limit",
         parse_memory_limit,
         None,

@@ -60,6 +60,7 @@ def baseline_entry(result: ScenarioResult, environment: dict[str, Any]) -> Basel
         environment=environment,
         peak_sites=first.peak_sites,
         retained_sites=first.retained_sites,
+        screen_runs=result.screen,
     )
 
 
@@ -82,10 +83,17 @@ def refreshed_entry(
     """An update branch's refresh of a scenario that passed against its entry: the runs this
     session took join the entry's, and the oldest beyond ``window`` drop out. A refresh then
     costs what the gate's run cost (no runs of its own), and the entry follows the release
-    branch commit by commit. Sites are this session's; the acceptance trail stays."""
-    runs = (*old.runs, *result.summaries)[-window:]
+    branch commit by commit. The acceptance trail stays. A scenario that passed on its cheap
+    first look adds that run to the cheap runs only, and keeps the traced runs' sites."""
     trail = {k: v for k, v in old.recorded.items() if k == "accepted"}
-    return replace(baseline_entry(result, environment), runs=runs, recorded={**stamp, **trail})
+    entry = replace(
+        baseline_entry(result, environment),
+        screen_runs=(*old.screen_runs, *result.screen)[-window:],
+        recorded={**stamp, **trail},
+    )
+    if result.screened:
+        return replace(entry, runs=old.runs, peak_sites=old.peak_sites, retained_sites=old.retained_sites)
+    return replace(entry, runs=(*old.runs, *result.summaries)[-window:])
 
 
 def plan_recording(
@@ -129,8 +137,10 @@ def plan_recording(
         window = not config.update and result.outcome is Outcome.PASS and "accepted" not in stamp
         if window and result.baseline is not None:
             entry = refreshed_entry(result, result.baseline, environment, config.baseline_runs, stamp)
+            window_size = len(entry.screen_runs if result.screened else entry.runs)
             changes[nodeid] = entry
-            why = f"{why}; {len(result.summaries)} run(s) added, the entry keeps its last {len(entry.runs)}"
+            kind = "cheap run(s)" if result.screened else "run(s)"
+            why = f"{why}; {len(result.records)} {kind} added, the entry keeps its last {window_size}"
         else:
             changes[nodeid] = replace(baseline_entry(result, environment), recorded=stamp)
         written.append((nodeid, why))

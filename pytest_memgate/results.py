@@ -130,6 +130,7 @@ class NoteKind(str, enum.Enum):
     SMALL_BASELINE = "small_baseline"  # fewer baseline runs than baseline_runs
     WARMUP = "warmup"  # the floor was still rising through part of the measured calls
     THREADS = "threads"  # threads alive in the pytest process do not exist in the child
+    SCREENED = "screened"  # passed on the cheap first look: heap figures count arenas
     FUTILITY = "futility"  # runs stopped early: every open estimate sat well inside its tolerance
 
 
@@ -229,6 +230,8 @@ class ScenarioResult:
     family: str | None = None  # a sizes=[...] scenario's family id
     size: int | None = None  # and its payload size
     capture: str | None = None  # memray's capture of the last run, where it was kept (absolute)
+    screen: tuple[RunSummary, ...] = ()  # cheap runs taken (the first look, or for the baseline)
+    screened: bool = False  # the verdict is the first look's: ``records`` is its one cheap run
 
     @property
     def outcome(self) -> Outcome:
@@ -264,6 +267,8 @@ class ScenarioResult:
             "family": self.family,
             "size": self.size,
             "capture": self.capture,
+            "screen": [s.to_dict() for s in self.screen],
+            "screened": self.screened,
         }
 
     @classmethod
@@ -287,6 +292,8 @@ class ScenarioResult:
             family=None if data.get("family") is None else str(data["family"]),
             size=None if data.get("size") is None else int(data["size"]),
             capture=None if data.get("capture") is None else as_text(data["capture"], "capture"),
+            screen=tuple(RunSummary.from_dict(s) for s in data.get("screen", ())),
+            screened=bool(data.get("screened", False)),
         )
 
 

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 from . import __version__
 from .backends import BackendChoice
-from .baseline import Baseline, load_baseline, update_baseline
+from .backends.counters import malloc_in_use
+from .baseline import Baseline, BaselineEntry, load_baseline, update_baseline
 from .branches import BranchInfo, current_branch, git, provenance, working_tree_dirty
 from .captures import CaptureKeeper
 from .config import GateConfig
@@ -54,6 +55,7 @@ from .verdict import (
     error_verdict,
     not_compared,
     scenario_failure,
+    screen_pass,
 )
 
 Body = Callable[[], object]
@@ -67,6 +69,12 @@ def foreign_threads() -> tuple[str, ...]:
         t.name for t in threading.enumerate() if t is not current and not t.name.startswith("memgate-")
     )
 
+
+# Cheap runs an entry is recorded with, and the fewest a first look compares against; the
+# measured calls a cheap run traces for its peak (``backends.memray.measure_cheap``).
+SCREEN_RUNS = 3
+MIN_SCREEN_RUNS = 2
+CHEAP_TRACED_CALLS = 2
 
 # timeout = "auto": a first run may take long (production-sized payloads); once one run is
 # known, a run five times slower than the slowest so far is stuck, not slow.
@@ -219,10 +227,55 @@ class GateSession:
         looks = self.looks if compared else [c.runs]
         if sized:
             looks = [look for look in looks if look >= c.runs] or [c.runs]
-        recording = self.config.update or self.accepted(nodeid)
-        if recording or (self.update_reason() is not None and not compared):
+        if self.records_in_full(nodeid, compared):
             looks = sorted({max(look, self.recorded_runs) for look in looks})
         return looks
+
+    def records_in_full(self, nodeid: str, compared: bool) -> bool:
+        """Whether this session writes the scenario's whole entry anew: on request, as an
+        accepted change, or as a new scenario on an update branch (not a window refresh)."""
+        if self.config.update or self.accepted(nodeid):
+            return True
+        return self.update_reason() is not None and not compared
+
+    def _cheap_runs_apply(self, family: tuple[str, int] | None) -> bool:
+        """The cheap first look needs memray and glibc's counters (``backends.counters``); a
+        payload-size family fits its power law on the peaks of every size's full runs, so
+        its sizes take those."""
+        return (
+            self.config.screen
+            and self.backend.name == "memray"
+            and family is None
+            and malloc_in_use() is not None
+        )
+
+    def screens(self, nodeid: str, family: tuple[str, int] | None, entry: BaselineEntry) -> bool:
+        """Whether the scenario gets the cheap first look (``verdict.screen_pass``): its entry
+        holds cheap runs to compare with, and this session does not record it in full."""
+        return (
+            self._cheap_runs_apply(family)
+            and len(entry.screen_runs) >= MIN_SCREEN_RUNS
+            and not self.records_in_full(nodeid, compared=True)
+        )
+
+    def cheap_runs_wanted(
+        self,
+        nodeid: str,
+        family: tuple[str, int] | None,
+        entry: BaselineEntry | None,
+        verdict: Verdict,
+        taken: int,
+    ) -> int:
+        """Cheap runs to take after the verdict, for the baseline's later first looks: an
+        entry this session may write should hold ``SCREEN_RUNS`` of them. A refresh keeps
+        the entry's own (``recording.refreshed_entry``); an entry written anew keeps none."""
+        may_write = self.update_reason() is not None or self.accepted(nodeid)
+        if not may_write or verdict.outcome is Outcome.ERROR or not self._cheap_runs_apply(family):
+            return 0
+        kept = (
+            0 if entry is None or self.records_in_full(nodeid, entry is not None) else len(entry.screen_runs)
+        )
+        return max(0, SCREEN_RUNS - kept - taken)
 
     @property
     def suite_size(self) -> int:
@@ -303,22 +356,25 @@ class GateSession:
         fixed_timeout = spec.timeout or self.config.timeout
         policy = self.policy
         summaries: list[RunSummary] = []
+        screen: list[RunSummary] = []  # cheap runs: the first look, or for the baseline
         shapes: list[ShapeReport] = []
         records_so_far: list[RunRecord] = []
         keeper = self.capture_keeper
         staged = keeper.staging(nodeid) if keeper is not None else None  # each run's capture
+        cheap_request = replace(request, traced_calls=CHEAP_TRACED_CALLS)
 
-        def next_runs(count: int) -> list[RunRecord]:
+        def next_runs(count: int, cheap: bool = False) -> list[RunRecord]:
             slowest = max((r.wall_s for r in records_so_far), default=None)
+            timeout = fixed_timeout or auto_timeout(slowest)
             with keeping_capture(staged):
-                records = self.take_runs(body, request, fixed_timeout or auto_timeout(slowest), count)
+                records = self.take_runs(body, cheap_request if cheap else request, timeout, count)
             for record in records:
-                records_so_far.append(record)
-                if record.ok:
-                    summaries.append(summarize_run(record))
+                summary = summarize_run(record) if record.ok else None
+                (screen if cheap else summaries).extend([summary] if summary is not None else [])
+                if not cheap:
+                    records_so_far.append(record)
                 if self.progress is not None:
-                    summary = summaries[-1] if record.ok else None
-                    self.progress.ran(nodeid, len(records_so_far), record, summary)
+                    self.progress.ran(nodeid, 0 if cheap else len(records_so_far), record, summary)
             return records
 
         def judge(records: Sequence[RunRecord], final: bool) -> Verdict:
@@ -336,15 +392,34 @@ class GateSession:
         looks = self.looks_for(nodeid, entry is not None, sized=family is not None)
         if self.progress is not None:
             self.progress.started(nodeid, looks, tuple(notes))
+        screened = False
         try:
-            records, verdict = run_until_settled(
-                lambda: next_runs(1)[0],
-                looks,
-                judge,
-                confirm=self.config.runs,
-                failed=failed,
-                batch=next_runs,
-            )
+            verdict: Verdict | None = None
+            if entry is not None and self.screens(nodeid, family, entry):
+                (first,) = next_runs(1, cheap=True)
+                verdict = failed(first, 1)
+                records = [first]
+                if verdict is None:
+                    look = decide(screen, entry.screen_runs, spec, policy, final=False)
+                    screened = screen_pass(look, screen, entry.screen_runs, policy)
+                    if self.progress is not None:
+                        self.progress.looked(nodeid, 0, look, screened)
+                    if screened:
+                        verdict = look
+                        summaries.extend(screen)
+                        shapes.append(classify_shape(records))
+            if verdict is None:
+                records, verdict = run_until_settled(
+                    lambda: next_runs(1)[0],
+                    looks,
+                    judge,
+                    confirm=self.config.runs,
+                    failed=failed,
+                    batch=next_runs,
+                )
+            wanted = self.cheap_runs_wanted(nodeid, family, entry, verdict, len(screen))
+            for record in next_runs(wanted, cheap=True) if wanted else ():
+                verdict = failed(record, len(records)) or verdict
         except BaseException:
             if keeper is not None and staged is not None:
                 keeper.settle(staged, regressed=False)
@@ -358,7 +433,9 @@ class GateSession:
             verdict = not_compared(verdict)
         if shape is not None and shape.warmup_hint is not None:
             notes.append(Note(NoteKind.WARMUP, count=shape.warmup_hint))
-        if stopped_for_futility(verdict, len(records), looks):
+        if screened:
+            notes.append(Note(NoteKind.SCREENED))
+        elif stopped_for_futility(verdict, len(records), looks):
             notes.append(Note(NoteKind.FUTILITY, count=len(records), wanted=looks[-1]))
         result = ScenarioResult(
             nodeid,
@@ -370,6 +447,8 @@ class GateSession:
             shape,
             entry,
             tuple(notes),
+            screen=tuple(screen),
+            screened=screened,
         )
         if family is not None:
             result = replace(result, family=family[0], size=family[1])

@@ -272,6 +272,40 @@ def decide(
     return verdict_of(findings, compared=bool(baseline), final=final, futility=futility)
 
 
+# The cheap first look (``screen_pass``): pymalloc serves objects of up to 512 bytes, so a
+# block more a call is at most that many bytes more a call; the block slope's upper end is
+# its estimate plus this many standard errors.
+PYMALLOC_MAX_BLOCK = 512
+SCREEN_Z = 3.0
+
+
+def screen_pass(
+    verdict: Verdict, current: Sequence[RunSummary], baseline: Sequence[RunSummary], policy: Policy
+) -> bool:
+    """Whether a cheap first look (``backends.memray.measure_cheap``) is a clear pass.
+
+    A cheap run's heap floor counts ``malloc``'s bytes, which do not include the small
+    Python objects pymalloc keeps in its arenas. pymalloc's block count sees each of them,
+    so the look passes only when the blocks a call, at their upper end, could add no more
+    than the growth tolerance over the baseline's, even at 512 bytes a block. Anything less
+    clear goes to the full runs, which judge it; this never fails a scenario, so it spends
+    none of the false-alarm rate (it can only cost power, which the detection benchmark
+    measures)."""
+    if verdict.outcome is not Outcome.PASS or verdict.needs_more_runs:
+        return False
+    base = [r.blocks_growth for r in baseline if r.blocks_growth is not None]
+    if not base:
+        return False
+    typical = statistics.median(base)
+    for run in current:
+        if run.blocks_growth is None:
+            return False
+        high = run.blocks_growth + SCREEN_Z * (run.blocks_growth_se or 0.0)
+        if (high - typical) * PYMALLOC_MAX_BLOCK > policy.growth_tolerance:
+            return False
+    return True
+
+
 def verdict_of(
     findings: Sequence[Finding], *, compared: bool, final: bool = True, futility: bool = False
 ) -> Verdict:

@@ -30,11 +30,13 @@ from memray import FileFormat, FileReader
 from ..model import RunRecord, RunRequest, RunStatus
 from . import Body
 from .calls import settle, warm_up
+from .counters import malloc_in_use
 from .sites import downsample, make_sites
 from .watchdog import HardCapExceeded
 
 _INTERVAL_MS = 1
 _PAUSE_S = 0.003
+_CHEAP_INTERVAL_MS = 100  # a cheap run reads no floor from memray's snapshots
 
 
 CAPTURE_NAME = "capture.bin"  # the runner's CAPTURE_NAME (not imported: the child only loads this)
@@ -45,12 +47,15 @@ class MemrayBackend:
     name = "memray"
 
     def measure(self, body: Body, request: RunRequest, workdir: Path) -> RunRecord:
+        if request.traced_calls > 0:
+            return measure_cheap(body, request, workdir)
         capture = workdir / CAPTURE_NAME
         n = request.iterations
         # Preallocated so the gate's own bookkeeping does not show up as growth.
         window_start = array("d", bytes(8 * (n + 1)))
         window_end = array("d", bytes(8 * (n + 1)))
-        sleep, clock, collect = time.sleep, time.time, settle
+        blocks = array("q", bytes(8 * (n + 1)))
+        sleep, clock, collect, count = time.sleep, time.time, settle, sys.getallocatedblocks
         completed = 0
         stopped: HardCapExceeded | None = None
         settle()
@@ -73,12 +78,14 @@ class MemrayBackend:
                 warm_up(body, request.warmup)
                 started = time.perf_counter()
                 collect()
+                blocks[0] = count()
                 window_start[0] = clock() * 1000
                 sleep(_PAUSE_S)
                 window_end[0] = clock() * 1000
                 for i in range(1, n + 1):
                     body()
                     collect()
+                    blocks[i] = count()
                     window_start[i] = clock() * 1000
                     sleep(_PAUSE_S)
                     window_end[i] = clock() * 1000
@@ -95,6 +102,7 @@ class MemrayBackend:
             list(window_end[: completed + 1]),
             measured_s,
         )
+        record = replace(record, blocks_floor=tuple(blocks[: completed + 1]))
         if stopped is None:
             return record
         return replace(
@@ -183,3 +191,91 @@ def _stack(record: object, native: bool) -> list[tuple[str, str, int]]:
         return list(record.stack_trace(max_stacks=40))  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - a record without a resolvable stack still counts
         return []
+
+
+def measure_cheap(body: Body, request: RunRequest, workdir: Path) -> RunRecord:
+    """A cheap run, the first look: memray traces the first ``traced_calls`` measured calls
+    only, for the peak one call reaches (every allocation of it, as in a traced run); the
+    other measured calls run untracked, and their floors come from counters
+    (``counters.py``): ``malloc``'s bytes in use and pymalloc's blocks, read after each
+    call's collection. Tracing a few calls instead of all of them is what makes the run
+    cost about what the plain calls cost.
+
+    Its figures are compared only with the baseline's cheap runs: the peak is over the
+    traced calls, above the level where tracking began (after the warm-up), and the heap
+    floor counts ``malloc``'s bytes, not the tracker's."""
+    in_use = malloc_in_use()
+    if in_use is None:
+        raise RuntimeError("a cheap run needs glibc's mallinfo2, which this system does not have")
+    capture = workdir / CAPTURE_NAME
+    n = request.iterations
+    traced = min(request.traced_calls, n)
+    untracked = n - traced
+    floor = array("q", bytes(8 * (untracked + 1)))  # preallocated: no growth of the gate's own
+    blocks = array("q", bytes(8 * (untracked + 1)))
+    count, collect = sys.getallocatedblocks, settle
+    completed = 0
+    started = time.perf_counter()
+    settle()
+    warm_up(body, request.warmup)
+    argv, sys.argv = sys.argv, list(_ARGV)
+    try:
+        tracker = memray.Tracker(
+            str(capture),
+            memory_interval_ms=_CHEAP_INTERVAL_MS,
+            file_format=FileFormat.AGGREGATED_ALLOCATIONS,
+            native_traces=request.native_traces,
+            trace_python_allocators=request.trace_python_allocators,
+        )
+    finally:
+        sys.argv = argv
+    stopped: HardCapExceeded | None = None
+    try:
+        with tracker:
+            for _ in range(traced):
+                body()
+                collect()
+                completed += 1
+        started = time.perf_counter()
+        collect()
+        floor[0], blocks[0] = in_use(), count()
+        for i in range(1, untracked + 1):
+            body()
+            collect()
+            floor[i], blocks[i] = in_use(), count()
+            completed += 1
+    except HardCapExceeded as exc:
+        stopped = exc
+    measured_s = time.perf_counter() - started
+    read = max(completed - traced, 0) + 1
+    heap_floor = tuple(int(v - floor[0]) for v in floor[:read])
+    reader = FileReader(str(capture))
+    try:
+        peak_sites = make_sites(
+            [
+                (_stack(r, request.native_traces), r.size, r.n_allocations)
+                for r in reader.get_high_watermark_allocation_records(merge_threads=True)
+            ],
+            root=request.project_root,
+            limit=request.top_sites,
+        )
+        # The peak is at least the highest floor after it, whichever instrument saw that.
+        peak_heap = max(int(reader.metadata.peak_memory), *heap_floor)
+    finally:
+        reader.close()
+    record = RunRecord(
+        status=RunStatus.OK,
+        backend="memray",
+        warmup=request.warmup,
+        iterations=request.iterations,
+        peak_heap_bytes=peak_heap,
+        heap_floor_bytes=heap_floor,
+        blocks_floor=tuple(blocks[:read]),
+        peak_sites=peak_sites,
+        measured_s=max(measured_s, 0.0),
+    )
+    if stopped is None:
+        return record
+    return replace(
+        record, status=RunStatus.HARD_CAP, error=f"{stopped} after {completed} of {n} measured calls"
+    )

@@ -65,12 +65,12 @@ def _scaling(result: ScenarioResult) -> dict[str, Any] | None:
 def scenario_document(result: ScenarioResult) -> dict[str, Any]:
     baseline = None
     if result.baseline is not None:
-        entry = result.baseline
+        entry, cheap = result.baseline, result.screened  # compared with the cheap runs, or the traced
         baseline = {
-            "peak_bytes": int(entry.typical("peak_heap_bytes")),
-            "growth_bytes_per_call": entry.typical("heap_growth"),
-            "rss_growth_bytes_per_call": entry.typical("rss_growth"),
-            "runs": len(entry.runs),
+            "peak_bytes": int(entry.typical("peak_heap_bytes", cheap)),
+            "growth_bytes_per_call": entry.typical("heap_growth", cheap),
+            "rss_growth_bytes_per_call": entry.typical("rss_growth", cheap),
+            "runs": len(entry.screen_runs if cheap else entry.runs),
             "recorded": entry.recorded,
             "peak_sites": [site.to_dict() for site in entry.peak_sites],
             "retained_sites": [site.to_dict() for site in entry.retained_sites],
@@ -84,6 +84,7 @@ def scenario_document(result: ScenarioResult) -> dict[str, Any]:
         "rss_peak_bytes": int(result.median("peak_rss_bytes")),
         "rss_growth_bytes_per_call": result.median("rss_growth"),
         "runs": len(result.records),
+        "screened": result.screened,
         "backend": result.backend,
         "shape": result.shape.shape.value if result.shape else None,
         "warmup_hint": result.shape.warmup_hint if result.shape else None,

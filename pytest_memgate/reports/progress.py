@@ -38,11 +38,13 @@ class ProgressPrinter:
             self.terminal.write(f"memgate {nodeid}: run", flush=True)
 
     def ran(self, nodeid: str, number: int, record: RunRecord, summary: RunSummary | None) -> None:
+        """``number`` 0 is a cheap run (the first look, or one taken for the baseline)."""
+        name = f"run {number}" if number else "cheap run"
         if not self.verbose:
-            self.terminal.write(f" {number}", flush=True)
+            self.terminal.write(f" {number or 'cheap'}", flush=True)
             return
         if summary is None:
-            self.terminal.write_line(f"  run {number}: {record.status.value.replace('_', ' ')}")
+            self.terminal.write_line(f"  {name}: {record.status.value.replace('_', ' ')}")
             return
         figures = run_figures(
             summary.peak_heap_bytes,
@@ -51,12 +53,15 @@ class ProgressPrinter:
             summary.rss_growth,
             record.wall_s,
         )
-        self.terminal.write_line(f"  run {number}: {figures}")
+        self.terminal.write_line(f"  {name}: {figures}")
 
     def looked(self, nodeid: str, runs: int, verdict: Verdict, stopping: bool) -> None:
-        text = look_text(verdict, stopping)
+        """``runs`` 0 is the cheap first look: stopping there is a clear pass; anything else
+        goes on to the traced runs."""
+        text = look_text(verdict, stopping) if stopping or runs else "not a clear pass: traced runs follow"
         if self.verbose:
-            self.terminal.write_line(f"  look after {runs} run(s): {text}")
+            where = f"after {runs} run(s)" if runs else "first (cheap)"
+            self.terminal.write_line(f"  look {where}: {text}")
         elif stopping:
             self.terminal.write(f" -> {text} ", flush=True)  # pytest's result letter follows
         else:

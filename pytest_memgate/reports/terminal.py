@@ -165,7 +165,7 @@ def _row(result: ScenarioResult) -> tuple[str, ...]:
         format_size(growth, signed=True),
         _change(result, Metric.HEAP_GROWTH),
         format_size(result.median("peak_rss_bytes")),
-        str(len(result.records)),
+        f"{len(result.records)} cheap" if result.screened else str(len(result.records)),
         result.shape.shape.value if result.shape else "-",
     )
 

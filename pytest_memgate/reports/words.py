@@ -282,10 +282,17 @@ def note_text(note: Note) -> str:
             "measured child: a scenario that waits on one (a server or a worker pool a fixture "
             "started) hangs until the timeout; start such threads inside the scenario or its warm-up"
         )
+    if kind is NoteKind.SCREENED:
+        return (
+            "passed on the cheap first look: one run whose peak memray traced over its first "
+            "measured calls, its floors read from malloc's and pymalloc's counters, compared "
+            "with the baseline's cheap runs"
+        )
     if kind is NoteKind.FUTILITY:
         return (
             f"passed after {note.count} of up to {note.wanted} runs: each estimate still open sat "
-            "under half its practical size, so more runs would most likely have ended in this pass "
+            "under a quarter of its practical size, so more runs would most likely have ended in "
+            "this pass "
             "too and were not taken"
         )
     if kind is NoteKind.SMALL_BASELINE:

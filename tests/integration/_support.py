@@ -15,6 +15,7 @@ import pytest
 
 LEAK = os.environ.get("PLANT") == "leak"
 DOUBLE = os.environ.get("PLANT") == "double"
+SMALL = os.environ.get("PLANT") == "small"  # small objects: inside pymalloc's arenas
 _kept = []
 
 @pytest.fixture
@@ -30,6 +31,8 @@ def test_handler(payload):
         del second
     if LEAK:
         _kept.append(bytearray(2048))
+    if SMALL:
+        _kept.extend([bytes(300), bytes(300)])
     return len(text)
 """
 

@@ -3,8 +3,8 @@
 An unchanged scenario whose RSS slopes scatter (a loaded machine) keeps an interval that
 reaches the 16 KiB/call tolerance for many runs although its estimate sits near zero; the
 gate used to spend all eight runs on it. A futility stop ends such runs as a pass once
-``Policy.futility_runs`` runs are in and every open estimate is under half its practical
-size. It can only turn a would-be regression into a pass (never the reverse), so the
+``Policy.futility_runs`` runs are in and every open estimate is under a quarter of its
+practical size. It can only turn a would-be regression into a pass (never the reverse), so the
 false-alarm rate cannot rise; what it costs is power, measured here beside what it saves.
 """
 
@@ -79,12 +79,12 @@ def test_the_gate_policy_stops_for_futility_after_its_confirming_runs() -> None:
 
 def test_futility_saves_runs_on_unchanged_scenarios_and_raises_no_false_alarm() -> None:
     """400 unchanged scenarios each way, the same runs for both. Measured: mean runs 5.54
-    without, 2.58 with; no false regression either way."""
+    without, 3.22 with; no false regression either way."""
     without, runs_without = procedure(WITHOUT, 0.0, 400, seed=5)
     with_, runs_with = procedure(WITH, 0.0, 400, seed=5)
     assert with_[Outcome.REGRESSION] / 400 <= ALPHA
     assert without[Outcome.REGRESSION] / 400 <= ALPHA
-    assert runs_with <= 3.0
+    assert runs_with <= 3.5
     assert runs_without - runs_with >= 2.0
 
 
@@ -92,7 +92,7 @@ def test_futility_saves_runs_on_unchanged_scenarios_and_raises_no_false_alarm() 
 def test_futility_costs_little_power_on_real_growth(leak: float) -> None:
     """RSS growth 1.5x and 2x the 16 KiB/call tolerance in that noise, 300 trials each way on
     the same runs. Measured: 24 KiB/call caught in 124 trials without and 124 with, 32 KiB/call
-    in 251 and 251. A leak whose first two runs both read under 8 KiB/call is what a futility
+    in 251 and 251. A leak whose first two runs both read under 4 KiB/call is what a futility
     stop gives up; here the later looks would not have proven those either."""
     without, _ = procedure(WITHOUT, leak, 300, seed=11)
     with_, _ = procedure(WITH, leak, 300, seed=11)

@@ -35,6 +35,7 @@ def record(rng: np.random.Generator, peak: float = 8 * MiB, leak: float = 0.0) -
     index = np.arange(CALLS + 1)
     floor = 1 * MiB + leak * index + rng.integers(-64, 65, CALLS + 1)
     rss = 4 * MiB + 4096 * ((leak * index) // 4096)
+    blocks = 50_000 + (leak // 128) * index  # small objects: a leak is blocks too
     return RunRecord(
         status=RunStatus.OK,
         backend="memray",
@@ -44,6 +45,7 @@ def record(rng: np.random.Generator, peak: float = 8 * MiB, leak: float = 0.0) -
         peak_rss_bytes=int(peak * 1.5 + leak * CALLS),
         heap_floor_bytes=tuple(int(v) for v in floor),
         rss_floor_bytes=tuple(int(v) for v in rss),
+        blocks_floor=tuple(int(v) for v in blocks),
     )
 
 
@@ -171,8 +173,10 @@ def test_environment_mismatch_policy(tmp_path: Path, policy: str, outcome: Outco
     result = gate.measure("t.py::test_a", ScenarioSpec(), body)
     assert result.outcome is outcome
     assert (result.baseline is not None) is compared
-    # (a thread left by an earlier test in this process adds a THREADS note: not this test's concern)
-    assert [n.kind for n in result.notes if n.kind is not NoteKind.THREADS] == [NoteKind.ENVIRONMENT]
+    # (a thread left by an earlier test in this process adds a THREADS note, and a compared
+    # scenario may pass on its cheap first look: neither is this test's concern)
+    others = (NoteKind.THREADS, NoteKind.SCREENED)
+    assert [n.kind for n in result.notes if n.kind not in others] == [NoteKind.ENVIRONMENT]
     assert result.notes[0].differences[0][:2] == ("python", "2.7.18")
 
 
@@ -295,7 +299,7 @@ def test_a_release_branch_refresh_adds_its_runs_to_a_rolling_window(tmp_path: Pa
     before = GateSession(GateConfig(enabled=True, rootdir=tmp_path), BackendChoice("memray", "t")).baseline
     old_runs = before.entries["t.py::test_a"].runs
 
-    gate = session(tmp_path, runner(record), update_branches=("release/*",))
+    gate = session(tmp_path, runner(record), update_branches=("release/*",), screen=False)
     gate.environ = RELEASE_CI
     result = gate.measure("t.py::test_a", ScenarioSpec(), body)
     assert result.outcome is Outcome.PASS and len(result.records) == 1
@@ -327,3 +331,63 @@ def test_a_new_scenario_on_a_release_branch_is_recorded_in_full(tmp_path: Path) 
     gate.environ = RELEASE_CI
     result = gate.measure("t.py::test_a", ScenarioSpec(), body)
     assert result.outcome is Outcome.NEW and len(result.records) == 6
+
+
+def test_a_recording_takes_cheap_runs_for_later_first_looks(tmp_path: Path) -> None:
+    requests: list[RunRequest] = []
+    gate = session(tmp_path, runner(record, requests), update=True)
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert [r.traced_calls for r in requests] == [0] * 6 + [2] * 3  # 2: a cheap run
+    assert len(result.records) == 6 and len(result.screen) == 3 and not result.screened
+    gate.write_baseline()
+    entry = gate.baseline.entries["t.py::test_a"]
+    assert entry.screen_runs == result.screen and entry.runs == result.summaries
+    assert all(r.blocks_growth == 0.0 for r in entry.screen_runs)
+
+
+def test_a_clear_first_look_passes_on_one_cheap_run(tmp_path: Path) -> None:
+    record_baseline(tmp_path)
+    requests: list[RunRequest] = []
+    gate = session(tmp_path, runner(record, requests))
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert [r.traced_calls for r in requests] == [2]
+    assert result.outcome is Outcome.PASS and result.screened and len(result.records) == 1
+    assert [n.kind for n in result.notes] == [NoteKind.SCREENED]
+    assert json.loads(json.dumps(result.to_dict()))["screened"] is True
+
+
+def test_small_objects_a_first_look_cannot_weigh_go_to_the_full_runs(tmp_path: Path) -> None:
+    """128 bytes a call in small objects are a block a call, which a cheap run's malloc floor
+    does not see: the first look cannot vouch for them (up to 512 bytes a block), so the
+    full runs judge, and pass them (under the 256 B/call tolerance)."""
+    record_baseline(tmp_path)
+    requests: list[RunRequest] = []
+    gate = session(tmp_path, runner(lambda rng: record(rng, leak=128), requests))
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert requests[0].traced_calls == 2
+    assert all(r.traced_calls == 0 for r in requests[1:]) and len(requests) > 1
+    assert not result.screened and len(result.screen) == 1
+    assert result.outcome is Outcome.PASS
+
+
+def test_the_first_look_can_be_switched_off(tmp_path: Path) -> None:
+    record_baseline(tmp_path)
+    requests: list[RunRequest] = []
+    gate = session(tmp_path, runner(record, requests), screen=False)
+    assert gate.measure("t.py::test_a", ScenarioSpec(), body).outcome is Outcome.PASS
+    assert all(r.traced_calls == 0 for r in requests)
+
+
+def test_a_refresh_that_passed_its_first_look_adds_a_cheap_run_only(tmp_path: Path) -> None:
+    record_baseline(tmp_path)
+    old = GateSession(GateConfig(enabled=True, rootdir=tmp_path), BackendChoice("memray", "t")).baseline
+    old_entry = old.entries["t.py::test_a"]
+    gate = session(tmp_path, runner(record), update_branches=("release/*",))
+    gate.environ = RELEASE_CI
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert result.screened
+    gate.write_baseline()
+    entry = gate.baseline.entries["t.py::test_a"]
+    assert entry.runs == old_entry.runs and entry.peak_sites == old_entry.peak_sites
+    assert entry.screen_runs == (*old_entry.screen_runs, *result.screen)
+    assert gate.written[0][1].endswith("1 cheap run(s) added, the entry keeps its last 4")
