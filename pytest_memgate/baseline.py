@@ -9,7 +9,8 @@ scenarios both land. A file that cannot be read is never overwritten.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,31 @@ from .validate import InvalidValue, as_list, as_object, as_text, describe, get, 
 
 SCHEMA_VERSION = 1
 _SITES_KEPT = 5
+
+
+def id_pattern(pattern: str) -> re.Pattern[str]:
+    """A scenario id or glob as a regex: ``*`` and ``?`` are wildcards and every other
+    character is itself, because parametrized ids hold brackets (``test_x[20000]``) that
+    fnmatch would read as a character class, so that an exact id never matched itself."""
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def id_matches(nodeid: str, pattern: str) -> bool:
+    """Whether ``pattern`` (an exact id, or a glob of ``*`` and ``?``) names ``nodeid``."""
+    return nodeid == pattern or id_pattern(pattern).fullmatch(nodeid) is not None
+
+
+def matching_ids(ids: Iterable[str], patterns: Sequence[str]) -> list[str]:
+    """The ids any of ``patterns`` names, sorted."""
+    compiled = [id_pattern(p) for p in patterns]
+    return sorted(i for i in ids if i in patterns or any(c.fullmatch(i) for c in compiled))
+
+
+def family_members(ids: Iterable[str], name: str) -> list[str]:
+    """``name`` and its parametrized members (``name[...]``) among ``ids``, sorted: a test
+    renamed in the source renames every parameter's scenario."""
+    return sorted(i for i in ids if i == name or (i.startswith(name + "[") and i.endswith("]")))
 
 
 @dataclass(frozen=True, slots=True)

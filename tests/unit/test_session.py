@@ -139,6 +139,19 @@ def test_accepted_increase_passes_and_is_recorded_with_its_reason(tmp_path: Path
     assert len(entry["runs"]) == 6
 
 
+def test_an_exact_parametrized_id_accepts_itself(tmp_path: Path) -> None:
+    """``[20000]`` in a node id is the parameter, not a glob character class."""
+    nodeid = "t.py::test_a[20000]"
+    record_baseline(tmp_path, nodeid)
+    gate = session(
+        tmp_path, runner(lambda rng: record(rng, peak=16 * MiB)), accept=(nodeid,), reason="bigger pages"
+    )
+    result = gate.measure(nodeid, ScenarioSpec(), body)
+    assert result.outcome is Outcome.REGRESSION and gate.failure(result) is None
+    gate.write_baseline()
+    assert gate.written == [(nodeid, "accepted (bigger pages)")]
+
+
 def test_a_failed_run_is_an_error_that_names_the_run(tmp_path: Path) -> None:
     crashed = RunRecord(RunStatus.CRASHED, "memray", error="crashed with signal SIGSEGV")
     gate = session(tmp_path, runner(lambda rng: crashed), update=True)
