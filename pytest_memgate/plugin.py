@@ -92,6 +92,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     gate = session.config.stash.get(GATE, None)
     if gate is not None:
         config = session.config
+        gate.whole_suite = collects_whole_suite(config)
         terminal = config.pluginmanager.get_plugin("terminalreporter")
         if terminal is not None and config.get_verbosity() >= 0 and not hasattr(config, "workerinput"):
             from .reports.progress import ProgressPrinter
@@ -102,6 +103,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             gate.baseline  # noqa: B018 - a corrupt baseline stops the run before any work
         except MemgateError as exc:
             raise pytest.UsageError(str(exc)) from None
+
+
+def collects_whole_suite(config: pytest.Config) -> bool:
+    """Whether this run collects every test of the suite (``-k``, ``-m`` and ``--deselect``
+    deselect after collection and are told apart by pytest_deselected). Node ids on the
+    command line collect only those tests, and ``--lf`` with failures on record leaves the
+    passed tests of a file uncollected: in such a run a baseline entry is not stale for
+    being absent."""
+    if any("::" in str(arg) for arg in config.args):
+        return False
+    if config.getoption("lf", default=False):
+        last_failed = config.pluginmanager.get_plugin("lfplugin")
+        return last_failed is None or not getattr(last_failed, "lastfailed", None)
+    return True
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -176,12 +176,24 @@ def summary_lines(report: SessionReport) -> list[str]:
     return [printable(line) for line in _summary_lines(report)]
 
 
+def _suite_source(report: SessionReport) -> str:
+    """Where the suite size came from, when it is not simply the scenarios collected."""
+    if report.suite_size_source == "baseline":
+        return (
+            f"; suite size: the baseline's {report.scenario_count} scenarios, as this run "
+            f"collected only {report.scenarios_collected}"
+        )
+    if report.suite_size_source == "configured":
+        return "; suite size: configured"
+    return ""
+
+
 def _summary_lines(report: SessionReport) -> list[str]:
     lines = [
         f"backend: {report.backend} ({report.backend_reason}); baseline: "
         f"{report.baseline_path}; false-alarm rate {report.alpha:g} for the session "
         f"= {report.alpha_per_test:.2g} per test ({report.scenario_count} scenario(s) x "
-        f"{report.comparisons} metrics x {report.looks} looks)",
+        f"{report.comparisons} metrics x {report.looks} looks{_suite_source(report)})",
         f"memory limit: {_limit_text(report)}",
         _cap_text(report),
     ]

@@ -187,6 +187,11 @@ def test_stale_scenarios_are_reported_but_not_for_deselected_ones(pytester: pyte
     assert run(pytester, "--memgate-update").ret == 0
     deselected = run(pytester, "--memgate", "-k", "kept")
     assert "with no test in this session" not in deselected.stdout.str()
+    # A node id collects one test of the file: the other is not gone, and the level per
+    # test stays the suite's (the baseline's two scenarios), not the selection's one.
+    one = run(pytester, "--memgate", "test_pair.py::test_kept")
+    assert "with no test in this session" not in one.stdout.str()
+    one.stdout.fnmatch_lines(["*(2 scenario(s) x 4 metrics x * looks; suite size: the baseline's 2*"])
     pytester.makepyfile(test_pair=two.format(name="renamed"))
     result = run(pytester, "--memgate")
     result.stdout.fnmatch_lines(
