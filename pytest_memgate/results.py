@@ -318,4 +318,5 @@ class SessionReport:
     errors: tuple[str, ...] = ()  # writes that failed
     suite_size_source: str = "collected"  # "collected" before deselection, "configured" or "baseline"
     scenarios_collected: int = 0  # memload scenarios this run collected, before deselection
+    baseline_set_aside: tuple[str, str] | None = None  # (why, where): an unreadable baseline moved
     provenance: Mapping[str, Any] | None = None  # commit and dirty, for the report

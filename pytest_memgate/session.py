@@ -12,18 +12,19 @@ import statistics
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
 from . import __version__
 from .backends import BackendChoice
-from .baseline import Baseline, load_baseline, update_baseline
+from .baseline import Baseline, load_baseline, set_aside, update_baseline
 from .branches import BranchInfo, current_branch, git, provenance, working_tree_dirty
 from .captures import CaptureKeeper
 from .config import GateConfig
 from .environment import Comparability, comparability, environment_fingerprint, expand_baseline_path
-from .errors import ConfigError, MemgateError
+from .errors import ConfigError, CorruptBaseline, MemgateError
 from .families import Families
 from .limits import (
     HardCap,
@@ -115,6 +116,7 @@ class GateSession:
     xdist_workers: int = 1  # runs measuring at once (pytest-xdist -n): the hard cap's share divides
     _baseline: Baseline | None = None
     _stored_count: int | None = None  # the baseline's scenarios when first read
+    set_aside: tuple[str, str] | None = None  # (why, where): an unreadable baseline moved aside
 
     def __post_init__(self) -> None:
         # scipy.stats before the first fork: every run of every scenario is forked from the
@@ -135,7 +137,19 @@ class GateSession:
     @property
     def baseline(self) -> Baseline:
         if self._baseline is None:
-            self._baseline = load_baseline(self.baseline_path)
+            try:
+                self._baseline = load_baseline(self.baseline_path)
+            except CorruptBaseline as exc:
+                if not self.config.update:
+                    raise
+                # Asked to record: the broken file is kept under another name, and this
+                # session records afresh (an update branch never does this on its own).
+                moved = set_aside(self.baseline_path, datetime.now(timezone.utc))
+                if moved is not None:
+                    why = str(exc).split("; ", 1)[0].removeprefix("memgate: ")
+                    why = why.replace(str(self.baseline_path), shown(self.baseline_path, self.config.rootdir))
+                    self.set_aside = (why, shown(moved, self.config.rootdir))
+                self._baseline = load_baseline(self.baseline_path)
             self._stored_count = len(self._baseline.entries)
         return self._baseline
 
@@ -506,6 +520,7 @@ class GateSession:
             scenario_count=self.suite_size,
             suite_size_source=self.suite_size_source,
             scenarios_collected=self.scenario_count,
+            baseline_set_aside=self.set_aside,
             comparisons=COMPARISONS,
             looks=len(self.looks),
             baseline_path=shown(self.baseline_path, self.config.rootdir),

@@ -197,6 +197,12 @@ def _summary_lines(report: SessionReport) -> list[str]:
         f"memory limit: {_limit_text(report)}",
         _cap_text(report),
     ]
+    if report.baseline_set_aside is not None:
+        why, where = report.baseline_set_aside
+        lines.append(
+            f"baseline could not be read ({why}); moved aside to {where}, and this run records "
+            f"afresh into {report.baseline_path}"
+        )
     if not report.results:
         return [*lines, "no memload scenarios were measured"]
     lines.extend(format_table([TABLE_HEADER, *(_row(r) for r in report.results)]))

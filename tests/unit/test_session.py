@@ -152,6 +152,30 @@ def test_an_exact_parametrized_id_accepts_itself(tmp_path: Path) -> None:
     assert gate.written == [(nodeid, "accepted (bigger pages)")]
 
 
+def test_an_update_moves_an_unreadable_baseline_aside_and_records_afresh(tmp_path: Path) -> None:
+    """The error's advice works: --memgate-update keeps the broken file under another name
+    (never deleted) and records a new baseline; without it the file is left untouched."""
+    from pytest_memgate.baseline import load_baseline
+    from pytest_memgate.errors import BaselineError
+
+    path = tmp_path / ".memgate" / "baseline.json"
+    path.parent.mkdir()
+    path.write_text('{"scenarios": {')
+    with pytest.raises(BaselineError, match="--memgate-update to move it aside and record afresh"):
+        session(tmp_path, runner(record)).baseline  # noqa: B018
+    assert path.read_text() == '{"scenarios": {'
+    gate = session(tmp_path, runner(record), update=True)
+    assert gate.measure("t.py::test_a", ScenarioSpec(), body).outcome is Outcome.NEW
+    gate.write_baseline()
+    aside = list(path.parent.glob("baseline.json.corrupt-*"))
+    assert [p.read_text() for p in aside] == ['{"scenarios": {']
+    assert list(load_baseline(path).entries) == ["t.py::test_a"]
+    lines = summary_lines(gate.report())
+    assert any(
+        f"moved aside to .memgate/{aside[0].name}" in line and "not valid JSON" in line for line in lines
+    )
+
+
 def test_a_failed_run_is_an_error_that_names_the_run(tmp_path: Path) -> None:
     crashed = RunRecord(RunStatus.CRASHED, "memray", error="crashed with signal SIGSEGV")
     gate = session(tmp_path, runner(lambda rng: crashed), update=True)
