@@ -7,7 +7,15 @@ from collections.abc import Sequence
 from ..model import AllocSite, RunStatus
 from ..results import Metric, Outcome, Reason, ScenarioResult, SessionReport
 from ..units import format_percent, format_size
-from .words import TABLE_HEADER, finding_text, note_text, printable, skip_reason, verdict_message
+from .words import (
+    TABLE_HEADER,
+    finding_text,
+    not_written_text,
+    note_text,
+    printable,
+    skip_reason,
+    verdict_message,
+)
 
 
 def _site_line(site: AllocSite, before: dict[tuple[str, str, int], AllocSite], per: int) -> str:
@@ -216,11 +224,7 @@ def _summary_lines(report: SessionReport) -> list[str]:
         lines.append(f"baseline written for {nodeid}: {why}")
     if report.written:
         lines.append(f"baseline file: {report.baseline_path}")
-    for nodeid, outcome in report.not_written:
-        lines.append(
-            f"baseline NOT updated for {nodeid}: it is {outcome}; fix it, or record the increase "
-            f"on purpose with --memgate-accept '{nodeid}' --memgate-reason '...'"
-        )
+    lines.extend(not_written_text(nodeid, outcome) for nodeid, outcome in report.not_written)
     if report.update_reason is None and report.update_branches and not report.written:
         lines.append(
             f"baseline not updated: branch {report.branch!r} ({report.branch_source}) "

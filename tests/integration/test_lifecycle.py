@@ -75,9 +75,7 @@ def test_regressed_scenario_is_not_refreshed_on_main_but_accept_records_it(
 
     result = run(pytester, "--memgate", plant="leak")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(
-        ["*baseline NOT updated for test_scenario.py::test_handler: it is regression*"]
-    )
+    result.stdout.fnmatch_lines(["*baseline NOT updated for test_scenario.py::test_handler: it regressed*"])
     assert baseline.read_text() == before
 
     result = run(

@@ -152,6 +152,30 @@ def test_an_exact_parametrized_id_accepts_itself(tmp_path: Path) -> None:
     assert gate.written == [(nodeid, "accepted (bigger pages)")]
 
 
+@pytest.mark.parametrize(
+    ("outcome", "advice"),
+    [
+        ("error", "it erred, so there are no figures to record; fix the error and rerun"),
+        ("regression", "it regressed; fix it, or record the increase on purpose with --memgate-accept "),
+        ("inconclusive", "it is inconclusive: an increase neither proven nor ruled out; rerun to settle"),
+        ("skipped", "its baseline entry was not compared"),
+    ],
+)
+def test_an_update_says_per_outcome_what_to_do_with_a_scenario_it_did_not_write(
+    tmp_path: Path, outcome: str, advice: str
+) -> None:
+    from dataclasses import replace
+
+    gate = session(tmp_path, runner(record), update_branches=("main",))
+    gate.measure("t.py::test_a[1]", ScenarioSpec(), body)
+    report = gate.report()
+
+    lines = summary_lines(replace(report, not_written=(("t.py::test_a[1]", outcome),)))
+    (line,) = [line for line in lines if line.startswith("baseline NOT updated")]
+    assert line.startswith(f"baseline NOT updated for t.py::test_a[1]: {advice}")
+    assert ("--memgate-accept 't.py::test_a[1]'" in line) is (outcome in ("regression", "inconclusive"))
+
+
 def test_an_update_moves_an_unreadable_baseline_aside_and_records_afresh(tmp_path: Path) -> None:
     """The error's advice works: --memgate-update keeps the broken file under another name
     (never deleted) and records a new baseline; without it the file is left untouched."""
