@@ -84,8 +84,29 @@ def pytest_configure(config: pytest.Config) -> None:
             )
             config.stash[GATE] = gate
             config.pluginmanager.register(MeasureHook(config), "memgate-measure")
+        else:
+            _warn_ignored_options(config)
     except MemgateError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _warn_ignored_options(config: pytest.Config) -> None:
+    """Gate options on the command line (flags, or ``-o memgate_*``) while the gate is off
+    do nothing: a run with ``--memgate-html x.html`` alone must not pass silently without
+    the report. A warning, not an error: a plain run keeps working."""
+    given = [o.flag for o in OPTIONS if o.key != "enabled" and config.getoption(o.dest) is not None]
+    names = {o.ini_name for o in OPTIONS if o.key != "enabled"}
+    overrides = config.getoption("override_ini", default=None) or []
+    given += [f"-o {name}" for name in (item.split("=", 1)[0].strip() for item in overrides) if name in names]
+    if given:
+        config.issue_config_time_warning(
+            MemgateWarning(
+                f"memgate: {', '.join(given)} given without --memgate: the gate is off and they are "
+                "ignored; add --memgate (or enabled = true in [tool.memgate]) to measure the "
+                "memload scenarios"
+            ),
+            stacklevel=2,
+        )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

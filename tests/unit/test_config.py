@@ -448,3 +448,20 @@ def test_readme_documents_every_marker_argument() -> None:
     readme = README.read_text()
     for name in ARGUMENTS:
         assert f"`{name}`" in readme, name
+
+
+def test_options_given_without_the_gate_say_they_are_ignored(pytester: pytest.Pytester) -> None:
+    """``--memgate-html x.html`` alone writes nothing: pytest's warnings summary says which
+    options were ignored and how to turn the gate on; a plain run says nothing."""
+    pytester.makepyfile(test_plain="def test_a():\n    pass\n")
+    result = pytester.runpytest("--memgate-html", "x.html", "--memgate-strict", "-o", "memgate_report=r.json")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            "*MemgateWarning: memgate: --memgate-html, --memgate-strict, -o memgate_report given "
+            "without --memgate: the gate is off and they are ignored; add --memgate*"
+        ]
+    )
+    assert not (pytester.path / "x.html").exists()
+    plain = pytester.runpytest()
+    assert plain.ret == 0 and "MemgateWarning" not in plain.stdout.str()
