@@ -36,7 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         if option.is_flag:
             group.addoption(option.flag, action="store_true", default=None, dest=option.dest, help=text)
         else:
-            default = str(option.default).replace("%", "%%")
+            default = option.default_text.replace("%", "%%")
             group.addoption(
                 option.flag,
                 default=None,

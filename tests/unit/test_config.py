@@ -465,3 +465,17 @@ def test_options_given_without_the_gate_say_they_are_ignored(pytester: pytest.Py
     assert not (pytester.path / "x.html").exists()
     plain = pytester.runpytest()
     assert plain.ret == 0 and "MemgateWarning" not in plain.stdout.str()
+
+
+def test_pytest_help_shows_each_default_as_the_readme_does(pytester: pytest.Pytester) -> None:
+    """``pytest --help`` says each default as the README's table does (``auto``, not the
+    ``None`` that stands for it inside), and it reads back as the option's own default."""
+    text = " ".join(pytester.runpytest("--help").stdout.str().split())
+    rows = _readme_table()
+    for option in OPTIONS:
+        if option.is_flag:
+            continue
+        match = re.search(re.escape(option.flag) + r"=VALUE .*?\(default: ([^)]*)\)", text)
+        assert match is not None, option.flag
+        assert match.group(1) == rows[option.key][1], option.key
+        assert option.default in (None, (), "") or option.parse(match.group(1)) == option.default, option.key
