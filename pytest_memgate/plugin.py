@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .config import OPTIONS, GateConfig, read_pyproject_table, resolve_config
-from .errors import MemgateError
+from .config import OPTIONS, GateConfig, native_pytest_table, read_pyproject_table, resolve_config
+from .errors import ConfigError, MemgateError
 from .marker import MARKER_HELP, MARKER_NAME, ScenarioSpec, parse_marker
 
 if TYPE_CHECKING:
@@ -44,7 +44,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 metavar="VALUE",
                 help=f"{text} (default: {default})",
             )
-        parser.addini(option.ini_name, option.help, default=None)
+        # Flags are booleans in every configuration format; the other options take text
+        # ("auto", "3%", "256 KiB") or a TOML number or list (see ``ini_values``).
+        parser.addini(option.ini_name, option.help, type="bool" if option.is_flag else "string", default=None)
 
 
 def _pyproject_path(config: pytest.Config) -> Path:
@@ -54,12 +56,35 @@ def _pyproject_path(config: pytest.Config) -> Path:
     return config.rootpath / "pyproject.toml"
 
 
+def ini_values(config: pytest.Config) -> dict[str, Any]:
+    """Each ``memgate_*`` ini value, ``None`` where unset. An ini file and
+    ``[tool.pytest.ini_options]`` give text (flags as booleans, their declared type); pytest
+    9's native ``[tool.pytest]`` table keeps TOML's types, which a text option refuses, so
+    a number, boolean or list there is read from the table as it stands and checked by the
+    option's own parser like a ``[tool.memgate]`` value."""
+    values: dict[str, Any] = {}
+    native: dict[str, Any] | None = None
+    for option in OPTIONS:
+        try:
+            values[option.key] = config.getini(option.ini_name)
+        except (TypeError, ValueError) as exc:
+            if native is None:
+                native = native_pytest_table(config.inipath)
+            if option.ini_name not in native:
+                fix = "give true or false" if option.is_flag else "give the value as text"
+                raise ConfigError(
+                    f"memgate: ini option {option.ini_name} in {config.inipath}: {exc}; {fix}"
+                ) from None
+            values[option.key] = native[option.ini_name]
+    return values
+
+
 def load_gate_config(config: pytest.Config) -> GateConfig:
     pyproject_path = _pyproject_path(config)
     resolved = resolve_config(
         {o.key: config.getoption(o.dest) for o in OPTIONS},
         read_pyproject_table(pyproject_path),
-        {o.key: config.getini(o.ini_name) for o in OPTIONS},
+        ini_values(config),
         rootdir=config.rootpath,
         pyproject_path=pyproject_path,
     )
