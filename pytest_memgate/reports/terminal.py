@@ -13,6 +13,7 @@ from .words import (
     not_written_text,
     note_text,
     printable,
+    scaling_text,
     skip_reason,
     verdict_message,
 )
@@ -220,6 +221,8 @@ def _summary_lines(report: SessionReport) -> list[str]:
         ):
             lines.append(f"{r.nodeid}: {r.outcome.value}: {verdict_message(r.verdict, r.notes)}")
         lines.extend(f"{r.nodeid}: note: {note_text(note)}" for note in r.notes)
+        if r.scaling is not None:  # on a family's last size: how its peak grows with size
+            lines.append(f"{r.scaling.family}: {scaling_text(r.scaling)}")
     for nodeid, why in report.written:
         lines.append(f"baseline written for {nodeid}: {why}")
     if report.written:

@@ -25,6 +25,7 @@ from ..results import (
     ProductionCheck,
     RateTest,
     Reason,
+    Scaling,
     ScalingTest,
     Verdict,
 )
@@ -359,3 +360,19 @@ def not_written_text(nodeid: str, outcome: str) -> str:
         ),
     }.get(outcome, f"its outcome is {outcome}")
     return f"baseline NOT updated for {nodeid}: {advice}"
+
+
+def scaling_text(scaling: Scaling) -> str:
+    """A family's exponent for the terminal: the fit, its sizes, the baseline's, and the
+    extrapolated production peak when one was asked for."""
+    sizes = ", ".join(f"{n:,}" for n in scaling.sizes)
+    old = scaling.baseline_exponent
+    text = f"{_exponent(scaling.fit)} over sizes {sizes}; " + (
+        f"baseline n^{old:.2f}" if old is not None else "no baseline exponent"
+    )
+    peak, upper = scaling.production_peak_bytes, scaling.production_peak_upper_bytes
+    if scaling.production_size is not None and peak is not None and math.isfinite(peak):
+        text += f"; extrapolated heap peak at {scaling.production_size:,}: {format_size(peak)}"
+        if upper is not None and math.isfinite(upper):
+            text += f" (95% upper bound {format_size(upper)})"
+    return text

@@ -275,6 +275,13 @@ def test_a_family_of_sizes_is_judged_once_every_size_is_measured(tmp_path: Path)
     assert last.scaling is not None and abs(last.scaling.fit.exponent - 2.0) < 0.05
     assert last.outcome is Outcome.REGRESSION and last.verdict.reasons == (Reason.BUDGET,)
     assert all(len(r.records) >= 2 for r in results)  # each size takes at least `runs`
+    # The exponent is in the terminal summary too, not only in the JSON and HTML reports.
+    fit = last.scaling.fit
+    expected = (
+        f"t.py::test_s: peak grows as n^{fit.exponent:.2f} (95% CI {fit.low:.2f} to {fit.high:.2f}) "
+        "over sizes 1,000, 2,000, 4,000; no baseline exponent"
+    )
+    assert expected in summary_lines(gate.report())
 
 
 def test_results_travel_between_xdist_workers_intact(tmp_path: Path) -> None:
