@@ -126,8 +126,8 @@ def _warn_ignored_options(config: pytest.Config) -> None:
     if given:
         config.issue_config_time_warning(
             MemgateWarning(
-                f"memgate: {', '.join(given)} given without --memgate: the gate is off and they are "
-                "ignored; add --memgate (or enabled = true in [tool.memgate]) to measure the "
+                f"memgate: {', '.join(given)} given without --memgate: the gate is off and "
+                f"{'they are' if len(given) > 1 else 'it is'} ignored; add --memgate (or enabled = true in [tool.memgate]) to measure the "
                 "memload scenarios"
             ),
             stacklevel=2,
