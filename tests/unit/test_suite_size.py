@@ -117,7 +117,7 @@ def test_a_run_knows_whether_it_collects_the_whole_suite(
     from pytest_memgate.plugin import collects_whole_suite
 
     pytester.makepyfile(test_x="def test_a():\n    pass\n")
-    pytester.mkdir(".pytest_cache")
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     config = pytester.parseconfigure(*args)
     if "--lf" in args:  # a failure on record, as a previous run leaves it
         assert config.cache is not None
