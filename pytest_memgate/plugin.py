@@ -124,11 +124,11 @@ def _warn_ignored_options(config: pytest.Config) -> None:
     overrides = config.getoption("override_ini", default=None) or []
     given += [f"-o {name}" for name in (item.split("=", 1)[0].strip() for item in overrides) if name in names]
     if given:
+        ignored = "they are ignored" if len(given) > 1 else "it is ignored"
         config.issue_config_time_warning(
             MemgateWarning(
-                f"memgate: {', '.join(given)} given without --memgate: the gate is off and "
-                f"{'they are' if len(given) > 1 else 'it is'} ignored; add --memgate (or enabled = true in [tool.memgate]) to measure the "
-                "memload scenarios"
+                f"memgate: {', '.join(given)} given without --memgate: the gate is off and {ignored}; "
+                "add --memgate (or enabled = true in [tool.memgate]) to measure the memload scenarios"
             ),
             stacklevel=2,
         )
