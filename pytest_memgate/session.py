@@ -116,7 +116,7 @@ class GateSession:
     xdist_workers: int = 1  # runs measuring at once (pytest-xdist -n): the hard cap's share divides
     _baseline: Baseline | None = None
     _stored_count: int | None = None  # the baseline's scenarios when first read
-    set_aside: tuple[str, str] | None = None  # (why, where): an unreadable baseline moved aside
+    moved_aside: tuple[str, str] | None = None  # (why, where): an unreadable baseline moved aside
 
     def __post_init__(self) -> None:
         # scipy.stats before the first fork: every run of every scenario is forked from the
@@ -148,7 +148,7 @@ class GateSession:
                 if moved is not None:
                     why = str(exc).split("; ", 1)[0].removeprefix("memgate: ")
                     why = why.replace(str(self.baseline_path), shown(self.baseline_path, self.config.rootdir))
-                    self.set_aside = (why, shown(moved, self.config.rootdir))
+                    self.moved_aside = (why, shown(moved, self.config.rootdir))
                 self._baseline = load_baseline(self.baseline_path)
             self._stored_count = len(self._baseline.entries)
         return self._baseline
@@ -520,7 +520,7 @@ class GateSession:
             scenario_count=self.suite_size,
             suite_size_source=self.suite_size_source,
             scenarios_collected=self.scenario_count,
-            baseline_set_aside=self.set_aside,
+            baseline_set_aside=self.moved_aside,
             comparisons=COMPARISONS,
             looks=len(self.looks),
             baseline_path=shown(self.baseline_path, self.config.rootdir),
