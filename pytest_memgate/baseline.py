@@ -9,18 +9,46 @@ scenarios both land. A file that cannot be read is never overwritten.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import BaselineError
+from .errors import BaselineError, CorruptBaseline
 from .files import decode_json, locked, read_document_text, write_atomic
 from .model import AllocSite, RunSummary, sites_from_list
 from .validate import InvalidValue, as_list, as_object, as_text, describe, get, within
 
 SCHEMA_VERSION = 1
 _SITES_KEPT = 5
+
+
+def id_pattern(pattern: str) -> re.Pattern[str]:
+    """A scenario id or glob as a regex: ``*`` and ``?`` are wildcards and every other
+    character is itself, because parametrized ids hold brackets (``test_x[20000]``) that
+    fnmatch would read as a character class, so that an exact id never matched itself."""
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def id_matches(nodeid: str, pattern: str) -> bool:
+    """Whether ``pattern`` (an exact id, or a glob of ``*`` and ``?``) names ``nodeid``."""
+    return nodeid == pattern or id_pattern(pattern).fullmatch(nodeid) is not None
+
+
+def matching_ids(ids: Iterable[str], patterns: Sequence[str]) -> list[str]:
+    """The ids any of ``patterns`` names, sorted."""
+    compiled = [id_pattern(p) for p in patterns]
+    return sorted(i for i in ids if i in patterns or any(c.fullmatch(i) for c in compiled))
+
+
+def family_members(ids: Iterable[str], name: str) -> list[str]:
+    """``name`` and its parametrized members (``name[...]``) among ``ids``, sorted: a test
+    renamed in the source renames every parameter's scenario."""
+    return sorted(i for i in ids if i == name or (i.startswith(name + "[") and i.endswith("]")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +189,10 @@ def entry_from_report(
     )
 
 
-_FIX = "restore it from git or re-record with --memgate-update; the file was left untouched"
+_FIX = (
+    "restore it from git, or run pytest --memgate --memgate-update to move it aside and record "
+    "afresh; the file was left untouched"
+)
 
 
 def load_baseline(path: Path) -> Baseline:
@@ -172,7 +203,7 @@ def load_baseline(path: Path) -> Baseline:
         )
     if not path.exists() and not path.is_symlink():
         return Baseline(path, {})
-    return parse_baseline(read_document_text(path, "baseline ", _FIX, BaselineError), path)
+    return parse_baseline(read_document_text(path, "baseline ", _FIX, CorruptBaseline), path)
 
 
 def parse_baseline(text: str, path: Path) -> Baseline:
@@ -180,24 +211,24 @@ def parse_baseline(text: str, path: Path) -> Baseline:
     non-finite or out-of-range figure, a wrong type, a missing run) is an error naming the
     file, the scenario and the key: a comparison is never quietly weakened."""
     fix = _FIX
-    document = decode_json(text, path, fix, "baseline ", BaselineError)
+    document = decode_json(text, path, fix, "baseline ", CorruptBaseline)
     if not isinstance(document, dict) or "scenarios" not in document:
-        raise BaselineError(f"memgate: {path} is not a memgate baseline (no 'scenarios' table); {fix}")
+        raise CorruptBaseline(f"memgate: {path} is not a memgate baseline (no 'scenarios' table); {fix}")
     scenarios = document["scenarios"]
     if not isinstance(scenarios, dict):
-        raise BaselineError(
+        raise CorruptBaseline(
             f"memgate: baseline {path}: 'scenarios' is {describe(scenarios)}, not an object of "
             f"scenario ids; {fix}"
         )
     version = document.get("schema_version")
     if isinstance(version, bool) or not isinstance(version, int) or version != SCHEMA_VERSION:
-        raise BaselineError(
+        raise CorruptBaseline(
             f"memgate: baseline {path} has schema_version {describe(version)}, this memgate reads "
             f"{SCHEMA_VERSION}; upgrade pytest-memgate or re-record the baseline"
         )
     written_by = document.get("memgate_version", "")
     if not isinstance(written_by, str):
-        raise BaselineError(
+        raise CorruptBaseline(
             f"memgate: baseline {path}: memgate_version is {describe(written_by)}, not text; {fix}"
         )
     entries: dict[str, BaselineEntry] = {}
@@ -207,10 +238,40 @@ def parse_baseline(text: str, path: Path) -> Baseline:
         except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
             # InvalidValue names the key; anything else is a bug in a check, still no traceback.
             problem = str(exc) if isinstance(exc, InvalidValue) else f"{type(exc).__name__}: {exc}"
-            raise BaselineError(
+            raise CorruptBaseline(
                 f"memgate: baseline {path}: scenario {nodeid!r} is malformed: {problem}; {fix}"
             ) from None
     return Baseline(path, entries, written_by)
+
+
+def set_aside(path: Path, moment: datetime) -> Path | None:
+    """Move a baseline that cannot be read out of the way, under the store's lock, so that
+    an explicit update records afresh: renamed beside itself (``baseline.json.corrupt-<UTC
+    time>``), never deleted. ``None`` when it is gone or readable by now (another process of
+    the session moved it first, or wrote it)."""
+    stamp = moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    with locked(path, BaselineError):
+        try:
+            load_baseline(path)
+            return None
+        except CorruptBaseline:
+            if not (path.is_file() and os.access(path, os.R_OK)):
+                raise  # a FIFO, a directory, a file this user cannot read: not content to set aside
+        target = path.with_name(f"{path.name}.corrupt-{stamp}")
+        number = 1
+        while target.exists() or target.is_symlink():
+            number += 1
+            target = path.with_name(f"{path.name}.corrupt-{stamp}-{number}")
+        try:
+            path.rename(target)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise BaselineError(
+                f"memgate: baseline {path} cannot be read and cannot be moved aside ({exc.strerror}); "
+                "move or restore it yourself and rerun"
+            ) from None
+    return target
 
 
 def render_baseline(entries: Mapping[str, BaselineEntry], memgate_version: str) -> str:

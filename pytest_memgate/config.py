@@ -124,6 +124,22 @@ def read_pyproject_table(path: Path) -> dict[str, Any]:
     return table
 
 
+def native_pytest_table(inipath: Path | None) -> dict[str, Any]:
+    """pytest's own TOML table (``[tool.pytest]`` of pyproject.toml, ``[pytest]`` of
+    pytest.toml) with its values' TOML types; ``{}`` for any other configuration file."""
+    if inipath is None or inipath.suffix != ".toml":
+        return {}
+    try:
+        with inipath.open("rb") as handle:
+            document = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"memgate: cannot read {inipath}: {exc}; fix the TOML syntax") from None
+    table = document.get("pytest", {}) if inipath.name in ("pytest.toml", ".pytest.toml") else None
+    if table is None:
+        table = document.get("tool", {}).get("pytest", {})
+    return {k: v for k, v in table.items() if k != "ini_options"} if isinstance(table, dict) else {}
+
+
 def resolve_config(
     cli: Mapping[str, Any],
     pyproject: Mapping[str, Any],

@@ -15,5 +15,9 @@ class BaselineError(MemgateError):
     """A baseline file that cannot be read or written; the file is never touched."""
 
 
+class CorruptBaseline(BaselineError):
+    """A baseline file whose content is not a baseline: ``--memgate-update`` moves it aside."""
+
+
 class BackendUnavailable(MemgateError):
     """The requested measurement backend cannot run here."""

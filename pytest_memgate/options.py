@@ -37,6 +37,7 @@ class Option:
     default: Any
     help: str
     is_flag: bool = False
+    shown: str | None = None  # the default in words, where the value stands for one ("auto")
 
     @property
     def flag(self) -> str:
@@ -49,6 +50,16 @@ class Option:
     @property
     def ini_name(self) -> str:
         return "memgate_" + self.key
+
+    @property
+    def default_text(self) -> str:
+        """The default as ``--help`` and the README say it: ``auto`` rather than the
+        ``None`` that stands for it, ``none`` for an unset path or list."""
+        if self.shown is not None:
+            return self.shown
+        if self.default in (None, (), ""):
+            return "none"
+        return str(self.default)
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -110,6 +121,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "measuring children at once (a run is two: heap and RSS); the runs a baseline or a look "
         "needs share them; auto: the usable cores (divided among xdist workers), 2 to 8",
+        shown="auto",
     ),
     Option(
         "alpha",
@@ -124,21 +136,45 @@ OPTIONS: tuple[Option, ...] = (
         "scenarios the false-alarm rate is shared over; auto: the memload scenarios collected "
         "before -k/-m/pytest-split deselection; give the whole suite's count when each CI shard "
         "collects only its own paths",
+        shown="auto",
     ),
-    Option("peak_tolerance", parse_fraction, 0.03, "smallest relative heap peak increase that counts"),
-    Option("peak_min_bytes", parse_byte_size, 256 * 1024, "smallest absolute heap peak increase that counts"),
     Option(
-        "growth_tolerance", parse_byte_size, 256, "smallest heap growth increase, bytes per call, that counts"
+        "peak_tolerance", parse_fraction, 0.03, "smallest relative heap peak increase that counts", shown="3%"
     ),
-    Option("rss_peak_tolerance", parse_fraction, 0.10, "smallest relative RSS peak increase that counts"),
     Option(
-        "rss_peak_min_bytes", parse_byte_size, 16 * 1024**2, "smallest absolute RSS peak increase that counts"
+        "peak_min_bytes",
+        parse_byte_size,
+        256 * 1024,
+        "smallest absolute heap peak increase that counts",
+        shown="256 KiB",
+    ),
+    Option(
+        "growth_tolerance",
+        parse_byte_size,
+        256,
+        "smallest heap growth increase, bytes per call, that counts",
+        shown="256 B",
+    ),
+    Option(
+        "rss_peak_tolerance",
+        parse_fraction,
+        0.10,
+        "smallest relative RSS peak increase that counts",
+        shown="10%",
+    ),
+    Option(
+        "rss_peak_min_bytes",
+        parse_byte_size,
+        16 * 1024**2,
+        "smallest absolute RSS peak increase that counts",
+        shown="16 MiB",
     ),
     Option(
         "rss_growth_tolerance",
         parse_byte_size,
         16 * 1024,
         "smallest RSS growth increase, bytes per call, that counts",
+        shown="16 KiB",
     ),
     Option(
         "inconclusive",
@@ -152,19 +188,23 @@ OPTIONS: tuple[Option, ...] = (
         True,
         "count every small Python object (precise, about 3x slower under memray); false sees "
         "them only as 1 MiB pymalloc arenas",
+        shown="true",
     ),
     Option(
         "screen",
         parse_bool,
         True,
-        "a cheap first look: one run with memray not tracing Python allocators (and pymalloc's "
-        "block count) passes a scenario that clearly passes; anything else gets the traced runs",
+        "a cheap first look: one run that traces only its first measured calls and reads its "
+        "floors from malloc's and pymalloc's counters; a clear pass stops there, anything else "
+        "gets the full runs",
+        shown="true",
     ),
     Option(
         "memory_limit",
         parse_memory_limit,
         None,
-        "memory limit budgets in percent refer to (default: the cgroup limit, if any)",
+        "memory limit budgets in percent refer to; cgroup: the container's limit, if any",
+        shown="cgroup",
     ),
     Option(
         "hard_cap",
@@ -206,6 +246,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "seconds one isolated run may take before it is killed; auto: 600 s for a scenario's "
         "first run, then 5x its slowest run so far (at least 60 s)",
+        shown="auto",
     ),
 )
 OPTIONS_BY_KEY: dict[str, Option] = {option.key: option for option in OPTIONS}

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .config import OPTIONS, GateConfig, read_pyproject_table, resolve_config
-from .errors import MemgateError
+from .config import OPTIONS, GateConfig, native_pytest_table, read_pyproject_table, resolve_config
+from .errors import ConfigError, MemgateError
 from .marker import MARKER_HELP, MARKER_NAME, ScenarioSpec, parse_marker
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         if option.is_flag:
             group.addoption(option.flag, action="store_true", default=None, dest=option.dest, help=text)
         else:
-            default = str(option.default).replace("%", "%%")
+            default = option.default_text.replace("%", "%%")
             group.addoption(
                 option.flag,
                 default=None,
@@ -44,7 +44,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 metavar="VALUE",
                 help=f"{text} (default: {default})",
             )
-        parser.addini(option.ini_name, option.help, default=None)
+        # Flags are booleans in every configuration format; the other options take text
+        # ("auto", "3%", "256 KiB") or a TOML number or list (see ``ini_values``).
+        parser.addini(option.ini_name, option.help, type="bool" if option.is_flag else "string", default=None)
 
 
 def _pyproject_path(config: pytest.Config) -> Path:
@@ -54,12 +56,35 @@ def _pyproject_path(config: pytest.Config) -> Path:
     return config.rootpath / "pyproject.toml"
 
 
+def ini_values(config: pytest.Config) -> dict[str, Any]:
+    """Each ``memgate_*`` ini value, ``None`` where unset. An ini file and
+    ``[tool.pytest.ini_options]`` give text (flags as booleans, their declared type); pytest
+    9's native ``[tool.pytest]`` table keeps TOML's types, which a text option refuses, so
+    a number, boolean or list there is read from the table as it stands and checked by the
+    option's own parser like a ``[tool.memgate]`` value."""
+    values: dict[str, Any] = {}
+    native: dict[str, Any] | None = None
+    for option in OPTIONS:
+        try:
+            values[option.key] = config.getini(option.ini_name)
+        except (TypeError, ValueError) as exc:
+            if native is None:
+                native = native_pytest_table(config.inipath)
+            if option.ini_name not in native:
+                fix = "give true or false" if option.is_flag else "give the value as text"
+                raise ConfigError(
+                    f"memgate: ini option {option.ini_name} in {config.inipath}: {exc}; {fix}"
+                ) from None
+            values[option.key] = native[option.ini_name]
+    return values
+
+
 def load_gate_config(config: pytest.Config) -> GateConfig:
     pyproject_path = _pyproject_path(config)
     resolved = resolve_config(
         {o.key: config.getoption(o.dest) for o in OPTIONS},
         read_pyproject_table(pyproject_path),
-        {o.key: config.getini(o.ini_name) for o in OPTIONS},
+        ini_values(config),
         rootdir=config.rootpath,
         pyproject_path=pyproject_path,
     )
@@ -84,14 +109,36 @@ def pytest_configure(config: pytest.Config) -> None:
             )
             config.stash[GATE] = gate
             config.pluginmanager.register(MeasureHook(config), "memgate-measure")
+        else:
+            _warn_ignored_options(config)
     except MemgateError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _warn_ignored_options(config: pytest.Config) -> None:
+    """Gate options on the command line (flags, or ``-o memgate_*``) while the gate is off
+    do nothing: a run with ``--memgate-html x.html`` alone must not pass silently without
+    the report. A warning, not an error: a plain run keeps working."""
+    given = [o.flag for o in OPTIONS if o.key != "enabled" and config.getoption(o.dest) is not None]
+    names = {o.ini_name for o in OPTIONS if o.key != "enabled"}
+    overrides = config.getoption("override_ini", default=None) or []
+    given += [f"-o {name}" for name in (item.split("=", 1)[0].strip() for item in overrides) if name in names]
+    if given:
+        ignored = "they are ignored" if len(given) > 1 else "it is ignored"
+        config.issue_config_time_warning(
+            MemgateWarning(
+                f"memgate: {', '.join(given)} given without --memgate: the gate is off and {ignored}; "
+                "add --memgate (or enabled = true in [tool.memgate]) to measure the memload scenarios"
+            ),
+            stacklevel=2,
+        )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     gate = session.config.stash.get(GATE, None)
     if gate is not None:
         config = session.config
+        gate.whole_suite = collects_whole_suite(config)
         terminal = config.pluginmanager.get_plugin("terminalreporter")
         if terminal is not None and config.get_verbosity() >= 0 and not hasattr(config, "workerinput"):
             from .reports.progress import ProgressPrinter
@@ -102,6 +149,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             gate.baseline  # noqa: B018 - a corrupt baseline stops the run before any work
         except MemgateError as exc:
             raise pytest.UsageError(str(exc)) from None
+
+
+def collects_whole_suite(config: pytest.Config) -> bool:
+    """Whether this run collects every test of the suite (``-k``, ``-m`` and ``--deselect``
+    deselect after collection and are told apart by pytest_deselected). Node ids on the
+    command line collect only those tests, and ``--lf`` with failures on record leaves the
+    passed tests of a file uncollected: in such a run a baseline entry is not stale for
+    being absent."""
+    if any("::" in str(arg) for arg in config.args):
+        return False
+    if config.getoption("lf", default=False):
+        last_failed = config.pluginmanager.get_plugin("lfplugin")
+        return last_failed is None or not getattr(last_failed, "lastfailed", None)
+    return True
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

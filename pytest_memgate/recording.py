@@ -7,12 +7,11 @@ changes with the reasons, so that the session only writes them under the store's
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .baseline import BaselineEntry, acceptance
+from .baseline import BaselineEntry, acceptance, id_matches
 from .branches import BranchInfo, matching_glob
 from .config import GateConfig
 from .results import Outcome, ScenarioResult
@@ -46,8 +45,8 @@ def held_update(config: GateConfig, branch: BranchInfo) -> str | None:
 
 
 def accepted(config: GateConfig, nodeid: str) -> bool:
-    """Whether ``--memgate-accept`` names the scenario (an id or a glob)."""
-    return any(fnmatch.fnmatchcase(nodeid, pattern) for pattern in config.accept)
+    """Whether ``--memgate-accept`` names the scenario (an exact id, or a glob of ``*``/``?``)."""
+    return any(id_matches(nodeid, pattern) for pattern in config.accept)
 
 
 def baseline_entry(result: ScenarioResult, environment: dict[str, Any]) -> BaselineEntry:

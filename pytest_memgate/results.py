@@ -325,5 +325,7 @@ class SessionReport:
     stale: tuple[str, ...] = ()  # baseline scenarios whose test is gone
     files: tuple[tuple[str, str], ...] = ()  # (what, path) written this session
     errors: tuple[str, ...] = ()  # writes that failed
-    suite_size_source: str = "collected"  # "collected" before deselection, or "configured"
+    suite_size_source: str = "collected"  # "collected" before deselection, "configured" or "baseline"
+    scenarios_collected: int = 0  # memload scenarios this run collected, before deselection
+    baseline_set_aside: tuple[str, str] | None = None  # (why, where): an unreadable baseline moved
     provenance: Mapping[str, Any] | None = None  # commit and dirty, for the report

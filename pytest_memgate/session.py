@@ -12,6 +12,7 @@ import statistics
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,12 +20,12 @@ from typing import Any, Protocol
 from . import __version__
 from .backends import BackendChoice
 from .backends.counters import malloc_in_use
-from .baseline import Baseline, BaselineEntry, load_baseline, update_baseline
+from .baseline import Baseline, BaselineEntry, load_baseline, set_aside, update_baseline
 from .branches import BranchInfo, current_branch, git, provenance, working_tree_dirty
 from .captures import CaptureKeeper
 from .config import GateConfig
 from .environment import Comparability, comparability, environment_fingerprint, expand_baseline_path
-from .errors import ConfigError, MemgateError
+from .errors import ConfigError, CorruptBaseline, MemgateError
 from .families import Families
 from .limits import (
     HardCap,
@@ -109,6 +110,7 @@ class GateSession:
     scenario_count: int = 0  # memload scenarios collected, before -k/-m/pytest-split deselection
     collected: set[str] = field(default_factory=set)
     deselected: set[str] = field(default_factory=set)
+    whole_suite: bool = True  # False: --lf or node ids collected only part of the suite
     results: dict[str, ScenarioResult] = field(default_factory=dict)
     written: list[tuple[str, str]] = field(default_factory=list)  # (nodeid, why)
     not_written: list[tuple[str, str]] = field(default_factory=list)  # (nodeid, outcome)
@@ -121,6 +123,8 @@ class GateSession:
     document: dict[str, Any] | None = None  # the public report, once written
     xdist_workers: int = 1  # runs measuring at once (pytest-xdist -n): the hard cap's share divides
     _baseline: Baseline | None = None
+    _stored_count: int | None = None  # the baseline's scenarios when first read
+    moved_aside: tuple[str, str] | None = None  # (why, where): an unreadable baseline moved aside
 
     def __post_init__(self) -> None:
         # scipy.stats before the first fork: every run of every scenario is forked from the
@@ -141,7 +145,20 @@ class GateSession:
     @property
     def baseline(self) -> Baseline:
         if self._baseline is None:
-            self._baseline = load_baseline(self.baseline_path)
+            try:
+                self._baseline = load_baseline(self.baseline_path)
+            except CorruptBaseline as exc:
+                if not self.config.update:
+                    raise
+                # Asked to record: the broken file is kept under another name, and this
+                # session records afresh (an update branch never does this on its own).
+                moved = set_aside(self.baseline_path, datetime.now(timezone.utc))
+                if moved is not None:
+                    why = str(exc).split("; ", 1)[0].removeprefix("memgate: ")
+                    why = why.replace(str(self.baseline_path), shown(self.baseline_path, self.config.rootdir))
+                    self.moved_aside = (why, shown(moved, self.config.rootdir))
+                self._baseline = load_baseline(self.baseline_path)
+            self._stored_count = len(self._baseline.entries)
         return self._baseline
 
     @cached_property
@@ -282,12 +299,25 @@ class GateSession:
         """Scenarios the false-alarm rate is shared over: the whole suite, so that CI shards
         (``-k`` groups, pytest-split) each judge at the level one run of the suite would.
         Counted at collection before deselection, unless ``suite_size`` is configured for
-        shards that collect only their own paths."""
-        return self.config.suite_size or max(self.scenario_count, 1)
+        shards that collect only their own paths. A run that collected fewer scenarios than
+        the baseline holds (``--lf``, a node id, one file) uses the baseline's count: the
+        selection is not the suite, and a smaller count would loosen the level per test."""
+        return self._suite_size[0]
 
     @property
     def suite_size_source(self) -> str:
-        return "configured" if self.config.suite_size else "collected"
+        """``configured``, ``collected`` or ``baseline``: where the suite size came from."""
+        return self._suite_size[1]
+
+    @property
+    def _suite_size(self) -> tuple[int, str]:
+        if self.config.suite_size:
+            return self.config.suite_size, "configured"
+        self.baseline  # noqa: B018 - the count is the baseline's as this session first read it
+        stored = self._stored_count or 0
+        if stored > self.scenario_count:
+            return stored, "baseline"
+        return max(self.scenario_count, 1), "collected"
 
     def check_suite_size(self) -> None:
         """A suite smaller than this run's own selection is a typo: it would raise the rate."""
@@ -558,8 +588,10 @@ class GateSession:
         return github_annotations(self.document, environ, self.locations, self.config.rootdir)
 
     def stale_entries(self) -> list[str]:
-        """Baseline scenarios whose test is gone (see ``summary.stale_entries``)."""
-        if not self.collected:
+        """Baseline scenarios whose test is gone (see ``summary.stale_entries``); only a run
+        that collected the whole suite can tell: after ``--lf`` or a node id, every other
+        scenario of a collected file would look gone."""
+        if not self.collected or not self.whole_suite:
             return []
         return stale_entries(self.baseline.entries, self.collected, self.deselected, self.config.rootdir)
 
@@ -572,6 +604,8 @@ class GateSession:
             alpha_per_test=self.policy.alpha,
             scenario_count=self.suite_size,
             suite_size_source=self.suite_size_source,
+            scenarios_collected=self.scenario_count,
+            baseline_set_aside=self.moved_aside,
             comparisons=COMPARISONS,
             looks=len(self.looks),
             baseline_path=shown(self.baseline_path, self.config.rootdir),

@@ -149,7 +149,8 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
         "the baseline, with the reason, the previous figures, the branch and commit, and whether "
         "the working tree had uncommitted changes. A report usually holds fewer runs than "
         "baseline_runs: the entry and the output say so, and a re-record with "
-        "pytest --memgate --memgate-update gives the entry its full runs.",
+        "pytest --memgate --memgate-update gives the entry its full runs. An exact id "
+        "(test_x[20000]) names itself; in a glob * and ? are wildcards and brackets are literal.",
     )
     accept.add_argument("baseline", type=Path, metavar="BASELINE")
     accept.add_argument("report", type=Path, metavar="REPORT")
@@ -160,8 +161,9 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     prune = sub.add_parser(
         "prune",
         help="remove scenarios that no longer exist from a baseline",
-        description="Remove the named scenarios (ids or globs), or with --keep-report every "
-        "scenario that a report of a full run does not contain.",
+        description="Remove the named scenarios (exact ids, or globs in which * and ? are "
+        "wildcards and brackets are literal), or with --keep-report every scenario that a report "
+        "of a full run does not contain.",
     )
     prune.add_argument("baseline", type=Path, metavar="BASELINE")
     prune.add_argument("scenarios", nargs="*", metavar="ID_OR_GLOB")
@@ -171,12 +173,13 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     rename = sub.add_parser(
         "rename",
         help="carry a renamed scenario's baseline over",
-        description="Move the baseline entry OLD to NEW (e.g. after renaming a test).",
+        description="Move the baseline entry OLD to NEW (e.g. after renaming a test). A test's "
+        "name without parameters moves its whole parametrized family: OLD[...] to NEW[...].",
     )
     rename.add_argument("baseline", type=Path, metavar="BASELINE")
     rename.add_argument("old", metavar="OLD")
     rename.add_argument("new", metavar="NEW")
-    rename.add_argument("--force", action="store_true", help="replace an existing NEW entry")
+    rename.add_argument("--force", action="store_true", help="replace existing NEW entries")
 
     merge = sub.add_parser(
         "merge",

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import fnmatch
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +16,6 @@ if TYPE_CHECKING:
     from ..baseline import Baseline
 
 # --- changing a baseline: accept, prune, rename ------------------------------------------
-
-
-def _matching(ids: Sequence[str], patterns: Sequence[str]) -> list[str]:
-    return sorted(i for i in ids if any(fnmatch.fnmatchcase(i, p) for p in patterns))
 
 
 def _existing_baseline(path: Path) -> Baseline:
@@ -63,7 +58,9 @@ def cmd_accept(args: argparse.Namespace) -> int:
     doc = load_document(args.report)
     if doc.kind != "report":
         raise MemgateError(f"memgate: {args.report} is not a --memgate-report file; accept reads one")
-    chosen = _matching(list(doc.scenarios), args.scenarios)
+    from ..baseline import matching_ids
+
+    chosen = matching_ids(doc.scenarios, args.scenarios)
     if not chosen:
         raise MemgateError(
             f"memgate: no scenario in {args.report} matches {' '.join(args.scenarios)}; "
@@ -94,7 +91,7 @@ def cmd_accept(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     """Remove scenarios that no longer exist: named ones, or those missing from a report."""
-    from ..baseline import update_baseline
+    from ..baseline import matching_ids, update_baseline
 
     baseline = _existing_baseline(args.baseline)
     ids = list(baseline.entries)
@@ -102,7 +99,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         kept = set(load_document(args.keep_report).scenarios)
         doomed = sorted(set(ids) - kept)
     elif args.scenarios:
-        doomed = _matching(ids, args.scenarios)
+        doomed = matching_ids(ids, args.scenarios)
     else:
         raise MemgateError(
             "memgate: prune needs scenario ids/globs or --keep-report REPORT (a report of a full "
@@ -118,18 +115,31 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_rename(args: argparse.Namespace) -> int:
-    """Carry a renamed scenario's baseline over, keeping its history."""
-    from ..baseline import update_baseline
+    """Carry a renamed scenario's baseline over, keeping its history. A test's name renames
+    its whole parametrized family (``test_x[...]`` to ``test_y[...]``); an exact id of one
+    member renames that member alone."""
+    from ..baseline import family_members, update_baseline
 
     baseline = _existing_baseline(args.baseline)
-    entry = baseline.get(args.old)
-    if entry is None:
+    old, new = args.old, args.new
+    moved = {nodeid: new + nodeid[len(old) :] for nodeid in family_members(baseline.entries, old)}
+    if not moved:
         raise MemgateError(
-            f"memgate: {args.baseline} has no scenario {args.old!r}; "
+            f"memgate: {args.baseline} has no scenario {old!r} (nor parametrized ones {old}[...]); "
             f"`memgate show {args.baseline}` lists them"
         )
-    if args.new in baseline.entries and not args.force:
-        raise MemgateError(f"memgate: {args.baseline} already has {args.new!r}; pass --force to replace it")
-    update_baseline(args.baseline, {args.new: entry}, __version__, remove=(args.old,))
-    print(f"renamed {args.old} -> {args.new} in {args.baseline}")
+    taken = sorted(target for target in moved.values() if target in baseline.entries and target not in moved)
+    if taken and not args.force:
+        raise MemgateError(
+            f"memgate: {args.baseline} already has {', '.join(repr(t) for t in taken)}; "
+            "pass --force to replace it"
+        )
+    changes = {target: baseline.entries[source] for source, target in moved.items()}
+    update_baseline(args.baseline, changes, __version__, remove=tuple(s for s in moved if s not in changes))
+    if list(moved) != [old]:
+        print(f"renamed {len(moved)} scenarios (the parametrized family {old}[...]) in {args.baseline}:")
+        for source, target in moved.items():
+            print(f"  {source} -> {target}")
+    else:
+        print(f"renamed {old} -> {new} in {args.baseline}")
     return EXIT_OK

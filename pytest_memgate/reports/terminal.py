@@ -7,7 +7,16 @@ from collections.abc import Sequence
 from ..model import AllocSite, RunStatus
 from ..results import Metric, Outcome, Reason, ScenarioResult, SessionReport
 from ..units import format_percent, format_size
-from .words import TABLE_HEADER, finding_text, note_text, printable, skip_reason, verdict_message
+from .words import (
+    TABLE_HEADER,
+    finding_text,
+    not_written_text,
+    note_text,
+    printable,
+    scaling_text,
+    skip_reason,
+    verdict_message,
+)
 
 
 def _site_line(site: AllocSite, before: dict[tuple[str, str, int], AllocSite], per: int) -> str:
@@ -176,15 +185,33 @@ def summary_lines(report: SessionReport) -> list[str]:
     return [printable(line) for line in _summary_lines(report)]
 
 
+def _suite_source(report: SessionReport) -> str:
+    """Where the suite size came from, when it is not simply the scenarios collected."""
+    if report.suite_size_source == "baseline":
+        return (
+            f"; suite size: the baseline's {report.scenario_count} scenarios, as this run "
+            f"collected only {report.scenarios_collected}"
+        )
+    if report.suite_size_source == "configured":
+        return "; suite size: configured"
+    return ""
+
+
 def _summary_lines(report: SessionReport) -> list[str]:
     lines = [
         f"backend: {report.backend} ({report.backend_reason}); baseline: "
         f"{report.baseline_path}; false-alarm rate {report.alpha:g} for the session "
         f"= {report.alpha_per_test:.2g} per test ({report.scenario_count} scenario(s) x "
-        f"{report.comparisons} metrics x {report.looks} looks)",
+        f"{report.comparisons} metrics x {report.looks} looks{_suite_source(report)})",
         f"memory limit: {_limit_text(report)}",
         _cap_text(report),
     ]
+    if report.baseline_set_aside is not None:
+        why, where = report.baseline_set_aside
+        lines.append(
+            f"baseline could not be read ({why}); moved aside to {where}, and this run records "
+            f"afresh into {report.baseline_path}"
+        )
     if not report.results:
         return [*lines, "no memload scenarios were measured"]
     lines.extend(format_table([TABLE_HEADER, *(_row(r) for r in report.results)]))
@@ -194,15 +221,13 @@ def _summary_lines(report: SessionReport) -> list[str]:
         ):
             lines.append(f"{r.nodeid}: {r.outcome.value}: {verdict_message(r.verdict, r.notes)}")
         lines.extend(f"{r.nodeid}: note: {note_text(note)}" for note in r.notes)
+        if r.scaling is not None:  # on a family's last size: how its peak grows with size
+            lines.append(f"{r.scaling.family}: {scaling_text(r.scaling)}")
     for nodeid, why in report.written:
         lines.append(f"baseline written for {nodeid}: {why}")
     if report.written:
         lines.append(f"baseline file: {report.baseline_path}")
-    for nodeid, outcome in report.not_written:
-        lines.append(
-            f"baseline NOT updated for {nodeid}: it is {outcome}; fix it, or record the increase "
-            f"on purpose with --memgate-accept '{nodeid}' --memgate-reason '...'"
-        )
+    lines.extend(not_written_text(nodeid, outcome) for nodeid, outcome in report.not_written)
     if report.update_held is not None:
         lines.append(f"baseline not updated: {report.update_held}")
     elif report.update_reason is None and report.update_branches and not report.written:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from collections.abc import Sequence
 
 from ..findings import unvouched
@@ -24,6 +25,7 @@ from ..results import (
     ProductionCheck,
     RateTest,
     Reason,
+    Scaling,
     ScalingTest,
     Verdict,
 )
@@ -351,3 +353,39 @@ def run_figures(peak: float, growth: float, rss_peak: float, rss_growth: float, 
         f"RSS peak {format_size(rss_peak)}, RSS growth {format_size(rss_growth, signed=True)}/call "
         f"({seconds:.1f} s)"
     )
+
+
+def not_written_text(nodeid: str, outcome: str) -> str:
+    """Why an update left a scenario's entry as it was, and what to do, per outcome: an
+    error has nothing to accept, an increase may be accepted on purpose."""
+    accept = f"--memgate-accept {shlex.quote(nodeid)} --memgate-reason '...'"
+    advice = {
+        "error": "it erred, so there are no figures to record; fix the error and rerun",
+        "regression": f"it regressed; fix it, or record the increase on purpose with {accept}",
+        "inconclusive": (
+            "it is inconclusive: an increase neither proven nor ruled out; rerun to settle it, "
+            f"or record the figures on purpose with {accept}"
+        ),
+        "skipped": (
+            "its baseline entry was not compared (another environment, backend or mode), and an "
+            "update branch never replaces what it could not compare; record it for this "
+            "environment with --memgate-update"
+        ),
+    }.get(outcome, f"its outcome is {outcome}")
+    return f"baseline NOT updated for {nodeid}: {advice}"
+
+
+def scaling_text(scaling: Scaling) -> str:
+    """A family's exponent for the terminal: the fit, its sizes, the baseline's, and the
+    extrapolated production peak when one was asked for."""
+    sizes = ", ".join(f"{n:,}" for n in scaling.sizes)
+    old = scaling.baseline_exponent
+    text = f"{_exponent(scaling.fit)} over sizes {sizes}; " + (
+        f"baseline n^{old:.2f}" if old is not None else "no baseline exponent"
+    )
+    peak, upper = scaling.production_peak_bytes, scaling.production_peak_upper_bytes
+    if scaling.production_size is not None and peak is not None and math.isfinite(peak):
+        text += f"; extrapolated heap peak at {scaling.production_size:,}: {format_size(peak)}"
+        if upper is not None and math.isfinite(upper):
+            text += f" (95% upper bound {format_size(upper)})"
+    return text

@@ -93,9 +93,7 @@ def test_regressed_scenario_is_not_refreshed_on_main_but_accept_records_it(
 
     result = run(pytester, "--memgate", plant="leak")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(
-        ["*baseline NOT updated for test_scenario.py::test_handler: it is regression*"]
-    )
+    result.stdout.fnmatch_lines(["*baseline NOT updated for test_scenario.py::test_handler: it regressed*"])
     assert baseline.read_text() == before
 
     result = run(
@@ -205,6 +203,11 @@ def test_stale_scenarios_are_reported_but_not_for_deselected_ones(pytester: pyte
     assert run(pytester, "--memgate-update").ret == 0
     deselected = run(pytester, "--memgate", "-k", "kept")
     assert "with no test in this session" not in deselected.stdout.str()
+    # A node id collects one test of the file: the other is not gone, and the level per
+    # test stays the suite's (the baseline's two scenarios), not the selection's one.
+    one = run(pytester, "--memgate", "test_pair.py::test_kept")
+    assert "with no test in this session" not in one.stdout.str()
+    one.stdout.fnmatch_lines(["*(2 scenario(s) x 4 metrics x * looks; suite size: the baseline's 2*"])
     pytester.makepyfile(test_pair=two.format(name="renamed"))
     result = run(pytester, "--memgate")
     result.stdout.fnmatch_lines(

@@ -111,3 +111,43 @@ def test_keep_captures_keeps_one_capture_of_every_scenario_under_xdist(pytester:
         assert (pytester.path / scenario["flamegraph"]).stat().st_size > 100_000
         assert f'href="{scenario["flamegraph"]}"' in html
     assert "2 memray capture(s) written" in result.stdout.str()
+
+
+# memray commands on a kept capture (memray's aggregated format), as the README names them.
+READ_KEPT = {
+    "memray flamegraph": ("flamegraph", "-o", "peak.html"),
+    "memray flamegraph --leaks": ("flamegraph", "--leaks", "-o", "leaks.html"),
+    "memray table": ("table", "-o", "table.html"),
+    "memray summary": ("summary",),
+    "memray transform csv": ("transform", "csv", "-o", "sites.csv"),
+}
+REFUSE_KEPT = {"memray stats": ("stats",), "memray flamegraph --temporal": ("flamegraph", "--temporal")}
+
+
+def test_the_memray_commands_the_readme_names_read_a_kept_capture(pytester: pytest.Pytester) -> None:
+    import subprocess
+
+    pytester.makepyfile(test_out=SCENARIO)
+    result = run(
+        pytester, "--memgate", "--memgate-runs", "1", "-k", "cache", "--memgate-keep-captures", "caps"
+    )
+    assert result.ret == 0, result.stdout.str()
+    (capture,) = (pytester.path / "caps").iterdir()
+    for argv in (*READ_KEPT.values(), *REFUSE_KEPT.values()):
+        done = subprocess.run(
+            [sys.executable, "-m", "memray", *argv, str(capture)],
+            cwd=pytester.path,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        assert (done.returncode == 0) is (argv in READ_KEPT.values()), (argv, done.stderr[-500:])
+        if argv in REFUSE_KEPT.values():
+            assert "pre-aggregated capture file" in done.stderr
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    paragraph = readme[readme.index("`--memgate-keep-captures DIR` keeps") :].split("\n\n", 1)[0]
+    paragraph = " ".join(paragraph.split())
+    for command in READ_KEPT:
+        assert f"`{command}`" in paragraph, command
+    assert "`memray stats` and `memray flamegraph --temporal` need a full capture and refuse it" in paragraph

@@ -169,15 +169,30 @@ def test_report_has_the_documented_fields(pytester: pytest.Pytester, recorded: P
     assert record["retained_sites"][0]["lineno"] == 20
 
 
-def test_corrupt_baseline_is_a_clear_error_and_left_untouched(pytester: pytest.Pytester) -> None:
+def test_corrupt_baseline_is_a_clear_error_and_an_update_moves_it_aside(pytester: pytest.Pytester) -> None:
     write_scenario(pytester, size=100)
     baseline = pytester.path / ".memgate" / "baseline.json"
     baseline.parent.mkdir()
-    baseline.write_text('{"schema_version": 1, "scenarios": {')
-    result = run(pytester, "--memgate", "--memgate-update")
+    broken = '{"schema_version": 1, "scenarios": {'
+    baseline.write_text(broken)
+    result = run(pytester, "--memgate")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*baseline*baseline.json is not valid JSON (line 1*restore it from git*"])
-    assert baseline.read_text() == '{"schema_version": 1, "scenarios": {'
+    result.stderr.fnmatch_lines(
+        [
+            "*baseline*baseline.json is not valid JSON (line 1*restore it from git, or run pytest "
+            "--memgate --memgate-update to move it aside*"
+        ]
+    )
+    assert baseline.read_text() == broken
+    # The advice works: the broken file is kept under another name and a baseline recorded.
+    result = run(pytester, "--memgate", "--memgate-update")
+    assert result.ret == 0, result.stdout.str()
+    (aside,) = baseline.parent.glob("baseline.json.corrupt-*")
+    assert aside.read_text() == broken
+    result.stdout.fnmatch_lines(
+        [f"baseline could not be read (*not valid JSON*); moved aside to .memgate/{aside.name}*"]
+    )
+    assert "test_scenario.py::test_handler" in json.loads(baseline.read_text())["scenarios"]
 
 
 def test_bad_marker_argument_names_test_and_argument(pytester: pytest.Pytester) -> None:

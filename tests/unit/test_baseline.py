@@ -191,7 +191,10 @@ def test_baseline_file_is_readable_by_the_team(tmp_path: Path) -> None:
 
 # --- never blind: every figure read from a baseline is checked -----------------------------
 
-FIX = "restore it from git or re-record with --memgate-update; the file was left untouched"
+FIX = (
+    "restore it from git, or run pytest --memgate --memgate-update to move it aside and record "
+    "afresh; the file was left untouched"
+)
 CLEAN_RUN = {
     "heap_growth": 1.0,
     "heap_growth_se": 2.0,

@@ -533,3 +533,47 @@ def test_report_names_a_run_stopped_at_the_hard_cap(
         "  Largest allocations alive when run 1 was stopped:\n    200 MiB in 9 allocations: grow at app.py:3"
         in out
     )
+
+
+# --- parametrized ids are ids, not glob patterns -------------------------------------------
+
+
+def test_accept_takes_an_exact_parametrized_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_memgate.baseline import load_baseline
+
+    base = write_baseline(tmp_path / "b.json", {"t::x[n=1000]": BaselineEntry("memray", runs(5 * MiB))})
+    report = write_report(tmp_path / "r.json", {"t::x[n=1000]": ("regression", [record(10 * MiB)] * 3)})
+    assert main(["accept", str(base), str(report), "t::x[n=1000]", "--reason", "bigger pages"]) == 0
+    assert load_baseline(base).entries["t::x[n=1000]"].runs[0].peak_heap_bytes == 10 * MiB
+
+
+def test_prune_takes_exact_parametrized_ids_and_literal_brackets_in_globs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = ("t::x[1000]", "t::x[2000]", "t::x1", "t::y[a]")
+    base = write_baseline(tmp_path / "b.json", {i: BaselineEntry("memray", runs(MiB)) for i in ids})
+    assert main(["prune", str(base), "t::x[1000]", "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["would remove t::x[1000]"]
+    assert main(["prune", str(base), "t::x[*]", "--dry-run"]) == 0  # not t::x1
+    assert capsys.readouterr().out.splitlines() == ["would remove t::x[1000]", "would remove t::x[2000]"]
+    assert main(["prune", str(base), "t::*", "--dry-run"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+
+
+def test_rename_moves_a_whole_parametrized_family(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_memgate.baseline import load_baseline
+
+    ids = ("t::test_x[1]", "t::test_x[2]", "t::test_xy[1]", "t::other")
+    base = write_baseline(tmp_path / "b.json", {i: BaselineEntry("memray", runs(MiB)) for i in ids})
+    assert main(["rename", str(base), "t::test_x", "t::test_y"]) == 0
+    assert set(load_baseline(base).entries) == {"t::test_y[1]", "t::test_y[2]", "t::test_xy[1]", "t::other"}
+    out = capsys.readouterr().out
+    assert "renamed 2 scenarios (the parametrized family t::test_x[...])" in out
+    assert "t::test_x[1] -> t::test_y[1]" in out
+    # one member alone, by its exact id
+    assert main(["rename", str(base), "t::test_y[1]", "t::test_z[1]"]) == 0
+    assert set(load_baseline(base).entries) == {"t::test_z[1]", "t::test_y[2]", "t::test_xy[1]", "t::other"}
+    # a family whose new name is taken is refused, naming what is in the way
+    write_baseline(base, {i: BaselineEntry("memray", runs(MiB)) for i in ("t::a[1]", "t::b[1]")})
+    assert main(["rename", str(base), "t::a", "t::b"]) == 2
+    assert "already has 't::b[1]'" in capsys.readouterr().err

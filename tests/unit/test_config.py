@@ -181,11 +181,14 @@ def test_defaults_come_from_the_table_and_have_the_fields_types() -> None:
     assert resolved.report_path is None
 
 
-@pytest.mark.parametrize("ini_file", ["tox.ini", "pyproject.toml"])
+@pytest.mark.parametrize("ini_file", ["tox.ini", "pyproject.toml", "native [tool.pytest]"])
 def test_each_source_gives_the_same_typed_value(pytester: pytest.Pytester, ini_file: str) -> None:
     """Every option given on pytest's real command line, in an ini file (a ``[pytest]`` section,
-    or ``[tool.pytest.ini_options]`` whose TOML values pytest turns into text) and in
-    ``[tool.memgate]`` resolves to the same value, of the type GateConfig declares."""
+    ``[tool.pytest.ini_options]`` whose TOML values pytest turns into text, or pytest 9's
+    ``[tool.pytest]`` whose values keep their TOML types) and in ``[tool.memgate]`` resolves
+    to the same value, of the type GateConfig declares."""
+    from pytest_memgate.plugin import ini_values
+
     args: list[str] = []
     for key, sample in SAMPLES_A.items():
         flag = OPTIONS_BY_KEY[key].flag
@@ -194,11 +197,14 @@ def test_each_source_gives_the_same_typed_value(pytester: pytest.Pytester, ini_f
         lines = [f"{OPTIONS_BY_KEY[k].ini_name} = {v}" for k, v in _ini(SAMPLES_A).items()]
         pytester.makeini("[pytest]\n" + "\n".join(lines) + "\n")
     else:
+        if ini_file != "pyproject.toml" and int(pytest.__version__.split(".")[0]) < 9:
+            pytest.skip("[tool.pytest] is read by pytest 9 and later")
+        table = "[tool.pytest.ini_options]" if ini_file == "pyproject.toml" else "[tool.pytest]"
         lines = [f"{OPTIONS_BY_KEY[k].ini_name} = {_toml(s.toml)}" for k, s in SAMPLES_A.items()]
-        pytester.makepyprojecttoml("[tool.pytest.ini_options]\n" + "\n".join(lines) + "\n")
+        pytester.makepyprojecttoml(table + "\n" + "\n".join(lines) + "\n")
     config = pytester.parseconfig(*args)
     cli = {option.key: config.getoption(option.dest) for option in OPTIONS}
-    ini = {option.key: config.getini(option.ini_name) for option in OPTIONS}
+    ini = ini_values(config)
     table_path = pytester.path / "memgate.toml"
     table_path.write_text(
         "[tool.memgate]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in _pyproject(SAMPLES_A).items())
@@ -451,3 +457,34 @@ def test_readme_documents_every_marker_argument() -> None:
     readme = README.read_text()
     for name in ARGUMENTS:
         assert f"`{name}`" in readme, name
+
+
+def test_options_given_without_the_gate_say_they_are_ignored(pytester: pytest.Pytester) -> None:
+    """``--memgate-html x.html`` alone writes nothing: pytest's warnings summary says which
+    options were ignored and how to turn the gate on; a plain run says nothing."""
+    pytester.makepyfile(test_plain="def test_a():\n    pass\n")
+    result = pytester.runpytest("--memgate-html", "x.html", "--memgate-strict", "-o", "memgate_report=r.json")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            "*MemgateWarning: memgate: --memgate-html, --memgate-strict, -o memgate_report given "
+            "without --memgate: the gate is off and they are ignored; add --memgate*"
+        ]
+    )
+    assert not (pytester.path / "x.html").exists()
+    plain = pytester.runpytest()
+    assert plain.ret == 0 and "MemgateWarning" not in plain.stdout.str()
+
+
+def test_pytest_help_shows_each_default_as_the_readme_does(pytester: pytest.Pytester) -> None:
+    """``pytest --help`` says each default as the README's table does (``auto``, not the
+    ``None`` that stands for it inside), and it reads back as the option's own default."""
+    text = " ".join(pytester.runpytest("--help").stdout.str().split())
+    rows = _readme_table()
+    for option in OPTIONS:
+        if option.is_flag:
+            continue
+        match = re.search(re.escape(option.flag) + r"=VALUE .*?\(default: ([^)]*)\)", text)
+        assert match is not None, option.flag
+        assert match.group(1) == rows[option.key][1], option.key
+        assert option.default in (None, (), "") or option.parse(match.group(1)) == option.default, option.key

@@ -144,6 +144,67 @@ def test_accepted_increase_passes_and_is_recorded_with_its_reason(tmp_path: Path
     assert len(entry["runs"]) == 6
 
 
+def test_an_exact_parametrized_id_accepts_itself(tmp_path: Path) -> None:
+    """``[20000]`` in a node id is the parameter, not a glob character class."""
+    nodeid = "t.py::test_a[20000]"
+    record_baseline(tmp_path, nodeid)
+    gate = session(
+        tmp_path, runner(lambda rng: record(rng, peak=16 * MiB)), accept=(nodeid,), reason="bigger pages"
+    )
+    result = gate.measure(nodeid, ScenarioSpec(), body)
+    assert result.outcome is Outcome.REGRESSION and gate.failure(result) is None
+    gate.write_baseline()
+    assert gate.written == [(nodeid, "accepted (bigger pages)")]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "advice"),
+    [
+        ("error", "it erred, so there are no figures to record; fix the error and rerun"),
+        ("regression", "it regressed; fix it, or record the increase on purpose with --memgate-accept "),
+        ("inconclusive", "it is inconclusive: an increase neither proven nor ruled out; rerun to settle"),
+        ("skipped", "its baseline entry was not compared"),
+    ],
+)
+def test_an_update_says_per_outcome_what_to_do_with_a_scenario_it_did_not_write(
+    tmp_path: Path, outcome: str, advice: str
+) -> None:
+    from dataclasses import replace
+
+    gate = session(tmp_path, runner(record), update_branches=("main",))
+    gate.measure("t.py::test_a[1]", ScenarioSpec(), body)
+    report = gate.report()
+
+    lines = summary_lines(replace(report, not_written=(("t.py::test_a[1]", outcome),)))
+    (line,) = [line for line in lines if line.startswith("baseline NOT updated")]
+    assert line.startswith(f"baseline NOT updated for t.py::test_a[1]: {advice}")
+    assert ("--memgate-accept 't.py::test_a[1]'" in line) is (outcome in ("regression", "inconclusive"))
+
+
+def test_an_update_moves_an_unreadable_baseline_aside_and_records_afresh(tmp_path: Path) -> None:
+    """The error's advice works: --memgate-update keeps the broken file under another name
+    (never deleted) and records a new baseline; without it the file is left untouched."""
+    from pytest_memgate.baseline import load_baseline
+    from pytest_memgate.errors import BaselineError
+
+    path = tmp_path / ".memgate" / "baseline.json"
+    path.parent.mkdir()
+    path.write_text('{"scenarios": {')
+    with pytest.raises(BaselineError, match="--memgate-update to move it aside and record afresh"):
+        session(tmp_path, runner(record)).baseline  # noqa: B018
+    assert path.read_text() == '{"scenarios": {'
+    gate = session(tmp_path, runner(record), update=True)
+    assert gate.measure("t.py::test_a", ScenarioSpec(), body).outcome is Outcome.NEW
+    gate.write_baseline()
+    aside = list(path.parent.glob("baseline.json.corrupt-*"))
+    assert [p.read_text() for p in aside] == ['{"scenarios": {']
+    assert list(load_baseline(path).entries) == ["t.py::test_a"]
+    lines = summary_lines(gate.report())
+    assert any(
+        f"moved aside to .memgate/{aside[0].name}" in line and "not valid JSON" in line for line in lines
+    )
+
+
 def test_a_failed_run_is_an_error_that_names_the_run(tmp_path: Path) -> None:
     crashed = RunRecord(RunStatus.CRASHED, "memray", error="crashed with signal SIGSEGV")
     gate = session(tmp_path, runner(lambda rng: crashed), update=True)
@@ -221,6 +282,13 @@ def test_a_family_of_sizes_is_judged_once_every_size_is_measured(tmp_path: Path)
     assert last.scaling is not None and abs(last.scaling.fit.exponent - 2.0) < 0.05
     assert last.outcome is Outcome.REGRESSION and last.verdict.reasons == (Reason.BUDGET,)
     assert all(len(r.records) >= 2 for r in results)  # each size takes at least `runs`
+    # The exponent is in the terminal summary too, not only in the JSON and HTML reports.
+    fit = last.scaling.fit
+    expected = (
+        f"t.py::test_s: peak grows as n^{fit.exponent:.2f} (95% CI {fit.low:.2f} to {fit.high:.2f}) "
+        "over sizes 1,000, 2,000, 4,000; no baseline exponent"
+    )
+    assert expected in summary_lines(gate.report())
 
 
 def test_results_travel_between_xdist_workers_intact(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from test_session import body, record, record_baseline, runner, session
 from pytest_memgate.errors import ConfigError
 from pytest_memgate.marker import ScenarioSpec
 from pytest_memgate.reports.json import build_report
+from pytest_memgate.reports.terminal import summary_lines
 from pytest_memgate.results import Outcome
 from pytest_memgate.stats import bonferroni
 from pytest_memgate.verdict import COMPARISONS
@@ -67,3 +68,59 @@ def test_xdist_workers_hand_the_suite_count_to_the_controller(tmp_path: Path) ->
     controller.merge(worker.export())
     assert controller.suite_size == 9
     assert build_report(controller.report())["suite_size"] == 9
+
+
+def test_a_partial_selection_is_judged_at_the_baseline_s_suite_size(tmp_path: Path) -> None:
+    """``--lf`` or a node id collects only part of the suite: the baseline knows how many
+    scenarios it holds, and the level per test stays the whole suite's."""
+    for name in ("a", "b", "c", "d"):
+        record_baseline(tmp_path, f"t.py::test_{name}")
+    partial = session(tmp_path, runner(record))
+    partial.scenario_count = 1
+    partial.collected = {"t.py::test_a"}
+    assert (partial.suite_size, partial.suite_size_source) == (4, "baseline")
+    whole = session(tmp_path, runner(record))
+    whole.scenario_count = 5  # one new scenario besides the four recorded
+    assert (whole.suite_size, whole.suite_size_source) == (5, "collected")
+    assert partial.policy.alpha == pytest.approx(whole.policy.alpha * 5 / 4)
+    partial.measure("t.py::test_a", ScenarioSpec(), body)
+    line = summary_lines(partial.report())[0]
+    assert "looks; suite size: the baseline's 4 scenarios, as this run collected only 1)" in line
+    assert build_report(partial.report())["suite_size_source"] == "baseline"
+
+
+def test_a_partial_selection_lists_no_stale_entries(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        record_baseline(tmp_path, f"t.py::test_{name}")
+    (tmp_path / "t.py").write_text("")
+    gate = session(tmp_path, runner(record))
+    gate.collected = {"t.py::test_a"}
+    assert gate.stale_entries() == ["t.py::test_b"]  # the file was collected without it
+    gate.whole_suite = False
+    assert gate.stale_entries() == []
+    assert not any("memgate prune" in line for line in summary_lines(gate.report()))
+
+
+@pytest.mark.parametrize(
+    ("args", "whole"),
+    [
+        ((), True),
+        (("test_x.py",), True),
+        (("-k", "a"), True),
+        (("test_x.py::test_a",), False),
+        (("--lf",), False),
+    ],
+)
+def test_a_run_knows_whether_it_collects_the_whole_suite(
+    pytester: pytest.Pytester, args: tuple[str, ...], whole: bool
+) -> None:
+    from pytest_memgate.plugin import collects_whole_suite
+
+    pytester.makepyfile(test_x="def test_a():\n    pass\n")
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    config = pytester.parseconfigure(*args)
+    if "--lf" in args:  # a failure on record, as a previous run leaves it
+        assert config.cache is not None
+        config.cache.set("cache/lastfailed", {"test_x.py::test_a": True})
+        config = pytester.parseconfigure(*args)
+    assert collects_whole_suite(config) is whole
