@@ -8,15 +8,20 @@ For every pair of the detection corpus (``benchmarks/corpus``), in a fresh proje
    once per ``--jobs`` value, and with ``--reference DIR`` also with the pytest-memgate of
    that checkout (for example a worktree of the previous release) side by side;
 3. *gate*: ``pytest --memgate`` on ``after`` against the baseline; its verdict and runs
-   come from its JSON report.
+   come from its JSON report;
+4. *refresh*: ``pytest --memgate`` on ``before`` as a CI run on an update branch would run
+   it (``GITHUB_ACTIONS``, ``update_branches = main``), against a copy of the baseline: what
+   every release-branch refresh costs.
 
 Every time is a whole process, start to exit. The table gives per pair: plain s, gate s,
-gate ratio, runs, then the recording's seconds and ratio for each setting. Below it, the
-median and 90th percentile gate ratios for clear passes and for regressions, and the
-median recording ratio for each setting, against the targets (a clear pass within 2x, a
-regression within 4x, a recording within 4x with 4 free cores).
+gate ratio, runs, the refresh's seconds, ratio and runs, then the recording's seconds and
+ratio for each setting. Below it, the median and 90th percentile ratios for clear passes,
+regressions, refreshes and recordings, against the targets (a clear pass within 1.5x at
+the median and 2x at the 90th percentile, a regression within 3x, a refresh within the
+clear pass, a first recording within 3x). ``--load N`` keeps N busy processes running
+beside it: a machine loaded to twice its cores is ``--load 4`` on 2 cores.
 
-    python benchmarks/cost.py [--rounds 1] [--only NAME] [--jobs 2 --jobs 4] [--reference DIR]
+    python benchmarks/cost.py [--rounds 1] [--only NAME] [--jobs 2] [--reference DIR] [--load N]
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ from detection import _env as detection_env  # noqa: E402
 
 DEFAULT_RESULTS = BENCH_DIR / "RESULTS-cost.md"
 TIMEOUT_S = 3600.0
-PASS_TARGET, REGRESSION_TARGET, RECORD_TARGET = 2.0, 4.0, 4.0
+PASS_MEDIAN, PASS_P90, REGRESSION_TARGET, RECORD_TARGET = 1.5, 2.0, 3.0, 3.0
+CI_BRANCH = {"GITHUB_ACTIONS": "true", "GITHUB_REF_NAME": "main", "GITHUB_HEAD_REF": ""}
 
 # The plain run: the same fixture, the same calls, no --memgate.
 PLAIN_MODULE = """\
@@ -82,10 +88,16 @@ class PairRound:
     verdict: str
     runs: int
     recordings: list[Recording] = field(default_factory=list)
+    refresh_s: float = float("nan")
+    refresh_runs: int = 0
 
     @property
     def ratio(self) -> float:
         return self.gate_s / self.plain_after_s
+
+    @property
+    def refresh_ratio(self) -> float:
+        return self.refresh_s / self.plain_before_s
 
     def record_ratio(self, label: str) -> float | None:
         for r in self.recordings:
@@ -94,23 +106,28 @@ class PairRound:
         return None
 
 
-def _env(pair: Pair, side: str, pythonpath: Path | None = None) -> dict[str, str]:
-    """The detection benchmark's environment, with ``pythonpath`` (a reference checkout) first."""
-    env = detection_env(pair, side)
+def _env(pair: Pair, side: str, pythonpath: Path | None = None, ci: bool = False) -> dict[str, str]:
+    """The detection benchmark's environment, with ``pythonpath`` (a reference checkout) first;
+    ``ci``: as a CI run on the update branch ``main``, else as a run outside any CI."""
+    from pytest_memgate.branches import CI_VARIABLES
+
+    env = {k: v for k, v in detection_env(pair, side).items() if k not in CI_VARIABLES}
+    if ci:
+        env.update(CI_BRANCH)
     if pythonpath is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env["PYTHONPATH"]])
     return env
 
 
 def _timed(
-    project: Path, pair: Pair, side: str, *args: str, pythonpath: Path | None = None
+    project: Path, pair: Pair, side: str, *args: str, pythonpath: Path | None = None, ci: bool = False
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args]
     started = time.perf_counter()
     done = subprocess.run(
         command,
         cwd=project,
-        env=_env(pair, side, pythonpath),
+        env=_env(pair, side, pythonpath, ci),
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
@@ -175,6 +192,22 @@ def run_pair(pair: Pair, jobs: Sequence[int], reference: Path | None) -> PairRou
         if not report.is_file():
             raise _failed("the gate run", done)
         scenario = json.loads(report.read_text())["scenarios"][0]
+        refreshed = project / "refreshed.json"
+        shutil.copyfile(baseline, refreshed)
+        done, refresh_s = _timed(
+            project,
+            pair,
+            "before",
+            "test_scenario.py",
+            "--memgate",
+            f"--memgate-baseline={refreshed}",
+            "--memgate-update-branches=main",
+            f"--memgate-report={report}",
+            ci=True,
+        )
+        if done.returncode != 0:
+            raise _failed("the refresh", done)
+        refresh = json.loads(report.read_text())["scenarios"][0]
         return PairRound(
             plain["before"],
             plain["after"],
@@ -182,6 +215,8 @@ def run_pair(pair: Pair, jobs: Sequence[int], reference: Path | None) -> PairRou
             str(scenario["verdict"]),
             int(scenario["runs"]),
             recordings,
+            refresh_s,
+            int(refresh["runs"]),
         )
     finally:
         shutil.rmtree(project, ignore_errors=True)
@@ -205,12 +240,14 @@ class Table:
     rows: list[list[str]] = field(default_factory=list)
     passes: list[float] = field(default_factory=list)
     regressions: list[float] = field(default_factory=list)
+    refreshes: list[float] = field(default_factory=list)
     records: dict[str, list[float]] = field(default_factory=dict)
     wrong: list[str] = field(default_factory=list)
 
     @property
     def header(self) -> list[str]:
         cells = ["pair", "kind", "verdict", "runs", "plain s", "gate s", "gate ratio"]
+        cells += ["refresh s", "refresh ratio", "refresh runs"]
         for label in self.labels:
             cells += [f"record s ({label})", f"record ratio ({label})"]
         return cells
@@ -224,7 +261,11 @@ class Table:
             f"{r.plain_after_s:.1f}",
             f"{r.gate_s:.1f}",
             f"{r.ratio:.1f}x",
+            f"{r.refresh_s:.1f}",
+            f"{r.refresh_ratio:.1f}x",
+            str(r.refresh_runs),
         ]
+        self.refreshes.append(r.refresh_ratio)
         for label in self.labels:
             rec = next((x for x in r.recordings if x.label == label), None)
             ratio = r.record_ratio(label)
@@ -245,31 +286,26 @@ class Table:
             self.regressions.append(r.ratio)
 
     def summary(self, cores: int) -> list[str]:
-        def line(what: str, values: list[float], target: float) -> str:
+        def line(what: str, values: list[float], median: float | None, p90: float) -> str:
             if not values:
                 return f"{what}: none in this run"
-            med, p90 = _median(values), _p90(values)
-            met = "met" if p90 <= target else "MISSED"
+            med, tail = _median(values), _p90(values)
+            met = tail <= p90 and (median is None or med <= median)
+            target = (f"median <= {median:g}x, " if median is not None else "") + f"90th <= {p90:g}x"
             return (
-                f"{what} ({len(values)}): median {med:.1f}x, 90th percentile {p90:.1f}x "
-                f"(target <= {target:g}x) - {met}"
+                f"{what} ({len(values)}): median {med:.1f}x, 90th percentile {tail:.1f}x "
+                f"(target {target}) - {'met' if met else 'MISSED'}"
             )
 
+        clear_pass = _p90(self.passes) if self.passes else PASS_P90
         lines = [
-            line("gate / plain, clear passes", self.passes, PASS_TARGET),
-            line("gate / plain, clear regressions", self.regressions, REGRESSION_TARGET),
+            line("gate / plain, clear passes", self.passes, PASS_MEDIAN, PASS_P90),
+            line("gate / plain, clear regressions", self.regressions, None, REGRESSION_TARGET),
+            line("refresh / plain, every pair", self.refreshes, _median(self.passes), clear_pass),
         ]
         for label in self.labels:
             values = self.records.get(label, [])
-            lines.append(
-                f"recording / plain ({label}, {len(values)} pairs): median {_median(values):.1f}x, "
-                f"90th percentile {_p90(values):.1f}x"
-            )
-        if cores < 4:
-            lines.append(
-                f"recording with 4 free cores (target <= {RECORD_TARGET:g}x): not measurable here, "
-                f"this machine has {cores} usable core(s)"
-            )
+            lines.append(line(f"first recording / plain ({label})", values, None, RECORD_TARGET))
         lines += [f"wrong verdict: {w}" for w in self.wrong]
         return lines
 
@@ -308,6 +344,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--results", type=Path, default=None, help=f"markdown output (default {DEFAULT_RESULTS.name})"
     )
+    parser.add_argument(
+        "--load", type=int, default=0, metavar="N", help="keep N busy processes running beside it"
+    )
     args = parser.parse_args(argv)
     names = selected_pairs(parser, args.only)
     args.names = names or list(NAMES)
@@ -328,6 +367,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     labels = (["reference"] if args.reference is not None else []) + [f"jobs {j}" for j in jobs]
     table = Table(labels)
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
+    try:
+        _measure(args, table, jobs)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    elapsed = time.perf_counter() - started
+    _report(args, table, cores, command, elapsed)
+    return 0
+
+
+def _measure(args: argparse.Namespace, table: Table, jobs: Sequence[int]) -> None:
     for name in args.names:
         pair = get_pair(name)
         rounds = []
@@ -343,12 +395,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             took = time.perf_counter() - t0
             print(
                 f"{name:<24} {r.verdict:<11} runs {r.runs}  plain {r.plain_after_s:5.1f}s  "
-                f"gate {r.gate_s:5.1f}s ({r.ratio:.1f}x)  record: {records}  [{took:.0f}s]",
+                f"gate {r.gate_s:5.1f}s ({r.ratio:.1f}x)  refresh {r.refresh_s:5.1f}s "
+                f"({r.refresh_ratio:.1f}x, {r.refresh_runs} run(s))  record: {records}  [{took:.0f}s]",
                 flush=True,
             )
         if rounds:
             table.add(pair, _median_round(rounds))
-    elapsed = time.perf_counter() - started
+
+
+def _report(args: argparse.Namespace, table: Table, cores: int, command: str, elapsed: float) -> None:
     summary = table.summary(cores)
     print()
     print(_text(table.header, table.rows))
@@ -369,8 +424,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "",
             "Whole processes, start to exit. *plain s*: `pytest` (no `--memgate`) of a test that "
             "loops the scenario's warmup + iterations calls on `after`; *gate s*: `pytest --memgate` "
-            "on `after` against a baseline from `before`; *record s*: `pytest --memgate "
-            "--memgate-update` on `before` (6 runs), its ratio against the plain run of `before`. "
+            "on `after` against a baseline from `before`; *refresh s*: `pytest --memgate` on "
+            "`before` as a CI run on an update branch, against a copy of that baseline; *record s*: "
+            "`pytest --memgate --memgate-update` on `before` (6 full runs and 3 cheap ones), "
+            "ratios against the plain run of `before`. "
+            f"Busy processes beside it: {args.load}. "
             "`~` marks pairs near a threshold on purpose (not counted in the percentiles).",
             "",
             _markdown(table.header, table.rows),
@@ -380,7 +438,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         args.results.write_text("\n".join(text))
         print(f"wrote {args.results}")
-    return 0
 
 
 def _median_round(rounds: list[PairRound]) -> PairRound:
@@ -403,6 +460,8 @@ def _median_round(rounds: list[PairRound]) -> PairRound:
             )
             for label in labels
         ],
+        _median([r.refresh_s for r in rounds]),
+        last.refresh_runs,
     )
 
 

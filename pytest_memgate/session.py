@@ -393,10 +393,11 @@ class GateSession:
         staged = keeper.staging(nodeid) if keeper is not None else None  # each run's capture
         cheap_request = replace(request, traced_calls=CHEAP_TRACED_CALLS)
 
-        def next_runs(count: int, cheap: bool = False) -> list[RunRecord]:
+        def next_runs(count: int, cheap: bool = False, keep: bool = True) -> list[RunRecord]:
+            """``keep``: the run's capture replaces the staged one (the last judged run's)."""
             slowest = max((r.wall_s for r in records_so_far), default=None)
             timeout = fixed_timeout or auto_timeout(slowest)
-            with keeping_capture(staged):
+            with keeping_capture(staged if keep else None):
                 records = self.take_runs(body, cheap_request if cheap else request, timeout, count)
             for record in records:
                 summary = summarize_run(record) if record.ok else None
@@ -448,7 +449,7 @@ class GateSession:
                     batch=next_runs,
                 )
             wanted = self.cheap_runs_wanted(nodeid, family, entry, verdict, len(screen))
-            for record in next_runs(wanted, cheap=True) if wanted else ():
+            for record in next_runs(wanted, cheap=True, keep=False) if wanted else ():
                 verdict = failed(record, len(records)) or verdict
         except BaseException:
             if keeper is not None and staged is not None:
