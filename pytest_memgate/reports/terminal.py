@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..model import AllocSite, RunStatus
-from ..results import Metric, Outcome, Reason, ScenarioResult, SessionReport
+from ..results import Metric, Note, NoteKind, Outcome, Reason, ScenarioResult, SessionReport
 from ..units import format_percent, format_size
 from .words import (
     TABLE_HEADER,
@@ -220,9 +220,14 @@ def _summary_lines(report: SessionReport) -> list[str]:
             r.outcome is Outcome.NEW and report.update_reason is None
         ):
             lines.append(f"{r.nodeid}: {r.outcome.value}: {verdict_message(r.verdict, r.notes)}")
-        lines.extend(f"{r.nodeid}: note: {note_text(note)}" for note in r.notes)
+        # A cheap first look is the common case: one line for all of them, below.
+        shown = [n for n in r.notes if n.kind is not NoteKind.SCREENED]
+        lines.extend(f"{r.nodeid}: note: {note_text(note)}" for note in shown)
         if r.scaling is not None:  # on a family's last size: how its peak grows with size
             lines.append(f"{r.scaling.family}: {scaling_text(r.scaling)}")
+    screened = sum(r.screened for r in report.results)
+    if screened:
+        lines.append(f"{screened} scenario(s) (runs: '1 cheap') {note_text(Note(NoteKind.SCREENED))}")
     for nodeid, why in report.written:
         lines.append(f"baseline written for {nodeid}: {why}")
     if report.written:
