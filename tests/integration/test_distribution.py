@@ -21,11 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def _run(args: list[str], *, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], *, cwd: Path, timeout: float = 900, tag: str = ""
+) -> subprocess.CompletedProcess[str]:
     """A command without this checkout on PYTHONPATH, so only what it installed is imported."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("MEMGATE")}
-    env.pop("GITHUB_STEP_SUMMARY", None)
-    env.pop("GITHUB_ACTIONS", None)
+    for name in ("GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS", "TAG"):
+        env.pop(name, None)
+    if tag:
+        env["TAG"] = tag
     return subprocess.run(
         args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -40,25 +44,33 @@ def _check(result: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    """``python -m build``: the sdist, then the wheel built from the sdist (so the sdist
-    must hold everything the wheel needs), as the release workflow builds them."""
-    pytest.importorskip("build", reason="`build` is not installed: pip install -e '.[test]'")
+    """The release workflow's own build step, ``.ci/build-dist`` with the tag a release of
+    this version would have: ``python -m build`` (the wheel is built from the sdist, so the
+    sdist must hold everything the wheel needs), ``twine check --strict`` and
+    ``check-wheel-contents``. Any of them failing fails the script."""
+    for module in ("build", "twine", "check_wheel_contents"):
+        pytest.importorskip(module, reason=f"`{module}` is not installed: pip install -e '.[test]'")
     out = tmp_path_factory.mktemp("dist")
-    _check(_run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], cwd=ROOT))
+    result = _run(
+        ["bash", str(ROOT / ".ci" / "build-dist"), str(out)], cwd=ROOT, tag=f"v{pytest_memgate.__version__}"
+    )
+    _check(result)
     (sdist,) = out.glob("*.tar.gz")
     (wheel,) = out.glob("*.whl")
     yield sdist, wheel
 
 
-def test_distributions_pass_the_index_checks(dists: tuple[Path, Path]) -> None:
-    pytest.importorskip("twine", reason="`twine` is not installed: pip install -e '.[test]'")
-    checker = shutil.which("check-wheel-contents")
-    if checker is None:
-        pytest.skip("`check-wheel-contents` is not installed: pip install -e '.[test]'")
-    sdist, wheel = dists
+def test_release_workflow_builds_with_the_script_tested_here() -> None:
+    yaml = pytest.importorskip("yaml", reason="PyYAML is not installed: the workflow is not parsed")
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())
+    steps = workflow["jobs"]["build"]["steps"]
+    assert any(str(step.get("run", "")).startswith("bash .ci/build-dist") for step in steps)
+    assert workflow["jobs"]["publish"]["permissions"] == {"id-token": "write"}
+
+
+def test_the_wheel_holds_the_package_its_types_and_license(dists: tuple[Path, Path]) -> None:
+    _, wheel = dists
     assert wheel.name == f"pytest_memgate-{pytest_memgate.__version__}-py3-none-any.whl"
-    _check(_run([sys.executable, "-m", "twine", "check", "--strict", str(sdist), str(wheel)], cwd=ROOT))
-    _check(_run([checker, str(wheel)], cwd=ROOT))
     names = set(zipfile.ZipFile(wheel).namelist())
     dist_info = f"pytest_memgate-{pytest_memgate.__version__}.dist-info"
     assert "pytest_memgate/py.typed" in names
