@@ -88,7 +88,12 @@ class PullRequest:
         }
         script = _step("Comment on the pull request")["run"]
         result = subprocess.run(
-            ["bash", "-e", "-c", script], env=env, cwd=self.tmp, capture_output=True, text=True, timeout=120
+            ["bash", "-e", "-o", "pipefail", "-c", script],
+            env=env,
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         return [line for line in self.log.read_text().splitlines() if "-X" in line]
@@ -107,7 +112,7 @@ def test_a_later_push_edits_that_comment_only_when_the_verdicts_change(
 ) -> None:
     pr = PullRequest(tmp_path)
     pr.run(document)
-    pr.comments, pr.body = "42\n", pr.sent.read_text()  # GitHub now holds the comment posted
+    pr.comments, pr.body = "42\n43\n", pr.sent.read_text()  # GitHub holds it (and a stray copy)
 
     assert pr.run(document) == []  # same verdicts: no call that writes
 
@@ -128,6 +133,7 @@ def test_mode_on_edits_on_every_run_and_report_only_says_so(document: dict[str, 
     assert "Report only: the memory gate does not fail this pull request." in pr.sent.read_text()
 
 
+# GitHub runs a composite action's bash steps as `bash --noprofile --norc -eo pipefail {0}`.
 @pytest.mark.parametrize(
     ("status", "report_only", "code"),
     [("0", "false", 0), ("1", "false", 1), ("1", "true", 0), ("", "false", 1)],
@@ -137,7 +143,9 @@ def test_the_last_step_fails_the_job_unless_report_only(status: str, report_only
         pytest.skip("bash is not installed")
     script = _step("Verdict")["run"]
     env = {**os.environ, "STATUS": status, "REPORT_ONLY": report_only}
-    result = subprocess.run(["bash", "-e", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == code, result.stdout + result.stderr
 
 

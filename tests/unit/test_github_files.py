@@ -47,7 +47,17 @@ def test_workflows_and_actions_pass_zizmor() -> None:
         pytest.skip("zizmor is not on PATH: pip install -e '.[test]' installs it")
     # --offline: the audits that ask GitHub's API (e.g. whether a pinned SHA is the tag it
     # claims) are skipped; every other audit runs on the files alone
-    result = _run([zizmor, "--offline", "--strict-collection", "--no-progress", "--format", "plain", *map(str, WORKFLOWS + ACTIONS)])
+    result = _run(
+        [
+            zizmor,
+            "--offline",
+            "--strict-collection",
+            "--no-progress",
+            "--format",
+            "plain",
+            *map(str, WORKFLOWS + ACTIONS),
+        ]
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
