@@ -9,6 +9,7 @@ from types import ModuleType
 
 import pytest
 
+import pytest_memgate
 from pytest_memgate.options import OPTIONS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -53,3 +54,10 @@ def test_every_printed_default_reads_back_as_the_default(generator: ModuleType) 
             assert option.default in ((), ""), option.key
         else:
             assert option.parse(text) == option.default, (option.key, text)
+
+
+def test_the_changelog_has_a_section_for_this_version() -> None:
+    """The version is written once, in pytest_memgate/__init__.py; a release tag of it is
+    refused by .ci/build-dist without this section."""
+    changelog = (DOCS.parent / "CHANGELOG.md").read_text()
+    assert f"\n## {pytest_memgate.__version__}\n" in changelog

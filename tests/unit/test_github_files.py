@@ -5,6 +5,7 @@ schemas: a release workflow that a tag push would run, and an action that teams 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -84,3 +85,22 @@ def test_actions_are_pinned_by_commit_with_the_version_beside_it() -> None:
             where = f"{path.relative_to(ROOT)}:{number}"
             assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", match.group(1)), where
             assert re.fullmatch(r"\s*# v\d+(\.\d+)*", match.group(2)), where
+
+
+def test_a_tag_that_does_not_name_the_version_stops_the_release_before_building(tmp_path: Path) -> None:
+    """The release job's build step (.ci/build-dist) with a wrong tag: refused, nothing built.
+    The build with the right tag is run by tests/integration/test_distribution.py."""
+    out = tmp_path / "dist"
+    env = {**os.environ, "TAG": "v0.0.0-not-this"}
+    result = subprocess.run(
+        ["bash", str(ROOT / ".ci" / "build-dist"), str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "tag v0.0.0-not-this does not name the version" in result.stderr
+    assert not out.exists()
