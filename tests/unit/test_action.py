@@ -159,3 +159,46 @@ def test_the_gate_step_writes_the_reports_the_upload_and_the_comment_read() -> N
     assert {"python-version", "pytest-args", "install", "report-only", "comment", "github-token"} <= set(
         inputs
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("", []),
+        ("-m memload tests/api", ["-m", "memload", "tests/api"]),
+        ("-k\napi or export\n\ntests/\n", ["-k", "api or export", "tests/"]),
+    ],
+)
+def test_the_gate_step_passes_the_teams_arguments_and_keeps_pytests_status(
+    given: str, expected: list[str], tmp_path: Path
+) -> None:
+    """Against a stand-in `python` that records its arguments and fails like a gate that
+    found a regression: the step itself succeeds and hands the status on."""
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    (tmp_path / "bin").mkdir()
+    python = tmp_path / "bin" / "python"
+    python.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$ARGS_LOG"\nexit 1\n')
+    python.chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "ARGS_LOG": str(tmp_path / "args"),
+        "PYTEST_ARGS": given,
+        "OUT": str(tmp_path / "out"),
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+    }
+    script = _step("Memory gate")["run"]
+    result = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = tmp_path / "out"
+    assert (tmp_path / "args").read_text().splitlines() == [
+        "-m", "pytest", "--memgate", *expected,
+        "--memgate-report", f"{out}/memgate-report.json", "--memgate-html", f"{out}/memgate-report.html",
+    ]  # fmt: skip
+    assert (tmp_path / "output").read_text().splitlines() == [
+        "exit-code=1",
+        f"report={out}/memgate-report.json",
+    ]
