@@ -114,6 +114,8 @@ def test_installed_wheel_runs_the_gate(dists: tuple[Path, Path], tmp_path: Path)
             "no:cacheprovider",
             "--memgate-report",
             "report.json",
+            "--memgate-html",
+            "report.html",
         ],
         cwd=project,
     )
@@ -123,3 +125,8 @@ def test_installed_wheel_runs_the_gate(dists: tuple[Path, Path], tmp_path: Path)
     shown = _check(_run([str(venv / "bin" / "memgate"), "show", "report.json"], cwd=project))
     (row,) = [line for line in shown.splitlines() if line.startswith("test_export.py::test_export_memory")]
     assert row.split()[1] == "pass", shown
+    # the page's styles, script and charts come from the package's own modules
+    page = (project / "report.html").read_text()
+    assert "<svg" in page and "test_export.py::test_export_memory" in page
+    body = _check(_run([str(venv / "bin" / "memgate"), "comment", "report.json"], cwd=project))
+    assert body.startswith("<!-- memgate-comment -->") and "## memgate: 1 pass" in body
