@@ -112,11 +112,14 @@ def write_outputs(
             errors.append(write_error(key, path, exc, "not written"))
     summary = environ.get("GITHUB_STEP_SUMMARY", "")
     if summary:
+        from .reports.comment import STEP_SUMMARY_LIMIT
         from .reports.github import step_summary
 
         try:
             with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(step_summary(document) + "\n")
+                # the step's earlier output shares the limit with this summary
+                room = STEP_SUMMARY_LIMIT - os.fstat(handle.fileno()).st_size - 1
+                handle.write(step_summary(document, limit=max(room, 0)) + "\n")
             files.append(("GitHub step summary", summary))
         except OSError as exc:
             errors.append(write_error("GitHub step summary", Path(summary), exc, "not written"))

@@ -18,7 +18,9 @@ from typing import Any
 from .. import __version__
 from ..config import OPTIONS_BY_KEY, Option
 from ..errors import MemgateError
+from ..reports.comment import COMMENT_LIMIT
 from ..units import format_size
+from .comment import cmd_comment
 from .diff import POLICY_KEYS, cmd_diff, percent_text
 from .documents import EXIT_ERROR, EXIT_OK
 from .edit import cmd_accept, cmd_prune, cmd_rename
@@ -79,6 +81,16 @@ def _add_config_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number of characters")
+    return number
+
+
 Command = Callable[[argparse.Namespace], int]
 
 COMMANDS: dict[str, Command] = {
@@ -89,6 +101,7 @@ COMMANDS: dict[str, Command] = {
     "prune": cmd_prune,
     "rename": cmd_rename,
     "merge": cmd_merge,
+    "comment": cmd_comment,
 }
 
 
@@ -203,8 +216,44 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
         metavar="BASELINE",
         help="merge shard baselines into this baseline file (written atomically, under its lock)",
     )
+    comment = sub.add_parser(
+        "comment",
+        help="the body of a pull-request comment, posted again only when verdicts change",
+        description="Print the Markdown of a --memgate-report file as a pull-request comment: a "
+        "hidden marker to find it again, a digest of the verdicts, the table and the failures, "
+        f"cut to GitHub's limit of {COMMENT_LIMIT:,} characters (the comment says so when it is "
+        "cut). With --previous-body, print nothing when that comment already shows the same "
+        "verdicts, so a CI job edits its comment only when they change. Exits 0 unless a file "
+        "cannot be read.",
+    )
+    comment.add_argument("path", type=Path, metavar="REPORT", help="a --memgate-report JSON file")
+    comment.add_argument(
+        "--previous-body",
+        metavar="FILE",
+        default=None,
+        help="the body of the comment posted before (missing or empty: there was none)",
+    )
+    comment.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write here, not stdout (empty: nothing to post)",
+    )
+    comment.add_argument(
+        "--report-only", action="store_true", help="say that the gate does not fail the pull request"
+    )
+    comment.add_argument("--details-url", metavar="URL", default=None, help="link to the run's artifacts")
+    comment.add_argument(
+        "--max-chars",
+        type=_positive,
+        default=COMMENT_LIMIT,
+        metavar="N",
+        help=f"longest body (default: {COMMENT_LIMIT}, GitHub's limit)",
+    )
     subparsers = {"show": show, "diff": diff, "report": report, "accept": accept, "prune": prune}
-    subparsers.update(rename=rename, merge=merge)
+    subparsers.update(rename=rename, merge=merge, comment=comment)
     return parser, subparsers
 
 

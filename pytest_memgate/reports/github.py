@@ -15,6 +15,7 @@ import posixpath
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .comment import STEP_SUMMARY_LIMIT, fit
 from .markdown import (
     FAILING,
     grown_site,
@@ -29,11 +30,22 @@ from .markdown import (
 from .words import printable
 
 TITLE = "memgate"
+# GitHub shows at most this many annotations of each level from one step and drops the rest.
+ANNOTATIONS_PER_LEVEL = 10
 
 
-def step_summary(document: Mapping[str, Any]) -> str:
-    """Markdown for ``$GITHUB_STEP_SUMMARY`` (appended by the caller)."""
-    return render_markdown(document, title=TITLE)
+def step_summary(document: Mapping[str, Any], *, limit: int = STEP_SUMMARY_LIMIT) -> str:
+    """Markdown for ``$GITHUB_STEP_SUMMARY`` (appended by the caller), at most ``limit``
+    bytes: GitHub shows no summary at all from a step whose summary is over 1 MiB, so the
+    caller passes what is left of it, and a cut summary says so."""
+    return fit(
+        render_markdown(document, title=TITLE),
+        limit,
+        measure=lambda text: len(text.encode("utf-8")),
+        unit="bytes",
+        stated=STEP_SUMMARY_LIMIT,
+        where="the --memgate-report and --memgate-html files",
+    )
 
 
 def escape_data(text: str) -> str:
@@ -114,4 +126,20 @@ def annotations(
                 line=lineno if isinstance(lineno, int) else None,
             )
         )
-    return errors + warnings
+    return errors[:ANNOTATIONS_PER_LEVEL] + warnings[:ANNOTATIONS_PER_LEVEL] + _dropped(errors, warnings)
+
+
+def _dropped(errors: list[str], warnings: list[str]) -> list[str]:
+    """One notice for the annotations GitHub would drop, so the reader knows there are more."""
+    parts = []
+    if len(errors) > ANNOTATIONS_PER_LEVEL:
+        parts.append(f"{len(errors) - ANNOTATIONS_PER_LEVEL} more failing scenario(s)")
+    if len(warnings) > ANNOTATIONS_PER_LEVEL:
+        parts.append(f"{len(warnings) - ANNOTATIONS_PER_LEVEL} more grown allocation site(s)")
+    if not parts:
+        return []
+    message = (
+        f"{' and '.join(parts)} are not annotated: GitHub shows {ANNOTATIONS_PER_LEVEL} annotations "
+        "of each level per step; the step summary and the reports list every failure"
+    )
+    return [command("notice", message)]

@@ -292,7 +292,7 @@ def test_unusable_files_exit_2_with_the_path(
 
 
 def test_every_command_has_help(capsys) -> None:
-    assert set(COMMANDS) == {"show", "diff", "report", "accept", "prune", "rename", "merge"}
+    assert set(COMMANDS) == {"show", "diff", "report", "accept", "prune", "rename", "merge", "comment"}
     for argv in (["--help"], *([name, "--help"] for name in COMMANDS)):
         assert main(argv) == 0, argv
         out = capsys.readouterr().out
