@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from _support import run
+from helpers.pytester_runs import run
 
 from pytest_memgate.cli import main
 from pytest_memgate.schedule import look_schedule

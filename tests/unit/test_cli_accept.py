@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_cli import MiB, record, runs, write_baseline, write_report
+from helpers.cli_files import MiB, record, runs, write_baseline, write_report
 
 from pytest_memgate.baseline import BaselineEntry, load_baseline
 from pytest_memgate.branches import CI_VARIABLES, provenance, working_tree_dirty
