@@ -18,6 +18,8 @@ from pytest_memgate.schedule import look_schedule
 from pytest_memgate.stats import bonferroni
 from pytest_memgate.verdict import COMPARISONS
 
+pytestmark = pytest.mark.slow
+
 SUITE = """
 import pytest
 
