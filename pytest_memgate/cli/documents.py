@@ -64,10 +64,6 @@ class Scenario:
             "run_summaries": [r.to_dict() for r in self.runs],
         }
 
-    def report_entry(self) -> dict[str, Any]:
-        """The scenario as a report holds it, for ``baseline.entry_from_report``."""
-        return {"id": self.id, "spec": self.spec, "run_records": [r.to_dict() for r in self.records]}
-
 
 @dataclass(frozen=True, slots=True)
 class Document:
