@@ -70,6 +70,15 @@ def test_no_module_imports_itself_round_a_cycle() -> None:
     assert circles == [], "\n".join(" -> ".join(c) for c in circles)
 
 
+def test_the_statistics_stand_on_the_ground_floor() -> None:
+    """Pure statistics take their types from the records and findings they make, never
+    through the result model that sits above them."""
+    edges = imports(modules(PACKAGE))
+    ground = {"pytest_memgate.model", "pytest_memgate.findings", "pytest_memgate.validate"}
+    assert edges["pytest_memgate.stats"] <= ground
+    assert edges["pytest_memgate.metrics"] <= ground | {"pytest_memgate.stats"}
+
+
 def test_the_check_finds_a_cycle_through_a_function_level_import(tmp_path: Path) -> None:
     package = tmp_path / "pkg"
     package.mkdir()
