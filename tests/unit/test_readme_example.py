@@ -1,8 +1,8 @@
-"""The README's example failure names, for each comparison, the test the gate uses for it.
+"""The README's example failure is what the code prints, and names the tests it uses.
 
-The example's figures come from a real run of the examples; which test each sentence
-names comes from the code (``compare_runs`` picks it, ``reports.words`` words it), so a
-change of test in the code that leaves the README behind fails here.
+The example is a kept real run of the examples (``helpers/readme_example.py`` runs it
+again): its text must be ``failure_text`` of that result, and each comparison in it must
+name the test ``compare_runs`` picks today, which the kept result alone would not show.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from helpers.cli_files import MiB, runs
+from helpers.readme_example import kept_result, readme_text
 
 from pytest_memgate.reports.words import finding_text
 from pytest_memgate.verdict import Policy, compare_runs
@@ -36,3 +37,10 @@ def test_each_comparison_in_the_readme_example_names_the_test_the_gate_uses() ->
         shown = re.search(re.escape(metric) + r" (?:grew|fell|per call went) .*?" + TEST_NAME, example)
         assert used is not None and shown is not None, metric
         assert shown.group(1) == used.group(1), f"{metric}: the README says {shown.group(1)!r}"
+
+
+def test_the_readme_example_is_the_kept_runs_failure_text() -> None:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("```\n", text.index("a failing scenario says what grew")) + 4
+    shown = text[start : text.index("\n```", start)]
+    assert shown == readme_text(kept_result()), "run tests/helpers/readme_example.py and copy its text"
