@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import BaselineError, CorruptBaseline
 from .files import decode_json, locked, read_document_text, write_atomic
-from .model import AllocSite, RunSummary, sites_from_list
+from .model import AllocSite, RunRecord, RunSummary, sites_from_list
 from .validate import InvalidValue, as_list, as_object, as_text, describe, get, within
 
 SCHEMA_VERSION = 1
@@ -84,6 +84,31 @@ class BaselineEntry:
             "retained_sites": [_site_dict(s) for s in self.retained_sites[:_SITES_KEPT]],
             **({"screen_runs": [_rounded(r) for r in self.screen_runs]} if self.screen_runs else {}),
         }
+
+    @classmethod
+    def of_runs(
+        cls,
+        runs: tuple[RunSummary, ...],
+        first: RunRecord,
+        *,
+        spec: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        recorded: Mapping[str, Any] | None = None,
+        screen_runs: tuple[RunSummary, ...] = (),
+    ) -> BaselineEntry:
+        """A scenario's measured runs as the baseline stores them, with the backend and the
+        allocation sites of its first successful run: the one way recording and
+        ``memgate accept`` both make an entry."""
+        return cls(
+            backend=first.backend,
+            runs=runs,
+            spec=dict(spec),
+            recorded=dict(recorded or {}),
+            environment=dict(environment),
+            peak_sites=first.peak_sites,
+            retained_sites=first.retained_sites,
+            screen_runs=screen_runs,
+        )
 
     @classmethod
     def from_dict(cls, data: object) -> BaselineEntry:
@@ -153,40 +178,6 @@ class Baseline:
 
     def get(self, nodeid: str) -> BaselineEntry | None:
         return self.entries.get(nodeid)
-
-
-def entry_from_report(
-    scenario: Mapping[str, Any], environment: Mapping[str, Any], recorded: Mapping[str, Any]
-) -> BaselineEntry:
-    """A baseline entry from one scenario of a --memgate-report (what ``accept`` writes)."""
-    from .metrics import summarize_run
-    from .model import RunRecord
-
-    name = scenario.get("id")
-    records = []
-    try:
-        for i, raw in enumerate(as_list(get(scenario, "run_records"), "run_records")):
-            with within(f"run_records[{i}]"):
-                records.append(RunRecord.from_dict(raw))
-    except InvalidValue as exc:
-        raise BaselineError(
-            f"memgate: scenario {describe(name)} of the report is malformed: {exc}; nothing was accepted "
-            "and the baseline was left untouched; write the report again with --memgate-report"
-        ) from None
-    ok = [r for r in records if r.ok]
-    if not ok:
-        raise BaselineError(
-            f"memgate: scenario {describe(name)} has no successful run in the report; nothing to accept"
-        )
-    return BaselineEntry(
-        backend=ok[0].backend,
-        runs=tuple(summarize_run(r) for r in ok),
-        spec=dict(scenario.get("spec") or {}),
-        recorded=dict(recorded),
-        environment=dict(environment),
-        peak_sites=ok[0].peak_sites,
-        retained_sites=ok[0].retained_sites,
-    )
 
 
 _FIX = (

@@ -16,8 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .model import RunRecord, RunSummary
-from .results import Shape, ShapeReport
+from .model import RunRecord, RunSummary, Shape, ShapeReport
 from .stats import SlopeFit, combine_pvalues, fit_slope, theil_sen_slope
 
 # A first half this much steeper than the second is warm-up, not a leak.

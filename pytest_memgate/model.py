@@ -25,6 +25,25 @@ class RunStatus(str, enum.Enum):
     HARD_CAP = "hard_cap"  # stopped by the gate before it could exhaust the machine
 
 
+class Shape(str, enum.Enum):
+    """What a run's heap floor looks like across its calls."""
+
+    FLAT = "flat"
+    GROWING = "monotonic growth"
+    SAWTOOTH = "sawtooth with a rising floor"
+    SPIKY = "spikes"
+    WARMING = "warm-up that saturates"
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeReport:
+    """The shape over a scenario's runs, with the evidence of an upward floor."""
+
+    shape: Shape
+    trend_p: float  # combined evidence of an upward heap floor over all runs
+    warmup_hint: int | None  # warm-up calls that would cover the saturating rise
+
+
 @dataclass(frozen=True, slots=True)
 class AllocSite:
     """Where memory was allocated: innermost frame first, as memray reports it."""

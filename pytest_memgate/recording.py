@@ -50,15 +50,13 @@ def accepted(config: GateConfig, nodeid: str) -> bool:
 
 
 def baseline_entry(result: ScenarioResult, environment: dict[str, Any]) -> BaselineEntry:
-    """A measured scenario as the baseline stores it (sites from its first run)."""
-    first = result.records[0]
-    return BaselineEntry(
-        backend=result.backend,
-        runs=result.summaries,
+    """A measured scenario as the baseline stores it, with the cheap runs it took."""
+    first = next(r for r in result.records if r.ok)
+    return BaselineEntry.of_runs(
+        result.summaries,
+        first,
         spec=result.spec.to_dict(),
         environment=environment,
-        peak_sites=first.peak_sites,
-        retained_sites=first.retained_sites,
         screen_runs=result.screen,
     )
 

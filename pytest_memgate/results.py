@@ -30,7 +30,7 @@ from .findings import (
     number,
 )
 from .marker import ScenarioSpec
-from .model import RunRecord, RunSummary
+from .model import RunRecord, RunSummary, Shape, ShapeReport
 from .validate import as_text
 
 # The findings' names are part of this model: ``from pytest_memgate.results import Finding``.
@@ -67,14 +67,6 @@ class Outcome(str, enum.Enum):
     ERROR = "error"
     INCONCLUSIVE = "inconclusive"
     SKIPPED = "skipped"  # a baseline exists but was not comparable (environment, backend, mode)
-
-
-class Shape(str, enum.Enum):
-    FLAT = "flat"
-    GROWING = "monotonic growth"
-    SAWTOOTH = "sawtooth with a rising floor"
-    SPIKY = "spikes"
-    WARMING = "warm-up that saturates"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +106,6 @@ class Verdict:
             str(data["error"]),
             int(data["error_run"]),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class ShapeReport:
-    shape: Shape
-    trend_p: float  # combined evidence of an upward heap floor over all runs
-    warmup_hint: int | None  # warm-up calls that would cover the saturating rise
 
 
 class NoteKind(str, enum.Enum):

@@ -28,7 +28,7 @@ from types import ModuleType
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .results import Comparison
+from .findings import Comparison
 
 CONFIDENCE = 0.95
 

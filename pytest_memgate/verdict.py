@@ -176,7 +176,8 @@ def compare_runs(
     test (exact at every look). Heap growth pools too, but never below the current runs' own
     spread: not fooled by current runs whose slopes scatter more than the baseline's, and
     still able to prove a fixed leak against a baseline of leaking runs that scattered. RSS
-    depends on the machine: its peak uses the larger of the two spreads, its growth Welch's.
+    depends on the machine: its peak uses the larger of the two spreads; its growth pools
+    like the heap's, never below the current runs' own spread.
     A single run that scatters far more within itself than the baseline's runs did is not a
     pass on its own (``findings.unvouched``).
     """

@@ -42,6 +42,7 @@ class Scenario:
     notes: tuple[str, ...] = ()
     spec: dict[str, Any] = field(default_factory=dict)
     records: tuple[RunRecord, ...] = ()
+    screened: bool = False  # reports only: its one run is the cheap first look's
 
     def median(self, attribute: str) -> float | None:
         values = [getattr(r, attribute) for r in self.runs]
@@ -63,10 +64,6 @@ class Scenario:
             "recorded": self.recorded,
             "run_summaries": [r.to_dict() for r in self.runs],
         }
-
-    def report_entry(self) -> dict[str, Any]:
-        """The scenario as a report holds it, for ``baseline.entry_from_report``."""
-        return {"id": self.id, "spec": self.spec, "run_records": [r.to_dict() for r in self.records]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +179,7 @@ def _report_scenario(raw: object) -> Scenario:
         notes=tuple(notes),
         spec=dict(_optional(raw, "spec", dict, {})),
         records=records,
+        screened=bool(_optional(raw, "screened", bool, False)),
     )
 
 

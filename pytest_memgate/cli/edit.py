@@ -49,7 +49,7 @@ def _provenance_text(recorded: Mapping[str, Any], branch_source: str) -> str:
 
 def cmd_accept(args: argparse.Namespace) -> int:
     """Write a report's figures for the named scenarios into the baseline, with the reason."""
-    from ..baseline import acceptance, entry_from_report, load_baseline, update_baseline
+    from ..baseline import BaselineEntry, acceptance, load_baseline, update_baseline
     from ..branches import current_branch, provenance
 
     reason = args.reason.strip()
@@ -74,11 +74,25 @@ def cmd_accept(args: argparse.Namespace) -> int:
     changes = {}
     for nodeid in chosen:
         scenario = doc.scenarios[nodeid]
+        if scenario.screened:
+            raise MemgateError(
+                f"memgate: scenario {nodeid!r} passed on the cheap first look in {args.report}: its "
+                "one cheap run cannot stand for the baseline's full runs; nothing was accepted; record "
+                f"it with pytest --memgate --memgate-accept '{nodeid}' --memgate-reason '...'"
+            )
+        first = next((r for r in scenario.records if r.ok), None)
+        if first is None:
+            raise MemgateError(
+                f"memgate: scenario {nodeid!r} has no successful run in {args.report}; nothing was "
+                "accepted and the baseline was left untouched"
+            )
         recorded = dict(stamp)
         recorded["accepted"] = acceptance(reason, baseline.get(nodeid))
         if len(scenario.runs) < wanted:
             recorded["runs_note"] = runs_note(len(scenario.runs), wanted)
-        changes[nodeid] = entry_from_report(scenario.report_entry(), doc.environment, recorded)
+        changes[nodeid] = BaselineEntry.of_runs(
+            scenario.runs, first, spec=scenario.spec, environment=doc.environment, recorded=recorded
+        )
     update_baseline(args.baseline, changes, __version__)
     for nodeid in chosen:
         print(f"accepted {nodeid} into {args.baseline}: {reason}")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_reports_html import EVIL, report_document
+from helpers.report_document import EVIL, report_document
 
 from pytest_memgate.reports.html import render_html
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from _support import run
+from helpers.pytester_runs import run
 
 from pytest_memgate.config import OPTIONS
 

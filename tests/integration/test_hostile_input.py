@@ -9,7 +9,7 @@ import os
 import re
 
 import pytest
-from _support import record_baseline, run
+from helpers.pytester_runs import record_baseline, run
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from _support import record_baseline, run, write_scenario
+from helpers.pytester_runs import record_baseline, run, write_scenario
 
 from pytest_memgate.branches import CI_VARIABLES
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _support import run
+from helpers.pytester_runs import run
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from _support import record_baseline, run, write_scenario
+from helpers.pytester_runs import record_baseline, run, write_scenario
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ some 30 KiB each, kept after the verdict) to account.
 from __future__ import annotations
 
 import pytest
-from _support import run
+from helpers.pytester_runs import run
 
 pytestmark = pytest.mark.slow
 

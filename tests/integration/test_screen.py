@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from _support import record_baseline, run
+from helpers.pytester_runs import record_baseline, run
 
 pytestmark = pytest.mark.slow
 

@@ -11,12 +11,14 @@ import json
 from pathlib import Path
 
 import pytest
-from _support import run
+from helpers.pytester_runs import run
 
 from pytest_memgate.cli import main
 from pytest_memgate.schedule import look_schedule
 from pytest_memgate.stats import bonferroni
 from pytest_memgate.verdict import COMPARISONS
+
+pytestmark = pytest.mark.slow
 
 SUITE = """
 import pytest

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
-from test_cli import MiB, record, runs, write_baseline, write_report
+from helpers.cli_files import MiB, record, runs, write_baseline, write_report
 
 from pytest_memgate.baseline import BaselineEntry, load_baseline
 from pytest_memgate.branches import CI_VARIABLES, provenance, working_tree_dirty
@@ -140,3 +141,18 @@ def test_provenance_keeps_its_signature_and_records_dirty(repo: Path) -> None:
     (repo / "app.py").write_text("CACHE = None\n", encoding="utf-8")
     assert provenance(repo, "9.9", None)["dirty"] is True
     assert provenance(repo, "9.9", None, ignore=[repo / "app.py"])["dirty"] is False
+
+
+def test_a_scenario_that_passed_on_its_cheap_first_look_is_not_accepted_from_a_report(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its one run is a cheap one (a peak over two traced calls, floors from counters): stored
+    as the entry's full runs, every later full run would be compared with the wrong figures."""
+    report = write_report(repo / "memgate.json", {"t::a": ("pass", [record(10 * MiB)])})
+    document = json.loads(report.read_text())
+    document["scenarios"][0]["screened"] = True
+    report.write_text(json.dumps(document))
+    before = (repo / ".memgate" / "baseline.json").read_text()
+    assert main(["accept", ".memgate/baseline.json", str(report), "t::a", "--reason", "x"]) == 2
+    assert "passed on the cheap first look" in capsys.readouterr().err
+    assert (repo / ".memgate" / "baseline.json").read_text() == before

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_cli import MiB, runs, write_baseline
+from helpers.cli_files import MiB, runs, write_baseline
 
 from pytest_memgate.baseline import BaselineEntry
 from pytest_memgate.cli import POLICY_KEYS, build_parsers, main

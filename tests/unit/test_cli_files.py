@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import MiB, record, runs, write_baseline, write_report
+from helpers.cli_files import MiB, record, runs, write_baseline, write_report
 
 from pytest_memgate.baseline import BaselineEntry
 from pytest_memgate.cli import main

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import RECORDED, MiB, record, runs, write_baseline, write_report
+from helpers.cli_files import RECORDED, MiB, record, runs, write_baseline, write_report
 
 from pytest_memgate.baseline import BaselineEntry, load_baseline
 from pytest_memgate.cli import main

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_session import body, record, record_baseline, runner, session
+from helpers.sessions import body, record, record_baseline, runner, session
 
 from pytest_memgate.cli import main
 from pytest_memgate.marker import ScenarioSpec

@@ -25,6 +25,8 @@ from pytest_memgate.schedule import look_schedule, run_until_settled, stopped_fo
 from pytest_memgate.stats import bonferroni
 from pytest_memgate.verdict import COMPARISONS, Policy, decide
 
+pytestmark = pytest.mark.calibration
+
 MiB = 1024**2
 KiB = 1024
 ALPHA = 0.01

@@ -418,6 +418,7 @@ def test_the_seeds_are_accepted(workdir: Path) -> None:
 EXAMPLES = {"baseline": 130, "report": 100, "example": 50}
 
 
+@pytest.mark.calibration
 @pytest.mark.parametrize("seed_name", sorted(SEEDS))
 def test_mutated_documents_are_read_or_refused_cleanly(seed_name: str, workdir: Path) -> None:
     other = "baseline"
@@ -520,6 +521,7 @@ def resolve(given: dict[str, tuple[str, Any]]) -> GateConfig | None:
         return None
 
 
+@pytest.mark.calibration
 @settings(SETTINGS, max_examples=300)
 @given(
     st.dictionaries(
@@ -538,6 +540,7 @@ MARKER_VALUES = st.one_of(
 )
 
 
+@pytest.mark.calibration
 @settings(SETTINGS, max_examples=200)
 @given(
     st.dictionaries(

@@ -47,6 +47,7 @@ def cache_fill(fill_calls: int, total: float) -> np.ndarray:
 # --- analyse_growth -------------------------------------------------------------------
 
 
+@pytest.mark.calibration
 def test_flat_series_has_no_growth():
     rng = np.random.default_rng(1)
     for _ in range(200):
@@ -60,6 +61,7 @@ def test_flat_series_has_no_growth():
     assert a.gated.trend_p > 0.01
 
 
+@pytest.mark.calibration
 def test_flat_noise_is_rarely_mistaken_for_warm_up():
     rng = np.random.default_rng(3)
     saturating = sum(analyse_growth(floors(BASE + jitter(rng))).saturating for _ in range(300))
@@ -177,6 +179,7 @@ def test_short_series():
         assert math.isfinite(a.gated.slope)
 
 
+@pytest.mark.calibration
 @PROPERTY
 @given(
     st.integers(min_value=0, max_value=2**31),
@@ -190,6 +193,7 @@ def test_exact_line_is_never_warm_up(intercept, slope, length):
     assert a.gated.slope == pytest.approx(slope)
 
 
+@pytest.mark.calibration
 @PROPERTY
 @given(
     st.lists(st.integers(min_value=0, max_value=2**24), min_size=0, max_size=80),
@@ -349,6 +353,7 @@ def test_shape_without_floors():
     assert classify_shape([]).shape is Shape.FLAT
 
 
+@pytest.mark.calibration
 def test_flat_shape_is_stable_over_seeds():
     def make(rng):
         floor = BASE + jitter(rng)
@@ -372,6 +377,7 @@ def _noise(rng: np.random.Generator, model: str) -> np.ndarray:
     return out
 
 
+@pytest.mark.calibration
 @pytest.mark.parametrize("leak", [0.0, 256.0])
 @pytest.mark.parametrize(("model", "nominal"), [("gaussian", 0.95), ("heavy-tailed", 0.95), ("AR(1)", 0.87)])
 def test_summarize_run_reports_an_honest_slope_error(model: str, nominal: float, leak: float) -> None:
@@ -391,6 +397,7 @@ def test_summarize_run_reports_an_honest_slope_error(model: str, nominal: float,
     assert covered >= sps.binom.ppf(0.001, 200, nominal)
 
 
+@pytest.mark.calibration
 def test_a_real_leak_is_not_warm_up() -> None:
     """A 256 B/call leak in noisy floors (sd 2000 B) was classed as warm-up that saturates
     in 36 of 400 runs (its slope then read from the second half only). Measured now: 0 of
@@ -425,6 +432,7 @@ def _toggles(rng: np.random.Generator, block: int = MiB, flip: float = 0.1) -> n
     return block * state + np.floor(rng.normal(0, 8 * KiB, N) / 4096) * 4096
 
 
+@pytest.mark.calibration
 @pytest.mark.parametrize(
     ("model", "nominal", "leak"),
     [

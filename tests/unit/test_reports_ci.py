@@ -1,6 +1,6 @@
 """Markdown, GitHub's step summary and annotations, and the workflow to copy.
 
-The documents come from ``test_reports_html.report_document``: a real session's report with
+The documents come from ``helpers.report_document``: a real session's report with
 a leak planted at ``app/cache.py:58``, a sized family that regressed, a crash and a pass.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_reports_html import CRASH, EVIL, FLAT, PLANTED, TEST_LINES, report_document, scenario, sized
+from helpers.report_document import CRASH, EVIL, FLAT, PLANTED, TEST_LINES, report_document, scenario, sized
 
 from pytest_memgate.reports.github import annotations, escape_data, escape_property, step_summary
 from pytest_memgate.reports.markdown import first_clause, render_markdown

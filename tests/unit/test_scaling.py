@@ -79,6 +79,7 @@ def test_exact_power_law_extrapolates_exactly(b: float) -> None:
     assert point < upper < 1.02 * point
 
 
+@pytest.mark.calibration
 @pytest.mark.parametrize("runs", [1, 3])
 def test_exponent_interval_covers_the_truth_at_its_nominal_rate(runs: int) -> None:
     """3% lognormal noise, 5 sizes x 1 or 3 runs (3 or 13 degrees of freedom): the t interval
@@ -105,6 +106,7 @@ def test_exponent_interval_covers_the_truth_at_its_nominal_rate(runs: int) -> No
 # --- predict_power_law -------------------------------------------------------------------
 
 
+@pytest.mark.calibration
 def test_extrapolated_upper_bound_is_exceeded_at_its_nominal_rate() -> None:
     """The bound is the upper end of a two-sided 95% interval for the median peak, i.e. a
     one-sided 97.5% bound: the true median peak at the production size lies above it in 2.5%
@@ -218,6 +220,7 @@ def test_unknown_standard_error_is_no_evidence(se: float) -> None:
     assert exponent_increase_p(old, replace(new, se=se)) == 1.0
 
 
+@pytest.mark.calibration
 def test_exponent_pvalues_are_calibrated_under_no_change() -> None:
     """Baseline 5 sizes x 6 runs, current 5 sizes x 4 runs, same law, 3% noise. The rate of
     p < 0.05 over 1000 replicates must lie in the 99.9% binomial band around 0.05

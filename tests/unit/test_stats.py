@@ -265,6 +265,7 @@ def _fields(c: Comparison) -> np.ndarray:
     return np.array(astuple(c), dtype=float)
 
 
+@pytest.mark.calibration
 def test_fast_student_t_changes_no_comparison(monkeypatch: pytest.MonkeyPatch) -> None:
     """The calibration tests below run with ``fast_t``; it must not change a single result."""
     rng = np.random.default_rng(3)
@@ -311,6 +312,7 @@ def test_p_decrease_is_the_mirrored_comparisons_p_increase(nb: int, nc: int) -> 
 LEVEL_CASES = [(3, 3), (1, 3), (1, 8), (6, 1), (6, 2), (6, 4), (6, 8)]
 
 
+@pytest.mark.calibration
 @pytest.mark.usefixtures("fast_t")
 @pytest.mark.parametrize(
     ("nb", "nc", "spread"),
@@ -383,6 +385,7 @@ def test_compare_levels_is_the_test_of_level_spread() -> None:
             assert compare_levels(base, cur, spread=spread).p_increase == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.calibration
 @pytest.mark.parametrize("level", GATE_LEVELS)
 @pytest.mark.parametrize("nc", [1, 2, 4, 8])
 def test_level_tests_are_calibrated_at_the_gates_own_levels(nc: int, level: float) -> None:
@@ -398,6 +401,7 @@ def test_level_tests_are_calibrated_at_the_gates_own_levels(nc: int, level: floa
         assert _conditional_false_alarm_rate(6, nc, stats_module.WELCH, level, seed=nc) > 1.6 * level
 
 
+@pytest.mark.calibration
 def test_larger_spread_limits_a_noisier_current_machine() -> None:
     """RSS peaks depend on the machine: the current side may be noisier than the baseline.
     With twice the noise at 6 vs 2 and the one-scenario level, Welch's test is 13x liberal,
@@ -425,6 +429,7 @@ RATE_CASES = [
 ]
 
 
+@pytest.mark.calibration
 @pytest.mark.usefixtures("fast_t")
 @pytest.mark.parametrize(("nb", "nc", "spread", "mode"), RATE_CASES)
 def test_rate_pvalues_are_calibrated_under_no_change(nb: int, nc: int, spread: float, mode: str) -> None:
@@ -448,6 +453,7 @@ def test_rate_pvalues_are_calibrated_under_no_change(nb: int, nc: int, spread: f
     assert hits_down <= FALSE_ALARM_LIMIT, f"p_decrease < {ALPHA} in {hits_down / TRIALS:.4f} of trials"
 
 
+@pytest.mark.calibration
 @pytest.mark.usefixtures("fast_t")
 def test_level_test_has_power_against_a_clear_shift() -> None:
     rng = np.random.default_rng(7)
@@ -499,6 +505,7 @@ def test_fit_slope_of_a_falling_series_has_no_upward_trend():
     assert fit.trend_p > 0.99
 
 
+@pytest.mark.calibration
 def test_fit_slope_interval_covers_the_true_slope() -> None:
     """The within-run error that compare_rates relies on must be honest, not too narrow.
 
@@ -541,6 +548,7 @@ def _inversions(series: np.ndarray) -> int:
     return int(np.sum(np.triu(np.subtract.outer(series, series) > 0, k=1)))
 
 
+@pytest.mark.calibration
 def test_trend_test_false_alarm_rate_is_computed_exactly_on_noise() -> None:
     """Without a trend, i.i.d. continuous noise puts its 51 values in every order with equal
     probability, and Mann-Kendall's p depends on the series only through its number of
@@ -607,6 +615,7 @@ slopes = st.lists(
 errors = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
 
 
+@pytest.mark.calibration
 @PROPERTY
 @given(peaks, peaks)
 def test_levels_never_give_nan_or_out_of_range_pvalues(base, cur):
@@ -618,6 +627,7 @@ def test_levels_never_give_nan_or_out_of_range_pvalues(base, cur):
     assert math.isfinite(c.ratio_low) and math.isfinite(c.ratio_high)
 
 
+@pytest.mark.calibration
 @PROPERTY
 @given(slopes, slopes, errors, errors)
 def test_rates_never_give_nan_or_out_of_range_pvalues(base, cur, base_err, cur_err):
@@ -628,6 +638,7 @@ def test_rates_never_give_nan_or_out_of_range_pvalues(base, cur, base_err, cur_e
     assert math.isfinite(c.delta_low) and math.isfinite(c.delta_high)
 
 
+@pytest.mark.calibration
 @PROPERTY
 @given(slopes, slopes, st.floats(min_value=0, max_value=1e6), st.floats(min_value=1, max_value=1e6))
 def test_raising_current_rates_never_weakens_the_evidence_of_an_increase(base, cur, shift, extra):
@@ -640,6 +651,7 @@ def test_raising_current_rates_never_weakens_the_evidence_of_an_increase(base, c
     assert high.delta >= low.delta
 
 
+@pytest.mark.calibration
 @PROPERTY
 @given(peaks, st.floats(min_value=1.0, max_value=100.0))
 def test_scaling_current_peaks_up_never_reads_as_a_decrease(base, factor):
@@ -655,6 +667,7 @@ series = st.lists(
 )
 
 
+@pytest.mark.calibration
 @PROPERTY
 @given(series)
 def test_fit_slope_is_finite_and_ordered_on_any_finite_series(y):
@@ -666,6 +679,7 @@ def test_fit_slope_is_finite_and_ordered_on_any_finite_series(y):
         assert math.isfinite(fit.se)
 
 
+@pytest.mark.calibration
 @PROPERTY
 @given(
     st.lists(st.integers(min_value=0, max_value=2**32), min_size=3, max_size=60),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_session import body, record, record_baseline, runner, session
+from helpers.sessions import body, record, record_baseline, runner, session
 
 from pytest_memgate.errors import ConfigError
 from pytest_memgate.marker import ScenarioSpec

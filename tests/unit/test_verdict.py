@@ -203,6 +203,7 @@ def adaptive_rate(
 # --- calibration: no change, no failure -------------------------------------------------
 
 
+@pytest.mark.calibration
 def test_false_alarms_deterministic_heap():
     rates = fixed_rate(deterministic_heap, 1000, seed=1)
     assert rates[Outcome.REGRESSION] <= ALPHA
@@ -210,6 +211,7 @@ def test_false_alarms_deterministic_heap():
     assert rates[Outcome.PASS] >= 0.99
 
 
+@pytest.mark.calibration
 @pytest.mark.parametrize("sd", [0.03, 0.05])
 def test_false_alarms_noisy_rss(sd):
     rates = fixed_rate(noisy_rss(sd), 1000, seed=int(sd * 1000))
@@ -217,11 +219,13 @@ def test_false_alarms_noisy_rss(sd):
     assert rates[Outcome.IMPROVED] <= ALPHA
 
 
+@pytest.mark.calibration
 def test_false_alarms_occasional_outlier_run():
     rates = fixed_rate(occasional_outlier, 1000, seed=3)
     assert rates[Outcome.REGRESSION] <= ALPHA
 
 
+@pytest.mark.calibration
 def test_false_alarms_varying_payload_through_the_real_estimator():
     pool = payload_pool()
     rng = np.random.default_rng(4)
@@ -254,6 +258,7 @@ def _heap_noise(rng: np.random.Generator) -> RunSummary:
     )
 
 
+@pytest.mark.calibration
 def test_false_alarms_of_the_adaptive_procedure():
     """Every look (1, 2, 4, 8 runs) can fail the build, so the whole procedure is checked too."""
     rates, _ = adaptive_rate(_heap_noise, _heap_noise, 800, seed=5, baseline_runs=range(3, 9))
@@ -290,6 +295,7 @@ def toggle_pool(block: int, flip: float, size: int = 200) -> tuple[RunSummary, .
     return tuple(summarize_run(toggle_record(rng, block, flip)) for _ in range(size))
 
 
+@pytest.mark.calibration
 @pytest.mark.parametrize(
     ("block", "flip", "within_two"),
     [(MiB, 0.1, 0.6), (MiB, 0.03, 0.3), (256 * KiB, 0.3, 0.97), (132 * KiB, 0.1, 0.97)],
@@ -318,6 +324,7 @@ def test_rss_toggling_by_an_allocator_block_raises_no_false_alarm(
     assert fast / trials >= within_two
 
 
+@pytest.mark.calibration
 def test_false_alarms_with_a_single_baseline_run():
     """A baseline recorded with --memgate-runs 1: its one run says nothing of the spread.
 
@@ -381,6 +388,7 @@ def metric_rates(make: Make, seed: int, nb: int, nc: int) -> dict[tuple[Metric, 
     return hits
 
 
+@pytest.mark.calibration
 @pytest.mark.parametrize(("nb", "nc"), [(3, 3), (6, 2), (6, 4)])
 def test_each_metric_keeps_its_level_with_the_practical_sizes_off(nb: int, nc: int) -> None:
     """Measured (seed 70+): every metric and tail at most 0.0118 (pooled heap peak, exact),
@@ -393,6 +401,7 @@ def test_each_metric_keeps_its_level_with_the_practical_sizes_off(nb: int, nc: i
     assert hits[Metric.HEAP_PEAK, "up"] >= METRIC_TRIALS * ALPHA * 0.4
 
 
+@pytest.mark.calibration
 def test_the_deterministic_heap_keeps_its_level_with_the_practical_sizes_off() -> None:
     hits = metric_rates(deterministic_heap, seed=77, nb=6, nc=2)
     assert max(hits.values()) <= METRIC_LIMIT, hits
@@ -419,6 +428,7 @@ def noisier(factor: float, rss_shift: float = 0.0) -> Make:
     return make
 
 
+@pytest.mark.calibration
 def test_a_noisier_single_run_cannot_pass_a_grown_rss_peak_alone() -> None:
     """A real +20% RSS peak, baseline with 2% noise, current machine with 8%. A one-run
     look lends the run the baseline's spread; before the guard 4.4% of trials stopped there
@@ -452,6 +462,7 @@ def test_a_noisier_single_run_asks_for_one_more_and_says_why() -> None:
     assert calm.outcome is Outcome.PASS and not calm.needs_more_runs
 
 
+@pytest.mark.calibration
 def test_heap_growth_keeps_its_level_when_current_slopes_spread_more() -> None:
     """Heap slopes spread 3x as much from run to run as the baseline's (within-run error 3x
     too), sizes off, at one scenario's per-test level (6.25e-4), 6 vs 2. The pooled test let
@@ -494,6 +505,7 @@ def test_the_sessions_policy_is_the_one_simulated() -> None:
     assert session_policy(200).metric_alpha == pytest.approx(ALPHA / (200 * COMPARISONS))
 
 
+@pytest.mark.calibration
 def test_a_suite_of_200_scenarios_keeps_the_session_rate() -> None:
     """The session's alpha is shared over scenarios: 200 unchanged scenarios fail a build
     no more often than one. 2,000 scenarios (10 sessions) over five noise models, odd levels
@@ -535,6 +547,7 @@ def _forced_odd(policy: Policy, trials: int, seed: int) -> int:
     return hits
 
 
+@pytest.mark.calibration
 def test_odd_levels_need_confirming_runs_at_suite_scale() -> None:
     """The false-alarm rate of odd levels is P(baseline without them) x P(first runs on them)
     x P(regression | that): 0.0053 x hits/trials. Before confirming runs every forced trial
@@ -605,6 +618,7 @@ def _heap_peak(shift: float) -> Make:
     return make
 
 
+@pytest.mark.calibration
 def test_power_five_percent_heap_peak_increase():
     """+5% heap peak, 1% run-to-run noise, a baseline of the default 6 runs, the gate's looks.
 
@@ -615,6 +629,7 @@ def test_power_five_percent_heap_peak_increase():
     assert rates[Outcome.PASS] <= 0.01
 
 
+@pytest.mark.calibration
 def test_power_depends_on_the_baseline_size():
     """The baseline's spread is estimated from its runs, so a small baseline is a weaker
     gate. With Student's pooled test on heap peaks, the current runs' spread counts too
@@ -626,6 +641,7 @@ def test_power_depends_on_the_baseline_size():
     assert by_size[3] >= 0.9 and by_size[4] >= 0.95
 
 
+@pytest.mark.calibration
 def test_power_five_percent_peak_with_fixed_runs():
     rates = {}
     for nb, nc in ((3, 3), (8, 8)):
@@ -677,14 +693,17 @@ def leak_power(pool: Sequence[RunSummary], make: Make, trials: int, seed: int) -
     return caught / trials
 
 
+@pytest.mark.calibration
 def test_power_leak_of_512_bytes_per_call_in_pymalloc_jitter():
     assert leak_power(jitter_pool(), lambda r: jitter_run(r, leak=512.0), 200, seed=11) >= 0.95
 
 
+@pytest.mark.calibration
 def test_power_leak_of_512_bytes_per_call_in_varying_payloads():
     assert leak_power(payload_pool(), lambda r: payload_run(r, leak=512.0), 150, seed=12) >= 0.95
 
 
+@pytest.mark.calibration
 def test_leak_below_the_growth_tolerance_is_not_a_regression():
     pool = payload_pool()
     rng = np.random.default_rng(13)
@@ -888,6 +907,7 @@ run_strategy = st.builds(
 runs_strategy = st.lists(run_strategy, min_size=1, max_size=8)
 
 
+@pytest.mark.calibration
 @PROPERTY
 @given(
     runs_strategy,
@@ -971,6 +991,7 @@ def test_a_regression_needs_two_runs_and_a_pass_needs_one() -> None:
     assert _run_through([improved, passing]) == 2  # "refresh the baseline" needs two runs too
 
 
+@pytest.mark.calibration
 def test_a_noisier_machine_than_the_baselines_raises_no_false_verdicts() -> None:
     """Baseline recorded where RSS wobbles by 2%, gate run where it wobbles by 8%. The first
     look gives the single run the baseline's spread, so one wide swing could look like a
@@ -981,6 +1002,7 @@ def test_a_noisier_machine_than_the_baselines_raises_no_false_verdicts() -> None
     assert rates[Outcome.IMPROVED] <= ALPHA
 
 
+@pytest.mark.calibration
 def test_one_odd_run_does_not_fail_the_build() -> None:
     """The first look sees one run; one run in ten peaking 8% higher must not fail 1 in 10.
 
@@ -1027,6 +1049,7 @@ def _single_and_batched(
     return one_by_one, batched, sizes
 
 
+@pytest.mark.calibration
 def test_batched_runs_give_the_verdict_of_runs_taken_one_by_one() -> None:
     """Runs up to the next look go in one batch (in parallel, where cores allow), one at a
     time while an increase waits for its confirmation: the verdict and the runs it took are

@@ -22,6 +22,8 @@ from pytest_memgate.results import Outcome
 from pytest_memgate.schedule import look_schedule, run_until_settled
 from pytest_memgate.verdict import COMPARISONS, Policy, decide
 
+pytestmark = pytest.mark.calibration
+
 MiB = 1024**2
 ALPHA = 0.01
 CONFIG = GateConfig()
