@@ -21,13 +21,14 @@ import math
 import sys
 import time
 from array import array
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
 import memray
 from memray import FileFormat, FileReader
 
-from ..model import RunRecord, RunRequest, RunStatus
+from ..model import AllocSite, RunRecord, RunRequest, RunStatus
 from . import Body
 from .calls import settle, warm_up
 from .counters import malloc_in_use
@@ -62,17 +63,7 @@ class MemrayBackend:
         # Tracking starts before the warm-up: whatever warm-up allocates and a measured
         # call later frees (a full cache evicting) must be known to the tracker, or every
         # such eviction would read as growth.
-        argv, sys.argv = sys.argv, list(_ARGV)
-        try:
-            tracker = memray.Tracker(
-                str(capture),
-                memory_interval_ms=_INTERVAL_MS,
-                file_format=FileFormat.AGGREGATED_ALLOCATIONS,
-                native_traces=request.native_traces,
-                trace_python_allocators=request.trace_python_allocators,
-            )
-        finally:
-            sys.argv = argv  # the scenario sees its own
+        tracker = _tracker(capture, request, _INTERVAL_MS)
         with tracker:
             try:
                 warm_up(body, request.warmup)
@@ -151,22 +142,8 @@ def _read_capture(
             [((s.time - t0) / 1000, int(s.heap), int(s.rss - rss0)) for s in snapshots],
             request.timeline_points,
         )
-        peak_sites = make_sites(
-            [
-                (_stack(r, request.native_traces), r.size, r.n_allocations)
-                for r in reader.get_high_watermark_allocation_records(merge_threads=True)
-            ],
-            root=request.project_root,
-            limit=request.top_sites,
-        )
-        retained_sites = make_sites(
-            [
-                (_stack(r, request.native_traces), r.size, r.n_allocations)
-                for r in reader.get_leaked_allocation_records(merge_threads=True)
-            ],
-            root=request.project_root,
-            limit=request.top_sites,
-        )
+        peak_sites = _sites(reader.get_high_watermark_allocation_records(merge_threads=True), request)
+        retained_sites = _sites(reader.get_leaked_allocation_records(merge_threads=True), request)
         peak_heap = int(reader.metadata.peak_memory)
     finally:
         reader.close()
@@ -181,6 +158,29 @@ def _read_capture(
         peak_sites=peak_sites,
         retained_sites=retained_sites,
         measured_s=max(measured_s, 0.0),
+    )
+
+
+def _tracker(capture: Path, request: RunRequest, interval_ms: int) -> memray.Tracker:
+    """memray's tracker, made under a neutral ``sys.argv`` (see the module docstring)."""
+    argv, sys.argv = sys.argv, list(_ARGV)
+    try:
+        return memray.Tracker(
+            str(capture),
+            memory_interval_ms=interval_ms,
+            file_format=FileFormat.AGGREGATED_ALLOCATIONS,
+            native_traces=request.native_traces,
+            trace_python_allocators=request.trace_python_allocators,
+        )
+    finally:
+        sys.argv = argv  # the scenario sees its own
+
+
+def _sites(records: Iterable[object], request: RunRequest) -> tuple[AllocSite, ...]:
+    return make_sites(
+        [(_stack(r, request.native_traces), r.size, r.n_allocations) for r in records],  # type: ignore[attr-defined]
+        root=request.project_root,
+        limit=request.top_sites,
     )
 
 
@@ -218,17 +218,7 @@ def measure_cheap(body: Body, request: RunRequest, workdir: Path) -> RunRecord:
     started = time.perf_counter()
     settle()
     warm_up(body, request.warmup)
-    argv, sys.argv = sys.argv, list(_ARGV)
-    try:
-        tracker = memray.Tracker(
-            str(capture),
-            memory_interval_ms=_CHEAP_INTERVAL_MS,
-            file_format=FileFormat.AGGREGATED_ALLOCATIONS,
-            native_traces=request.native_traces,
-            trace_python_allocators=request.trace_python_allocators,
-        )
-    finally:
-        sys.argv = argv
+    tracker = _tracker(capture, request, _CHEAP_INTERVAL_MS)
     stopped: HardCapExceeded | None = None
     try:
         with tracker:
@@ -251,14 +241,7 @@ def measure_cheap(body: Body, request: RunRequest, workdir: Path) -> RunRecord:
     heap_floor = tuple(int(v - floor[0]) for v in floor[:read])
     reader = FileReader(str(capture))
     try:
-        peak_sites = make_sites(
-            [
-                (_stack(r, request.native_traces), r.size, r.n_allocations)
-                for r in reader.get_high_watermark_allocation_records(merge_threads=True)
-            ],
-            root=request.project_root,
-            limit=request.top_sites,
-        )
+        peak_sites = _sites(reader.get_high_watermark_allocation_records(merge_threads=True), request)
         # The peak is at least the highest floor after it, whichever instrument saw that.
         peak_heap = max(int(reader.metadata.peak_memory), *heap_floor)
     finally:
