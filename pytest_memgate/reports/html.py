@@ -63,8 +63,9 @@ def _sites_table(changes: Sequence[SiteChange], iterations: int | None) -> str:
         cells += [str(site.get("function", "")), change.location]
         if with_baseline:
             base = change.baseline_bytes
+            moved = "" if change.moved_from is None else f" (moved from line {change.moved_from})"
             cells += [
-                "-" if base is None else format_size(base),
+                "-" if base is None else format_size(base) + moved,
                 format_size(change.growth_bytes, signed=True),
             ]
         title = f' title="{esc(stack)}"' if stack else ""

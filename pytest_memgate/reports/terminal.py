@@ -4,29 +4,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..backends.sites import SiteKey, match_sites
 from ..model import AllocSite, RunStatus
 from ..results import Metric, Outcome, Reason, ScenarioResult, SessionReport
-from ..units import format_percent, format_size
+from ..units import format_percent, format_size, plural
 from .words import TABLE_HEADER, finding_text, note_text, printable, skip_reason, verdict_message
 
 
-def _site_line(site: AllocSite, before: dict[tuple[str, str, int], AllocSite], per: int) -> str:
-    key = (site.function, site.filename, site.lineno)
-    old = before.get(key)
-    was = f" (baseline {format_size(old.size_bytes)})" if old else " (not in the baseline's top sites)"
+def _site_key(site: AllocSite) -> SiteKey:
+    return (site.function, site.filename, site.lineno, site.stack)
+
+
+def _site_line(site: AllocSite, old: AllocSite | None, compared: bool, per: int) -> str:
+    if old is None:
+        was = " (not in the baseline's top sites)"
+    else:
+        moved = f", moved from line {old.lineno}" if old.lineno != site.lineno else ""
+        was = f" (baseline {format_size(old.size_bytes)}{moved})"
     amount = format_size(site.size_bytes)
     if per > 1:
         amount += f" = {format_size(site.size_bytes / per)}/call"
-    return f"    {amount} in {site.count} allocations: {printable(site.location)}{was if before else ''}"
+    where = printable(site.location) + (was if compared else "")
+    return f"    {amount} in {plural(site.count, 'allocation')}: {where}"
 
 
 def _sites(
     title: str, sites: Sequence[AllocSite], before: Sequence[AllocSite], per: int, limit: int = 5
 ) -> list[str]:
+    """The sites with the baseline's figure for the same code: matched by file and
+    function, so a line added above a function does not make its sites new."""
     if not sites:
         return []
-    index = {(s.function, s.filename, s.lineno): s for s in before}
-    return [title] + [_site_line(s, index, per) for s in sites[:limit]]
+    matches = match_sites([_site_key(s) for s in sites], [_site_key(s) for s in before])
+    return [title] + [
+        _site_line(s, None if j is None else before[j], bool(before), per)
+        for s, j in zip(sites[:limit], matches)
+    ]
 
 
 def headline(result: ScenarioResult) -> str:

@@ -115,6 +115,39 @@ def test_a_leak_needs_its_confirming_run_and_is_never_written(tmp_path: Path) ->
     assert (tmp_path / ".memgate/baseline.json").read_text() == before
 
 
+def test_a_leaking_site_moved_by_an_added_line_is_compared_with_its_baseline_figure(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from pytest_memgate.model import AllocSite
+
+    record_baseline(tmp_path)
+    gate = session(tmp_path, runner(lambda rng: record(rng, leak=4096)))
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert result.outcome is Outcome.REGRESSION and result.baseline is not None
+    old = (
+        AllocSite("quote", "shop/cache.py", 12, 2 * MiB, 1),
+        AllocSite("quote", "shop/cache.py", 15, MiB, 1),
+    )
+    new = (
+        AllocSite("quote", "shop/cache.py", 13, 9 * MiB, 1),
+        AllocSite("quote", "shop/cache.py", 16, 4 * MiB, 2),
+        AllocSite("render", "shop/page.py", 3, MiB, 3),
+    )
+    moved = replace(
+        result,
+        records=(replace(result.records[0], retained_sites=new), *result.records[1:]),
+        baseline=replace(result.baseline, retained_sites=old),
+    )
+    lines = failure_text(moved).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("  Memory still allocated"))
+    assert [line.split(": ", 1)[1] for line in lines[start + 1 : start + 4]] == [
+        "quote at shop/cache.py:13 (baseline 2.00 MiB, moved from line 12)",
+        "quote at shop/cache.py:16 (baseline 1.00 MiB, moved from line 15)",
+        "render at shop/page.py:3 (not in the baseline's top sites)",
+    ]
+    assert " in 1 allocation: quote" in lines[start + 1] and " in 2 allocations: " in lines[start + 2]
+
+
 def test_without_update_a_deterministic_jump_stops_once_odd_runs_cannot_explain_it(tmp_path: Path) -> None:
     """A peak on a level the baseline never showed is confirmed until odd runs (at most one
     in n+2) cannot explain it: three runs for one scenario, not the whole schedule."""
