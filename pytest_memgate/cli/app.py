@@ -18,6 +18,7 @@ from typing import Any
 from .. import __version__
 from ..config import OPTIONS_BY_KEY, Option
 from ..errors import MemgateError
+from ..reports.compare import COLUMNS, DEFAULT_COLUMNS, SORTS, parse_columns
 from ..units import format_size
 from .diff import POLICY_KEYS, cmd_diff, percent_text
 from .documents import EXIT_ERROR, EXIT_OK
@@ -66,6 +67,13 @@ def _add_policy_flags(parser: argparse.ArgumentParser) -> None:
             metavar="SIZE" if key in _SIZE_KEYS else "FRACTION" if key in _FRACTION_KEYS else "VALUE",
             help=text.replace("%", "%%"),  # argparse %-formats help strings
         )
+
+
+def _columns(text: str) -> tuple[str, ...]:
+    try:
+        return parse_columns(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_config_flag(parser: argparse.ArgumentParser) -> None:
@@ -121,6 +129,21 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     )
     diff.add_argument("old", type=Path, metavar="OLD", help="the reference baseline or report")
     diff.add_argument("new", type=Path, metavar="NEW", help="the baseline or report to judge")
+    diff.add_argument(
+        "--columns",
+        type=_columns,
+        default=DEFAULT_COLUMNS,
+        metavar="LIST",
+        help=f"the table's metrics, comma-separated, from {', '.join(COLUMNS)}, or all "
+        f"(default: {','.join(DEFAULT_COLUMNS)})",
+    )
+    diff.add_argument(
+        "--sort",
+        choices=SORTS,
+        default="name",
+        help="the table's order: name (the id), verdict (failing and unclear first), or change "
+        "(the biggest increase of the first column first); default: name",
+    )
     _add_config_flag(diff)
     _add_policy_flags(diff)
 

@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import GateConfig, read_pyproject_table, resolve_config
 from ..errors import MemgateError
+from ..reports.compare import LEGEND, Cell, CompareRow, cells_from, sort_rows, table_rows
+from ..reports.terminal import format_table
+from ..reports.words import printable
 from ..results import Finding, Metric, Outcome
 from ..units import format_size
 from .documents import EXIT_OK, EXIT_REGRESSION, Scenario, load_document
@@ -105,6 +108,7 @@ class ScenarioDiff:
     note: str = ""
     unproven: tuple[Finding, ...] = ()  # past the tolerance, not proven (beside a regression)
     too_few: tuple[Finding, ...] = ()  # metrics the runs are too few to compare
+    compared: tuple[Finding, ...] = ()  # every metric's finding, for the table
 
 
 def _runs(n: int) -> str:
@@ -126,7 +130,7 @@ def diff_scenario(old: Scenario, new: Scenario, policy: Policy) -> ScenarioDiff:
     for label, side in (("OLD", old), ("NEW", new)):
         if not side.runs:
             return ScenarioDiff(old.id, NOT_COMPARED, (), f"{label} has no successful runs")
-    findings = compare_runs(new.runs, old.runs, policy)
+    findings = tuple(compare_runs(new.runs, old.runs, policy))
 
     # A comparison with too few runs has no test; it is said so, never silently dropped.
     def lacks_runs(f: Finding) -> bool:
@@ -137,20 +141,24 @@ def diff_scenario(old: Scenario, new: Scenario, policy: Policy) -> ScenarioDiff:
     regressed = tuple(f for f in usable if f.regressed)
     unclear = tuple(f for f in usable if f.suspected)
     if regressed:
-        return ScenarioDiff(old.id, Outcome.REGRESSION.value, regressed, unproven=unclear, too_few=too_few)
+        return ScenarioDiff(
+            old.id, Outcome.REGRESSION.value, regressed, unproven=unclear, too_few=too_few, compared=findings
+        )
     if unclear:
         note = "more runs are needed to decide"
-        return ScenarioDiff(old.id, Outcome.INCONCLUSIVE.value, unclear, note, too_few=too_few)
+        return ScenarioDiff(
+            old.id, Outcome.INCONCLUSIVE.value, unclear, note, too_few=too_few, compared=findings
+        )
     if too_few and len(too_few) == len(findings):
         note = (
             f"not enough runs: OLD has {_runs(len(old.runs))}, NEW {len(new.runs)}; a comparison "
             "needs at least 3 between them"
         )
-        return ScenarioDiff(old.id, NOT_COMPARED, (), note, too_few=too_few)
+        return ScenarioDiff(old.id, NOT_COMPARED, (), note, too_few=too_few, compared=findings)
     improved = tuple(f for f in usable if f.improved)
     if improved:
-        return ScenarioDiff(old.id, Outcome.IMPROVED.value, improved, too_few=too_few)
-    return ScenarioDiff(old.id, Outcome.PASS.value, (), too_few=too_few)
+        return ScenarioDiff(old.id, Outcome.IMPROVED.value, improved, too_few=too_few, compared=findings)
+    return ScenarioDiff(old.id, Outcome.PASS.value, (), too_few=too_few, compared=findings)
 
 
 def too_few_text(finding: Finding) -> str:
@@ -172,6 +180,23 @@ def diff_lines(result: ScenarioDiff) -> list[str]:
         lines += [f"  {finding_text(f)}." for f in result.unproven]
     lines += [f"  {too_few_text(f)}." for f in result.too_few]
     return lines
+
+
+_MEDIANS = {
+    Metric.HEAP_PEAK: "peak_heap_bytes",
+    Metric.HEAP_GROWTH: "heap_growth",
+    Metric.RSS_PEAK: "peak_rss_bytes",
+    Metric.RSS_GROWTH: "rss_growth",
+}
+
+
+def _cells(findings: tuple[Finding, ...], new: Scenario) -> dict[Metric, Cell]:
+    return cells_from(findings, {metric: new.median(name) for metric, name in _MEDIANS.items()})
+
+
+def _row(result: ScenarioDiff, new: Scenario) -> CompareRow:
+    failing = result.outcome == Outcome.REGRESSION.value
+    return CompareRow(printable(result.id), result.outcome, failing, _cells(result.compared, new))
 
 
 def _policy_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -196,10 +221,23 @@ def cmd_diff(args: argparse.Namespace) -> int:
     print(f"config: {project.source}")
     print(f"tolerances: {tolerances_text(config)}")
     counts: dict[str, int] = {}
-    for nodeid in common:
-        result = diff_scenario(old.scenarios[nodeid], new.scenarios[nodeid], policy)
+    results = [diff_scenario(old.scenarios[nodeid], new.scenarios[nodeid], policy) for nodeid in common]
+    rows = [_row(result, new.scenarios[result.id]) for result in results]
+    rows += [CompareRow(printable(nodeid), "removed", False) for nodeid in removed]
+    rows += [
+        CompareRow(printable(nodeid), "added", False, _cells((), new.scenarios[nodeid])) for nodeid in added
+    ]
+    if rows:
+        print()
+        for line in format_table(table_rows(sort_rows(rows, args.sort, args.columns), args.columns)):
+            print(line)
+        if any(cell.mark for row in rows for cell in row.cells.values()) or any(r.failing for r in rows):
+            print(LEGEND)
+        print()
+    for result in results:  # the prose for what is not a plain pass
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
-        print("\n".join(diff_lines(result)))
+        if result.outcome != Outcome.PASS.value or result.too_few:
+            print("\n".join(diff_lines(result)))
     for nodeid in removed:
         print(f"{nodeid}: removed (only in OLD)")
     for nodeid in added:

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from ..backends.sites import SiteKey, match_sites
 from ..model import AllocSite, RunStatus
 from ..results import Metric, Outcome, Reason, ScenarioResult, SessionReport
-from ..units import format_percent, format_size, plural
-from .words import TABLE_HEADER, finding_text, note_text, printable, skip_reason, verdict_message
+from ..units import format_size, plural
+from .compare import DEFAULT_COLUMNS, LEGEND, CompareRow, cells_from, table_rows
+from .words import finding_text, note_text, printable, skip_reason, verdict_message
 
 
 def _site_key(site: AllocSite) -> SiteKey:
@@ -152,34 +153,26 @@ def counts_line(report: SessionReport) -> str:
     return "memgate: " + ", ".join(parts)
 
 
-def _change(result: ScenarioResult, metric: Metric) -> str:
-    """The change against the baseline as the finding estimated it: the table and the
-    failure text show one number for one change."""
-    comparisons = (f.comparison for f in result.verdict.findings if f.metric is metric)
-    comparison = next((c for c in comparisons if c is not None), None)  # not the budget check
-    if comparison is None:
-        return "-"
-    if metric is Metric.HEAP_PEAK:
-        return format_percent(comparison.ratio)
-    return format_size(comparison.delta, signed=True)
-
-
-def _row(result: ScenarioResult) -> tuple[str, ...]:
-    outcome = _verdict_cell(result)
-    nodeid = printable(result.nodeid)
+def _current(result: ScenarioResult) -> dict[Metric, float | None]:
     if not result.measured:
-        return (nodeid, outcome, "-", "-", "-", "-", "-", str(len(result.records)), "-")
-    peak, growth = result.median("peak_heap_bytes"), result.median("heap_growth")
-    return (
-        nodeid,
-        outcome,
-        format_size(peak),
-        _change(result, Metric.HEAP_PEAK),
-        format_size(growth, signed=True),
-        _change(result, Metric.HEAP_GROWTH),
-        format_size(result.median("peak_rss_bytes")),
-        str(len(result.records)),
-        result.shape.shape.value if result.shape else "-",
+        return {}
+    return {
+        Metric.HEAP_PEAK: result.median("peak_heap_bytes"),
+        Metric.HEAP_GROWTH: result.median("heap_growth"),
+        Metric.RSS_PEAK: result.median("peak_rss_bytes"),
+    }
+
+
+def _row(result: ScenarioResult) -> CompareRow:
+    """Each metric as baseline -> current and the change as the finding estimated it: the
+    table and the failure text show one number for one change."""
+    findings = result.verdict.findings if result.measured else ()
+    return CompareRow(
+        printable(result.nodeid),
+        _verdict_cell(result),
+        result.outcome in (Outcome.REGRESSION, Outcome.ERROR),
+        cells_from(findings, _current(result)),
+        (str(len(result.records)), result.shape.shape.value if result.shape and result.measured else "-"),
     )
 
 
@@ -200,7 +193,10 @@ def _summary_lines(report: SessionReport) -> list[str]:
     ]
     if not report.results:
         return [*lines, "no memload scenarios were measured"]
-    lines.extend(format_table([TABLE_HEADER, *(_row(r) for r in report.results)]))
+    rows = [_row(r) for r in report.results]
+    lines.extend(format_table(table_rows(rows, DEFAULT_COLUMNS, ("runs", "shape"))))
+    if any(cell.mark for row in rows for cell in row.cells.values()) or any(row.failing for row in rows):
+        lines.append(LEGEND)
     for r in report.results:
         if r.outcome in (Outcome.INCONCLUSIVE, Outcome.IMPROVED) or (
             r.outcome is Outcome.NEW and report.update_reason is None

@@ -29,7 +29,8 @@ from ..results import (
 )
 from ..units import format_percent, format_size
 
-# The scenario table's columns, the same in the terminal, Markdown and HTML summaries.
+# The scenario table's columns in the Markdown and HTML summaries (the terminal and `memgate
+# diff` show each metric from the baseline to now: reports/compare.py).
 TABLE_HEADER = (
     "scenario",
     "verdict",

@@ -19,8 +19,9 @@ from pytest_memgate.marker import ScenarioSpec
 from pytest_memgate.model import RunRecord, RunRequest, RunStatus
 from pytest_memgate.reports.json import build_report
 from pytest_memgate.reports.terminal import failure_text, summary_lines
-from pytest_memgate.results import NoteKind, Outcome, Reason
+from pytest_memgate.results import Metric, NoteKind, Outcome, Reason
 from pytest_memgate.session import GateSession
+from pytest_memgate.units import format_size
 from pytest_memgate.verdict import Failure
 
 MiB = 1024**2
@@ -285,3 +286,30 @@ def test_summary_renders_from_the_report_alone(tmp_path: Path, monkeypatch: pyte
     assert any(line.startswith("t.py::test_a  new") for line in lines)
     assert any("matches none of update_branches ['main']" in line for line in lines)
     assert any("1 scenario(s) with no test in this session: t.py::test_gone" in line for line in lines)
+
+
+def test_summary_table_shows_each_metric_from_baseline_to_current_and_marks_the_failures(
+    tmp_path: Path,
+) -> None:
+    import re
+
+    record_baseline(tmp_path)
+    gate = session(tmp_path, runner(lambda rng: record(rng, leak=4096)))
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert result.outcome is Outcome.REGRESSION and result.baseline is not None
+    lines = summary_lines(gate.report())
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["scenario", "verdict"])
+    assert re.split(r"\s{2,}", lines[header].strip()) == [
+        "scenario", "verdict", "heap peak", "vs base", "growth/call", "vs base",
+        "RSS peak", "vs base", "runs", "shape",
+    ]  # fmt: skip
+    row = lines[header + 2]
+    assert row.startswith("FAIL  t.py::test_a  regression (growth)")
+    cells = re.split(r"\s{2,}", row)
+    growth = next(f.comparison for f in result.verdict.regressed if f.metric is Metric.HEAP_GROWTH)
+    assert growth is not None
+    was, now = (format_size(v, signed=True) for v in (growth.baseline, result.median("heap_growth")))
+    assert cells[5] == f"{was.split()[0] if was.split()[1] == now.split()[1] else was} -> {now}"
+    assert cells[6] == format_size(growth.delta, signed=True) + " !"
+    assert " -> " in cells[3] and " -> " in cells[7]  # the peaks too, from the baseline's
+    assert lines[header + 3].startswith("marks: ! regression (proven)")
