@@ -116,8 +116,16 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
         description="Print one row per scenario of a baseline or a --memgate-report file: "
         "medians of heap peak, heap growth per call, RSS peak and RSS growth per call.",
     )
-    show.add_argument("path", type=Path, metavar="PATH", help="baseline or --memgate-report JSON file")
+    show.add_argument(
+        "path",
+        type=Path,
+        nargs="?",
+        metavar="PATH",
+        help="baseline or --memgate-report JSON file (default: the project's baseline, as the plugin "
+        "finds it from [tool.memgate] of the nearest pyproject.toml, else .memgate/baseline.json)",
+    )
     show.add_argument("--json", action="store_true", help="print the normalized data as JSON instead")
+    _add_config_flag(show)
 
     diff = sub.add_parser(
         "diff",
@@ -127,8 +135,21 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
         "pyproject.toml, or --config), which the flags below override. Files may be baselines, "
         "reports, or one of each. Exits 1 when any scenario regressed.",
     )
-    diff.add_argument("old", type=Path, metavar="OLD", help="the reference baseline or report")
-    diff.add_argument("new", type=Path, metavar="NEW", help="the baseline or report to judge")
+    diff.add_argument(
+        "old",
+        type=Path,
+        nargs="?",
+        metavar="OLD",
+        help="the reference baseline or report (default: the project's baseline, as the plugin finds "
+        "it; given alone, a path is NEW)",
+    )
+    diff.add_argument(
+        "new",
+        type=Path,
+        nargs="?",
+        metavar="NEW",
+        help="the baseline or report to judge (default: the report path of [tool.memgate])",
+    )
     diff.add_argument(
         "--columns",
         type=_columns,

@@ -81,6 +81,38 @@ def load_project_config(explicit: Path | None, overrides: Mapping[str, Any]) -> 
     return ProjectConfig(config, source)
 
 
+@dataclass(frozen=True, slots=True)
+class ProjectFile:
+    path: Path
+    source: str  # why this file, in words
+
+
+def project_file(explicit: Path | None, key: str = "baseline") -> ProjectFile | None:
+    """The project's baseline (or ``report``) as the plugin would find it: ``[tool.memgate]``
+    of the nearest pyproject.toml, else the default beside it; None for a report when none
+    is configured. A file that is not there is an error saying where it was looked for."""
+    config = load_project_config(explicit, {}).config
+    path = config.baseline_path if key == "baseline" else config.report_path
+    if path is None:
+        return None
+    where = dict(config.sources).get(key)
+    if where is None:
+        pyproject = config.rootdir / "pyproject.toml"
+        beside = (
+            f"beside {pyproject}" if pyproject.is_file() else f"in {config.rootdir}, no pyproject.toml above"
+        )
+        where = f"the default {key} path, {beside}"
+    source = where.replace(f"[tool.memgate] {key} in ", "[tool.memgate] of ")
+    if not path.is_file():
+        what = (
+            "pass its path"
+            if key == "report"
+            else "pass its path, or record one with pytest --memgate --memgate-update"
+        )
+        raise MemgateError(f"memgate: no {key} file given and none at {path} ({source}); {what}")
+    return ProjectFile(path, source)
+
+
 def percent_text(value: float) -> str:
     return f"{value * 100:g}%"
 
@@ -203,10 +235,32 @@ def _policy_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {key: getattr(args, key) for key in POLICY_KEYS}
 
 
+def _diff_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """OLD and NEW as given; one path is NEW against the project's baseline; none is the
+    project's report (``report`` in ``[tool.memgate]``) against its baseline."""
+    if args.old is not None and args.new is not None:
+        return args.old, args.new
+    baseline = project_file(args.config)
+    assert baseline is not None  # a baseline always has a path
+    new = args.old
+    if new is None:
+        report = project_file(args.config, "report")
+        if report is None:
+            raise MemgateError(
+                f"memgate: diff needs NEW, the report or baseline to judge against {baseline.path} "
+                "(no report path in [tool.memgate]); pass it: memgate diff NEW or memgate diff OLD NEW"
+            )
+        print(f"NEW: {report.path} ({report.source})")
+        new = report.path
+    print(f"OLD: {baseline.path} ({baseline.source})")
+    return baseline.path, new
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     from ..verdict import COMPARISONS, Policy
 
-    old, new = load_document(args.old), load_document(args.new)
+    old_path, new_path = _diff_paths(args)
+    old, new = load_document(old_path), load_document(new_path)
     project = load_project_config(args.config, _policy_overrides(args))
     config = project.config
     common = sorted(set(old.scenarios) & set(new.scenarios))

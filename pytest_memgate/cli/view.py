@@ -54,7 +54,15 @@ def show_lines(doc: Document) -> list[str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    doc = load_document(args.path)
+    from .diff import project_file
+
+    path = args.path
+    if path is None:  # the project's baseline, as the plugin finds it
+        found = project_file(args.config)
+        assert found is not None  # a baseline always has a path
+        path = found.path
+        print(f"reading {path} ({found.source})", file=sys.stderr if args.json else sys.stdout)
+    doc = load_document(path)
     if args.json:
         normalized = {
             "path": str(doc.path),
