@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ..backends.sites import EXTERNAL
 from ..errors import MemgateError
 from ..files import decode_json, read_document_text
 from ..model import AllocSite, RunStatus
@@ -130,6 +132,40 @@ def report_lines(doc: Document) -> list[str]:
     return lines
 
 
+def _find_flamegraph(shown: str, report: Path) -> Path | None:
+    """A flame graph the report names, relative to the rootdir it was written from (the
+    current directory or one above the report), else by its name beside the report."""
+    name = PurePosixPath(shown)
+    if shown.startswith(f"{EXTERNAL}/") or name.is_absolute() or ".." in name.parts:
+        candidates = []
+    else:
+        candidates = [base / name for base in (Path.cwd(), *report.resolve().parents)]
+    beside = report.resolve().parent
+    candidates += [*sorted(beside.glob(f"*-flamegraphs/{name.name}")), beside / name.name]
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def flamegraph_links(
+    document: Mapping[str, Any], report: Path, page_dir: Path
+) -> tuple[dict[str, str], list[tuple[str, Path]]]:
+    """Links, relative to the page, to the flame graphs a saved report kept; and those found
+    outside the page's directory, which a page does not link (it reaches nothing above it)."""
+    links: dict[str, str] = {}
+    unlinked: list[tuple[str, Path]] = []
+    for scenario in document.get("scenarios") or ():
+        if not isinstance(scenario, Mapping) or not isinstance(scenario.get("flamegraph"), str):
+            continue
+        found = _find_flamegraph(scenario["flamegraph"], report)
+        if found is None:
+            continue
+        nodeid = str(scenario.get("id", ""))
+        try:
+            links[nodeid] = found.resolve().relative_to(page_dir).as_posix()
+        except ValueError:
+            unlinked.append((nodeid, found))
+    return links, unlinked
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """A report for people; exit 1 when it holds a regression or an error."""
     doc = load_document(args.path)
@@ -148,7 +184,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         else:
             from ..reports.html import render_html
 
-            text = render_html(raw)
+            page_dir = (args.output.parent if args.output is not None else Path.cwd()).resolve()
+            links, unlinked = flamegraph_links(raw, args.path, page_dir)
+            text = render_html(raw, flamegraphs=links)
+            for nodeid, found in unlinked:
+                print(
+                    f"memgate: flame graph of {nodeid} not linked: {found} is not under the page's "
+                    f"directory {page_dir}; write the page there with -o {found.parent.parent}/PAGE.html",
+                    file=sys.stderr,
+                )
     if args.output is None:
         sys.stdout.write(text)
     else:

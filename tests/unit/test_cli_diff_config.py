@@ -143,10 +143,8 @@ def test_show_and_diff_find_the_projects_baseline_and_say_which(
     (root / ".memgate/baseline.json").write_bytes(old.read_bytes())
     assert main(["show"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert (
-        out[0]
-        == f"reading {root / '.memgate/baseline.json'} (the default baseline path, beside {root / 'pyproject.toml'})"
-    )
+    beside = f"(the default baseline path, beside {root / 'pyproject.toml'})"
+    assert out[0] == f"reading {root / '.memgate/baseline.json'} {beside}"
     assert out[1].startswith(f"baseline {root / '.memgate/baseline.json'}: 1 scenario(s)")
     assert main(["show", "--json"]) == 0  # the JSON stays JSON: the line goes to stderr
     captured = capsys.readouterr()
