@@ -13,7 +13,7 @@ from ..backends.sites import EXTERNAL
 from ..errors import MemgateError
 from ..files import decode_json, read_document_text
 from ..model import AllocSite, RunStatus
-from ..units import format_size
+from ..units import format_size, plural
 from .documents import EXIT_OK, EXIT_REGRESSION, FAILING, WHAT_TO_PASS, Document, Scenario, load_document
 from .documents import size_text as _size
 
@@ -92,7 +92,7 @@ def _site_lines(title: str, sites: Sequence[AllocSite], per_call: int) -> list[s
         amount = format_size(site.size_bytes)
         if per_call > 1:
             amount += f" = {format_size(site.size_bytes / per_call)}/call"
-        lines.append(f"    {amount} in {site.count} allocations: {site.location}")
+        lines.append(f"    {amount} in {plural(site.count, 'allocation')}: {site.location}")
     return lines
 
 

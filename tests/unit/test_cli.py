@@ -270,6 +270,9 @@ def test_diff_halved_peak_is_an_improvement(old_baseline: Path, tmp_path: Path, 
     out = capsys.readouterr().out
     assert "tests/test_app.py::test_parse: improved" in out
     assert "heap peak fell from" in out
+    # the evidence of the fall, not "p = 1" of a rise
+    assert "for a fall (an improvement needs p < 0.0025 and more than 3% and 256 KiB)" in out
+    assert "p = 1 " not in out and "regression needs" not in out
 
 
 def test_diff_lists_added_and_removed_scenarios(old_baseline: Path, tmp_path: Path, capsys) -> None:
@@ -601,12 +604,12 @@ def test_report_names_a_run_stopped_at_the_hard_cap(
         "memray",
         iterations=50,
         error="exceeded hard cap",
-        peak_sites=(AllocSite("grow", "app.py", 3, 200 * MiB, 9),),
+        peak_sites=(AllocSite("grow", "app.py", 3, 200 * MiB, 9), AllocSite("once", "app.py", 9, MiB, 1)),
     )
     path = write_report(tmp_path / "r.json", {"t::cap": ("error", [stopped])})
     assert main(["report", str(path)]) == 1
     out = capsys.readouterr().out
     assert (
         "  Largest allocations alive when run 1 was stopped:\n    200 MiB in 9 allocations: grow at app.py:3"
-        in out
+        "\n    1.00 MiB in 1 allocation: once at app.py:9\n" in out
     )

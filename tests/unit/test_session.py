@@ -98,6 +98,10 @@ def test_unchanged_scenario_passes_after_one_run(tmp_path: Path) -> None:
     result = gate.measure("t.py::test_a", ScenarioSpec(), body)
     assert (result.outcome, len(result.records)) == (Outcome.PASS, 1)
     assert result.baseline is not None and len(result.baseline.runs) == 6
+    from pytest_memgate.reports.words import finding_text
+
+    texts = [finding_text(f) for f in result.verdict.findings if f.comparison is not None]
+    assert texts and all(" over 1 run against 6 baseline runs; " in text for text in texts)
 
 
 def test_a_leak_needs_its_confirming_run_and_is_never_written(tmp_path: Path) -> None:
