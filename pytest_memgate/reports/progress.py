@@ -9,6 +9,7 @@ from typing import Protocol
 
 from ..model import RunRecord, RunSummary
 from ..results import Note, ScenarioResult, Verdict
+from ..units import plural
 from .words import look_text, note_text, printable, run_figures
 
 
@@ -56,7 +57,7 @@ class ProgressPrinter:
     def looked(self, nodeid: str, runs: int, verdict: Verdict, stopping: bool) -> None:
         text = look_text(verdict, stopping)
         if self.verbose:
-            self.terminal.write_line(f"  look after {runs} run(s): {text}")
+            self.terminal.write_line(f"  look after {plural(runs, 'run')}: {text}")
         elif stopping:
             self.terminal.write(f" -> {text} ", flush=True)  # pytest's result letter follows
         else:

@@ -301,7 +301,7 @@ def note_text(note: Note) -> str:
         )
     if kind is NoteKind.SMALL_BASELINE:
         return (
-            f"the baseline holds {note.count} run(s) of this scenario, fewer than "
+            f"the baseline holds {plural(note.count, 'run')} of this scenario, fewer than "
             f"baseline_runs = {note.wanted}; its spread is known only roughly, which makes small "
             "regressions hard to prove: re-record it with --memgate-update"
         )

@@ -252,7 +252,7 @@ def test_options_from_pyproject(pytester: pytest.Pytester) -> None:
     wider = run(pytester, "--memgate-max-runs", "8")
     assert wider.ret == pytest.ExitCode.OK, wider.stdout.str()
     wider.stdout.fnmatch_lines(
-        ["*test_handler: note: the baseline holds 2 run(s)*fewer than baseline_runs = 6*"]
+        ["*test_handler: note: the baseline holds 2 runs*fewer than baseline_runs = 6*"]
     )
 
 
