@@ -136,7 +136,7 @@ def _limit_text(report: SessionReport) -> str:
     return f"{size} ({report.memory_limit_source})"
 
 
-def _verdict_cell(result: ScenarioResult) -> str:
+def verdict_cell(result: ScenarioResult) -> str:
     verdict = result.verdict
     if verdict.outcome is Outcome.SKIPPED:
         return f"skipped: {skip_reason(result.notes)}"
@@ -169,7 +169,7 @@ def _row(result: ScenarioResult) -> CompareRow:
     findings = result.verdict.findings if result.measured else ()
     return CompareRow(
         printable(result.nodeid),
-        _verdict_cell(result),
+        verdict_cell(result),
         result.outcome in (Outcome.REGRESSION, Outcome.ERROR),
         cells_from(findings, _current(result)),
         (str(len(result.records)), result.shape.shape.value if result.shape and result.measured else "-"),
