@@ -272,6 +272,11 @@ class LiveTerminal:
     def ensure_newline(self) -> None:
         with self._paused():
             self.terminal.ensure_newline()
+            # Under xdist the result letters are written with no file path on their line, which
+            # pytest's ensure_newline does not see: a line begun is ended here.
+            writer = getattr(self.terminal, "_tw", None)
+            if getattr(writer, "width_of_current_line", 0):
+                self.terminal.write("\n")
 
     def write(self, content: str, *, flush: bool = False) -> None:
         with self._paused():
@@ -308,6 +313,10 @@ class MeasureHook:
         except _UNREADABLE as exc:
             self.unreadable.append(report.nodeid)
             gate.results[report.nodeid] = _unreadable_result(report.nodeid, gate.backend.name, _problem(exc))
+        result = gate.results.get(report.nodeid)
+        if gate.progress is not None and result is not None:
+            worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "a worker")
+            gate.progress.arrived(result, str(worker), len(gate.results))
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config

@@ -100,6 +100,8 @@ class Progress(Protocol):
 
     def finished(self, result: ScenarioResult) -> None: ...
 
+    def arrived(self, result: ScenarioResult, worker: str, done: int) -> None: ...
+
 
 @dataclass
 class GateSession:

@@ -105,3 +105,8 @@ def format_size(n_bytes: float, *, signed: bool = False) -> str:
 def format_percent(ratio: float) -> str:
     """Relative change from a ratio: 1.052 -> '+5.2%'."""
     return f"{(ratio - 1) * 100:+.1f}%"
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 run``, ``2 runs``: a count people read without tripping on it."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"

@@ -149,3 +149,68 @@ def downsample(points: Sequence[tuple[float, int, int]], limit: int) -> tuple[tu
         bucket = points[int(i * size) : max(int((i + 1) * size), int(i * size) + 1)]
         out.append(max(bucket, key=lambda p: p[1]))
     return tuple(out)
+
+
+SiteKey = tuple[str, str, int, Sequence[Sequence[object]]]  # (function, filename, lineno, stack)
+
+
+def _callers(site: SiteKey) -> tuple[tuple[str, str], ...]:
+    """Who called the site's function, without line numbers: an edit above a function moves
+    every line in it. The frames inside libraries that the line called are left out: which
+    of their allocations was biggest changes from run to run."""
+    frames = [(str(frame[0]), str(frame[1])) for frame in site[3] if len(frame) == 3]
+    own = (site[0], site[1])
+    return tuple(frames[frames.index(own) + 1 :]) if own in frames else tuple(frames)
+
+
+def match_sites(current: Sequence[SiteKey], baseline: Sequence[SiteKey]) -> list[int | None]:
+    """For each current site, the index of the same site in ``baseline``, or None.
+
+    A site is its file and function: a line added above the function moves every line in
+    it, and it is still the same code. The same line matches first; then, within each
+    function, the pairs with the same callers, moved by the shift most pairs share, and
+    nearest, before any other. Each baseline site matches at most one current
+    site, so a new line in a function with one known site does not take that site's place.
+    """
+    found: list[int | None] = [None] * len(current)
+    taken: set[int] = set()
+    exact = {(f, p, n): i for i, (f, p, n, _) in reversed(list(enumerate(baseline)))}
+    for i, (f, p, n, _) in enumerate(current):
+        j = exact.get((f, p, n))
+        if j is not None and j not in taken:
+            found[i] = j
+            taken.add(j)
+    still = {(current[i][0], current[i][1]) for i in range(len(current)) if found[i] is not None}
+    groups: dict[tuple[str, str], list[int]] = {}
+    for j, (f, p, _, _) in enumerate(baseline):
+        if j not in taken:
+            groups.setdefault((f, p), []).append(j)
+    waiting = [
+        i for i in range(len(current)) if found[i] is None and (current[i][0], current[i][1]) in groups
+    ]
+    for (function, filename), candidates in groups.items():
+        mine = [i for i in waiting if current[i][0] == function and current[i][1] == filename]
+        shifts = [current[i][2] - baseline[j][2] for i in mine for j in candidates]
+        if not shifts:
+            continue
+        common = max(set(shifts), key=lambda s: (shifts.count(s), -abs(s)))
+        usual = common if shifts.count(common) > 1 else None  # one pair per shift: none to go by
+        pairs = sorted(
+            (
+                _callers(current[i]) != _callers(baseline[j]),
+                usual is not None and current[i][2] - baseline[j][2] != usual,
+                abs(current[i][2] - baseline[j][2]),
+                i,
+                j,
+            )
+            for i in mine
+            for j in candidates
+        )
+        settled = (function, filename) in still  # some of its lines did not move
+        for *_, i, j in pairs:
+            if settled and shifts.count(current[i][2] - baseline[j][2]) < 2:
+                continue  # beside lines that stayed, a lone other line is new code, not moved
+            if found[i] is None and j not in taken:
+                found[i] = j
+                taken.add(j)
+    return found

@@ -19,6 +19,7 @@ from .. import __version__
 from ..config import OPTIONS_BY_KEY, Option
 from ..errors import MemgateError
 from ..reports.comment import COMMENT_LIMIT
+from ..reports.compare import COLUMNS, DEFAULT_COLUMNS, SORTS, parse_columns
 from ..units import format_size
 from .comment import cmd_comment
 from .diff import POLICY_KEYS, cmd_diff, percent_text
@@ -68,6 +69,13 @@ def _add_policy_flags(parser: argparse.ArgumentParser) -> None:
             metavar="SIZE" if key in _SIZE_KEYS else "FRACTION" if key in _FRACTION_KEYS else "VALUE",
             help=text.replace("%", "%%"),  # argparse %-formats help strings
         )
+
+
+def _columns(text: str) -> tuple[str, ...]:
+    try:
+        return parse_columns(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_config_flag(parser: argparse.ArgumentParser) -> None:
@@ -121,8 +129,16 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
         description="Print one row per scenario of a baseline or a --memgate-report file: "
         "medians of heap peak, heap growth per call, RSS peak and RSS growth per call.",
     )
-    show.add_argument("path", type=Path, metavar="PATH", help="baseline or --memgate-report JSON file")
+    show.add_argument(
+        "path",
+        type=Path,
+        nargs="?",
+        metavar="PATH",
+        help="baseline or --memgate-report JSON file (default: the project's baseline, as the plugin "
+        "finds it from [tool.memgate] of the nearest pyproject.toml, else .memgate/baseline.json)",
+    )
     show.add_argument("--json", action="store_true", help="print the normalized data as JSON instead")
+    _add_config_flag(show)
 
     diff = sub.add_parser(
         "diff",
@@ -132,8 +148,36 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
         "pyproject.toml, or --config), which the flags below override. Files may be baselines, "
         "reports, or one of each. Exits 1 when any scenario regressed.",
     )
-    diff.add_argument("old", type=Path, metavar="OLD", help="the reference baseline or report")
-    diff.add_argument("new", type=Path, metavar="NEW", help="the baseline or report to judge")
+    diff.add_argument(
+        "old",
+        type=Path,
+        nargs="?",
+        metavar="OLD",
+        help="the reference baseline or report (default: the project's baseline, as the plugin finds "
+        "it; given alone, a path is NEW)",
+    )
+    diff.add_argument(
+        "new",
+        type=Path,
+        nargs="?",
+        metavar="NEW",
+        help="the baseline or report to judge (default: the report path of [tool.memgate])",
+    )
+    diff.add_argument(
+        "--columns",
+        type=_columns,
+        default=DEFAULT_COLUMNS,
+        metavar="LIST",
+        help=f"the table's metrics, comma-separated, from {', '.join(COLUMNS)}, or all "
+        f"(default: {','.join(DEFAULT_COLUMNS)})",
+    )
+    diff.add_argument(
+        "--sort",
+        choices=SORTS,
+        default="name",
+        help="the table's order: name (the id), verdict (failing and unclear first), or change "
+        "(the biggest increase of the first column first); default: name",
+    )
     _add_config_flag(diff)
     _add_policy_flags(diff)
 

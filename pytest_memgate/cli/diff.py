@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import GateConfig, read_pyproject_table, resolve_config
 from ..errors import MemgateError
+from ..reports.compare import LEGEND, Cell, CompareRow, cells_from, sort_rows, table_rows
+from ..reports.terminal import format_table
+from ..reports.words import printable
 from ..results import Finding, Metric, Outcome
 from ..units import format_size
 from .documents import EXIT_OK, EXIT_REGRESSION, Scenario, load_document
@@ -78,6 +81,38 @@ def load_project_config(explicit: Path | None, overrides: Mapping[str, Any]) -> 
     return ProjectConfig(config, source)
 
 
+@dataclass(frozen=True, slots=True)
+class ProjectFile:
+    path: Path
+    source: str  # why this file, in words
+
+
+def project_file(explicit: Path | None, key: str = "baseline") -> ProjectFile | None:
+    """The project's baseline (or ``report``) as the plugin would find it: ``[tool.memgate]``
+    of the nearest pyproject.toml, else the default beside it; None for a report when none
+    is configured. A file that is not there is an error saying where it was looked for."""
+    config = load_project_config(explicit, {}).config
+    path = config.baseline_path if key == "baseline" else config.report_path
+    if path is None:
+        return None
+    where = dict(config.sources).get(key)
+    if where is None:
+        pyproject = config.rootdir / "pyproject.toml"
+        beside = (
+            f"beside {pyproject}" if pyproject.is_file() else f"in {config.rootdir}, no pyproject.toml above"
+        )
+        where = f"the default {key} path, {beside}"
+    source = where.replace(f"[tool.memgate] {key} in ", "[tool.memgate] of ")
+    if not path.is_file():
+        what = (
+            "pass its path"
+            if key == "report"
+            else "pass its path, or record one with pytest --memgate --memgate-update"
+        )
+        raise MemgateError(f"memgate: no {key} file given and none at {path} ({source}); {what}")
+    return ProjectFile(path, source)
+
+
 def percent_text(value: float) -> str:
     return f"{value * 100:g}%"
 
@@ -105,6 +140,7 @@ class ScenarioDiff:
     note: str = ""
     unproven: tuple[Finding, ...] = ()  # past the tolerance, not proven (beside a regression)
     too_few: tuple[Finding, ...] = ()  # metrics the runs are too few to compare
+    compared: tuple[Finding, ...] = ()  # every metric's finding, for the table
 
 
 def _runs(n: int) -> str:
@@ -126,7 +162,7 @@ def diff_scenario(old: Scenario, new: Scenario, policy: Policy) -> ScenarioDiff:
     for label, side in (("OLD", old), ("NEW", new)):
         if not side.runs:
             return ScenarioDiff(old.id, NOT_COMPARED, (), f"{label} has no successful runs")
-    findings = compare_runs(new.runs, old.runs, policy)
+    findings = tuple(compare_runs(new.runs, old.runs, policy))
 
     # A comparison with too few runs has no test; it is said so, never silently dropped.
     def lacks_runs(f: Finding) -> bool:
@@ -137,20 +173,24 @@ def diff_scenario(old: Scenario, new: Scenario, policy: Policy) -> ScenarioDiff:
     regressed = tuple(f for f in usable if f.regressed)
     unclear = tuple(f for f in usable if f.suspected)
     if regressed:
-        return ScenarioDiff(old.id, Outcome.REGRESSION.value, regressed, unproven=unclear, too_few=too_few)
+        return ScenarioDiff(
+            old.id, Outcome.REGRESSION.value, regressed, unproven=unclear, too_few=too_few, compared=findings
+        )
     if unclear:
         note = "more runs are needed to decide"
-        return ScenarioDiff(old.id, Outcome.INCONCLUSIVE.value, unclear, note, too_few=too_few)
+        return ScenarioDiff(
+            old.id, Outcome.INCONCLUSIVE.value, unclear, note, too_few=too_few, compared=findings
+        )
     if too_few and len(too_few) == len(findings):
         note = (
             f"not enough runs: OLD has {_runs(len(old.runs))}, NEW {len(new.runs)}; a comparison "
             "needs at least 3 between them"
         )
-        return ScenarioDiff(old.id, NOT_COMPARED, (), note, too_few=too_few)
+        return ScenarioDiff(old.id, NOT_COMPARED, (), note, too_few=too_few, compared=findings)
     improved = tuple(f for f in usable if f.improved)
     if improved:
-        return ScenarioDiff(old.id, Outcome.IMPROVED.value, improved, too_few=too_few)
-    return ScenarioDiff(old.id, Outcome.PASS.value, (), too_few=too_few)
+        return ScenarioDiff(old.id, Outcome.IMPROVED.value, improved, too_few=too_few, compared=findings)
+    return ScenarioDiff(old.id, Outcome.PASS.value, (), too_few=too_few, compared=findings)
 
 
 def too_few_text(finding: Finding) -> str:
@@ -174,14 +214,53 @@ def diff_lines(result: ScenarioDiff) -> list[str]:
     return lines
 
 
+_MEDIANS = {
+    Metric.HEAP_PEAK: "peak_heap_bytes",
+    Metric.HEAP_GROWTH: "heap_growth",
+    Metric.RSS_PEAK: "peak_rss_bytes",
+    Metric.RSS_GROWTH: "rss_growth",
+}
+
+
+def _cells(findings: tuple[Finding, ...], new: Scenario) -> dict[Metric, Cell]:
+    return cells_from(findings, {metric: new.median(name) for metric, name in _MEDIANS.items()})
+
+
+def _row(result: ScenarioDiff, new: Scenario) -> CompareRow:
+    failing = result.outcome == Outcome.REGRESSION.value
+    return CompareRow(printable(result.id), result.outcome, failing, _cells(result.compared, new))
+
+
 def _policy_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {key: getattr(args, key) for key in POLICY_KEYS}
+
+
+def _diff_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """OLD and NEW as given; one path is NEW against the project's baseline; none is the
+    project's report (``report`` in ``[tool.memgate]``) against its baseline."""
+    if args.old is not None and args.new is not None:
+        return args.old, args.new
+    baseline = project_file(args.config)
+    assert baseline is not None  # a baseline always has a path
+    new = args.old
+    if new is None:
+        report = project_file(args.config, "report")
+        if report is None:
+            raise MemgateError(
+                f"memgate: diff needs NEW, the report or baseline to judge against {baseline.path} "
+                "(no report path in [tool.memgate]); pass it: memgate diff NEW or memgate diff OLD NEW"
+            )
+        print(f"NEW: {report.path} ({report.source})")
+        new = report.path
+    print(f"OLD: {baseline.path} ({baseline.source})")
+    return baseline.path, new
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from ..verdict import COMPARISONS, Policy
 
-    old, new = load_document(args.old), load_document(args.new)
+    old_path, new_path = _diff_paths(args)
+    old, new = load_document(old_path), load_document(new_path)
     project = load_project_config(args.config, _policy_overrides(args))
     config = project.config
     common = sorted(set(old.scenarios) & set(new.scenarios))
@@ -196,10 +275,23 @@ def cmd_diff(args: argparse.Namespace) -> int:
     print(f"config: {project.source}")
     print(f"tolerances: {tolerances_text(config)}")
     counts: dict[str, int] = {}
-    for nodeid in common:
-        result = diff_scenario(old.scenarios[nodeid], new.scenarios[nodeid], policy)
+    results = [diff_scenario(old.scenarios[nodeid], new.scenarios[nodeid], policy) for nodeid in common]
+    rows = [_row(result, new.scenarios[result.id]) for result in results]
+    rows += [CompareRow(printable(nodeid), "removed", False) for nodeid in removed]
+    rows += [
+        CompareRow(printable(nodeid), "added", False, _cells((), new.scenarios[nodeid])) for nodeid in added
+    ]
+    if rows:
+        print()
+        for line in format_table(table_rows(sort_rows(rows, args.sort, args.columns), args.columns)):
+            print(line)
+        if any(cell.mark for row in rows for cell in row.cells.values()) or any(r.failing for r in rows):
+            print(LEGEND)
+        print()
+    for result in results:  # the prose for what is not a plain pass
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
-        print("\n".join(diff_lines(result)))
+        if result.outcome != Outcome.PASS.value or result.too_few:
+            print("\n".join(diff_lines(result)))
     for nodeid in removed:
         print(f"{nodeid}: removed (only in OLD)")
     for nodeid in added:

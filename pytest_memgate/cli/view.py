@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ..backends.sites import EXTERNAL
 from ..errors import MemgateError
 from ..files import decode_json, read_document_text
 from ..model import AllocSite, RunStatus
-from ..units import format_size
+from ..units import format_size, plural
 from .documents import EXIT_OK, EXIT_REGRESSION, FAILING, WHAT_TO_PASS, Document, Scenario, load_document
 from .documents import size_text as _size
 
@@ -54,7 +56,15 @@ def show_lines(doc: Document) -> list[str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    doc = load_document(args.path)
+    from .diff import project_file
+
+    path = args.path
+    if path is None:  # the project's baseline, as the plugin finds it
+        found = project_file(args.config)
+        assert found is not None  # a baseline always has a path
+        path = found.path
+        print(f"reading {path} ({found.source})", file=sys.stderr if args.json else sys.stdout)
+    doc = load_document(path)
     if args.json:
         normalized = {
             "path": str(doc.path),
@@ -82,7 +92,7 @@ def _site_lines(title: str, sites: Sequence[AllocSite], per_call: int) -> list[s
         amount = format_size(site.size_bytes)
         if per_call > 1:
             amount += f" = {format_size(site.size_bytes / per_call)}/call"
-        lines.append(f"    {amount} in {site.count} allocations: {site.location}")
+        lines.append(f"    {amount} in {plural(site.count, 'allocation')}: {site.location}")
     return lines
 
 
@@ -122,6 +132,40 @@ def report_lines(doc: Document) -> list[str]:
     return lines
 
 
+def _find_flamegraph(shown: str, report: Path) -> Path | None:
+    """A flame graph the report names, relative to the rootdir it was written from (the
+    current directory or one above the report), else by its name beside the report."""
+    name = PurePosixPath(shown)
+    if shown.startswith(f"{EXTERNAL}/") or name.is_absolute() or ".." in name.parts:
+        candidates = []
+    else:
+        candidates = [base / name for base in (Path.cwd(), *report.resolve().parents)]
+    beside = report.resolve().parent
+    candidates += [*sorted(beside.glob(f"*-flamegraphs/{name.name}")), beside / name.name]
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def flamegraph_links(
+    document: Mapping[str, Any], report: Path, page_dir: Path
+) -> tuple[dict[str, str], list[tuple[str, Path]]]:
+    """Links, relative to the page, to the flame graphs a saved report kept; and those found
+    outside the page's directory, which a page does not link (it reaches nothing above it)."""
+    links: dict[str, str] = {}
+    unlinked: list[tuple[str, Path]] = []
+    for scenario in document.get("scenarios") or ():
+        if not isinstance(scenario, Mapping) or not isinstance(scenario.get("flamegraph"), str):
+            continue
+        found = _find_flamegraph(scenario["flamegraph"], report)
+        if found is None:
+            continue
+        nodeid = str(scenario.get("id", ""))
+        try:
+            links[nodeid] = found.resolve().relative_to(page_dir).as_posix()
+        except ValueError:
+            unlinked.append((nodeid, found))
+    return links, unlinked
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """A report for people; exit 1 when it holds a regression or an error."""
     doc = load_document(args.path)
@@ -140,7 +184,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         else:
             from ..reports.html import render_html
 
-            text = render_html(raw)
+            page_dir = (args.output.parent if args.output is not None else Path.cwd()).resolve()
+            links, unlinked = flamegraph_links(raw, args.path, page_dir)
+            text = render_html(raw, flamegraphs=links)
+            for nodeid, found in unlinked:
+                print(
+                    f"memgate: flame graph of {nodeid} not linked: {found} is not under the page's "
+                    f"directory {page_dir}; write the page there with -o {found.parent.parent}/PAGE.html",
+                    file=sys.stderr,
+                )
     if args.output is None:
         sys.stdout.write(text)
     else:

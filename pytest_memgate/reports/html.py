@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from ..units import format_size
+from ..units import format_size, plural
 from .html_assets import CSP, CSS, JS
 from .html_charts import OTHER_RUN_POINTS, POINTS, floor_chart, run_records, scaling_chart, timeline_chart
 from .html_svg import esc, thin
@@ -31,6 +31,7 @@ from .markdown import (
     HEADER,
     SiteChange,
     counts,
+    first_clause,
     number,
     site_changes,
     summary_rows,
@@ -63,8 +64,9 @@ def _sites_table(changes: Sequence[SiteChange], iterations: int | None) -> str:
         cells += [str(site.get("function", "")), change.location]
         if with_baseline:
             base = change.baseline_bytes
+            moved = "" if change.moved_from is None else f" (moved from line {change.moved_from})"
             cells += [
-                "-" if base is None else format_size(base),
+                "-" if base is None else format_size(base) + moved,
                 format_size(change.growth_bytes, signed=True),
             ]
         title = f' title="{esc(stack)}"' if stack else ""
@@ -119,6 +121,44 @@ def _relative_href(name: str) -> str | None:
     return quote(name.replace("\\", "/"), safe="/-_.~")
 
 
+def _runs(count: object) -> str:
+    return plural(count, "run") if isinstance(count, int) else f"{count} runs"
+
+
+def _verdict_paragraphs(scenario: Mapping[str, Any]) -> str:
+    """The verdict in short sentences, one per finding that decided it (what moved and by how
+    much); the statistics behind each stay in the Findings list below the charts. A message
+    that is not made of findings (an error's traceback, a pass) is shown as it is."""
+    message = str(scenario.get("message") or "")
+    findings = [f for f in scenario.get("findings") or () if isinstance(f, Mapping) and f.get("text")]
+    verdict = scenario.get("verdict")
+    deciding = {
+        "regression": [f for f in findings if f.get("regressed")],
+        "improved": [f for f in findings if f.get("improved")],
+        "inconclusive": [f for f in findings if f.get("ambiguous")],
+    }.get(str(verdict), [])
+    if not deciding:
+        return f'<p class="message">{esc(message)}</p>' if message else ""
+    lines = [_sentence(first_clause(str(f["text"]))) for f in deciding]
+    if verdict == "regression":
+        _, also, listed = message.partition("also past its tolerance, not yet proven:")
+        unproven = [f for f in findings if also and f.get("ambiguous") and str(f["text"]) in listed]
+        lines += [
+            "Also past its tolerance, not yet proven: "
+            + _sentence(first_clause(str(f["text"])), capital=False)
+            for f in unproven
+        ]
+    if verdict == "inconclusive":
+        lines.append("More runs are needed to decide.")
+    body = "".join(f"<p>{esc(line)}</p>" for line in lines)
+    return f'<div class="verdict">{body}<p class="more">The tests behind each are under Findings.</p></div>'
+
+
+def _sentence(clause: str, *, capital: bool = True) -> str:
+    clause = clause.strip()
+    return ((clause[:1].upper() + clause[1:]) if capital else clause).rstrip(".") + "."
+
+
 def _section(
     document: Mapping[str, Any], scenario: Mapping[str, Any], index: int, flamegraph: str | None
 ) -> str:
@@ -137,7 +177,7 @@ def _section(
             f"growth {format_size(number(scenario.get('growth_bytes_per_call')) or 0, signed=True)}/call",
             f"RSS peak {format_size(number(scenario.get('rss_peak_bytes')) or 0)}",
         ]
-    facts.append(f"{scenario.get('runs', 0)} run(s)")
+    facts.append(_runs(scenario.get("runs", 0)))
     if scenario.get("shape"):
         facts.append(f"shape: {scenario['shape']}")
     baseline = scenario.get("baseline")
@@ -145,16 +185,14 @@ def _section(
         facts.append(
             f"baseline: {format_size(number(baseline.get('peak_bytes')) or 0)} peak, "
             f"{format_size(number(baseline.get('growth_bytes_per_call')) or 0, signed=True)}/call "
-            f"over {baseline.get('runs', '?')} run(s)"
+            f"over {_runs(baseline.get('runs', '?'))}"
         )
     link = ""
     href = _relative_href(flamegraph) if flamegraph else None
     if href is not None:
         link = f' · <a class="flame" href="{esc(href)}">flame graph</a>'
     parts.append(f'<p class="facts">{" · ".join(esc(f) for f in facts)}{link}</p>')
-    message = str(scenario.get("message") or "")
-    if message:
-        parts.append(f'<p class="message">{esc(message)}</p>')
+    parts.append(_verdict_paragraphs(scenario))
     notes = [str(n) for n in scenario.get("notes") or ()]
     if notes:
         parts.append('<ul class="notes">' + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")

@@ -7,7 +7,7 @@ CSS = """
 :root{--fg:#1f2328;--mute:#59636e;--line:#d1d9e0;--bg:#fff;--bad:#cf222e;--good:#1a7f37;--warn:#9a6700;
 --heap:#0969da;--rss:#e16f24;--base:#1a7f37;--fit:#8250df}
 *{box-sizing:border-box}
-body{margin:0 auto;max-width:1180px;padding:12px;font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;
+body{margin:0 auto;max-width:1360px;padding:12px;font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;
 color:var(--fg);background:var(--bg);overflow-wrap:anywhere}
 h1{font-size:1.4em;margin:.2em 0}h2{font-size:1.1em;margin:0 0 .3em}h3{font-size:1em;margin:1em 0 .3em}
 code{font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
@@ -27,7 +27,13 @@ input,select{font:inherit;padding:2px 4px;max-width:100%}
 .badge.v-improved{background:var(--good);color:#fff}
 .badge.v-inconclusive,.badge.v-skipped{background:#fff8c5;color:var(--warn)}
 tr.v-regression td:nth-child(2),tr.v-error td:nth-child(2){color:var(--bad);font-weight:600}
+#summary td:first-child{white-space:normal;overflow-wrap:anywhere;min-width:12ch;max-width:34ch}
+#summary td:last-child{white-space:normal;min-width:8ch}
+tr.v-regression td:first-child,tr.v-error td:first-child{box-shadow:inset 4px 0 var(--bad)}
+@media (max-width:600px){#summary td:first-child{min-width:16ch;max-width:45vw}
+#summary td:nth-child(2){white-space:normal;min-width:10ch}}
 .message{white-space:pre-wrap}
+.verdict p{margin:.2em 0}.verdict .more{color:var(--mute);font-size:.9em}
 .findings li.bad{color:var(--bad)}.findings li.unclear{color:var(--warn)}.findings li.good{color:var(--good)}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,420px),1fr));gap:12px}
 figure{margin:0;min-width:0}figcaption{font-size:12px}

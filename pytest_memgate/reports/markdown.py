@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..backends.sites import SiteKey, match_sites
 from ..units import format_percent, format_size
 from .words import TABLE_HEADER
 
@@ -166,6 +167,15 @@ class SiteChange:
     site: Mapping[str, Any]
     kind: str  # "peak" (alive at the heap peak) or "retained" (still allocated at the end)
     baseline_bytes: float | None
+    baseline_lineno: object = None  # the line the baseline saw the same site at
+
+    @property
+    def moved_from(self) -> object:
+        """The baseline's line when the site's code has moved since (a line added above)."""
+        line = self.site.get("lineno")
+        return (
+            self.baseline_lineno if self.baseline_bytes is not None and self.baseline_lineno != line else None
+        )
 
     @property
     def size_bytes(self) -> float:
@@ -180,26 +190,34 @@ class SiteChange:
         return f"{self.site.get('filename', '?')}:{self.site.get('lineno', '?')}"
 
 
-def site_key(site: Mapping[str, Any]) -> tuple[str, str, object]:
-    return (str(site.get("function", "")), str(site.get("filename", "")), site.get("lineno"))
-
-
-def baseline_sites(scenario: Mapping[str, Any], kind: str) -> dict[tuple[str, str, object], float]:
-    """The baseline's figure per site, when the document carries the baseline's sites."""
-    baseline = scenario.get("baseline") or {}
-    sites = baseline.get(f"{kind}_sites") or ()
-    return {site_key(s): number(s.get("size_bytes")) or 0.0 for s in sites}
+def _site_key(site: Mapping[str, Any]) -> SiteKey:
+    line = site.get("lineno")
+    stack = [f for f in site.get("stack") or () if isinstance(f, (list, tuple))]
+    return (
+        str(site.get("function", "")),
+        str(site.get("filename", "")),
+        line if isinstance(line, int) else -1,
+        stack,
+    )
 
 
 def site_changes(scenario: Mapping[str, Any], kind: str) -> list[SiteChange]:
-    """Run 1's sites of ``kind`` (as the failure text shows them), with the baseline's figures."""
+    """Run 1's sites of ``kind`` (as the failure text shows them), each with the baseline's
+    figure for the same code: matched by file and function, not by line alone."""
     records = scenario.get("run_records") or ()
     if not records:
         return []
-    before = baseline_sites(scenario, kind)
+    current = [s for s in records[0].get(f"{kind}_sites") or () if isinstance(s, Mapping)]
+    baseline = scenario.get("baseline") or {}
+    before = [s for s in baseline.get(f"{kind}_sites") or () if isinstance(s, Mapping)]
+    if not before:
+        return [SiteChange(site, kind, None) for site in current]
+    matches = match_sites([_site_key(s) for s in current], [_site_key(s) for s in before])
     return [
-        SiteChange(site, kind, before.get(site_key(site)) if before else None)
-        for site in records[0].get(f"{kind}_sites") or ()
+        SiteChange(site, kind, None, None)
+        if j is None
+        else SiteChange(site, kind, number(before[j].get("size_bytes")) or 0.0, before[j].get("lineno"))
+        for site, j in zip(current, matches)
     ]
 
 
@@ -225,7 +243,8 @@ def site_amount(change: SiteChange, iterations: int | None = None) -> str:
     if change.kind == "retained" and iterations:
         amount += f" = {format_size(change.size_bytes / iterations)}/call"
     where = "alive at the heap peak" if change.kind == "peak" else "still allocated at the end"
-    was = "" if change.baseline_bytes is None else f" (baseline {format_size(change.baseline_bytes)})"
+    moved = "" if change.moved_from is None else f", moved from line {change.moved_from}"
+    was = "" if change.baseline_bytes is None else f" (baseline {format_size(change.baseline_bytes)}{moved})"
     return f"{amount} {where}{was}"
 
 

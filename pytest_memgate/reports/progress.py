@@ -9,6 +9,7 @@ from typing import Protocol
 
 from ..model import RunRecord, RunSummary
 from ..results import Note, ScenarioResult, Verdict
+from ..units import format_size, plural
 from .words import look_text, note_text, printable, run_figures
 
 
@@ -60,7 +61,7 @@ class ProgressPrinter:
         goes on to the traced runs."""
         text = look_text(verdict, stopping) if stopping or runs else "not a clear pass: traced runs follow"
         if self.verbose:
-            where = f"after {runs} run(s)" if runs else "first (cheap)"
+            where = f"after {plural(runs, 'run')}" if runs else "first (cheap)"
             self.terminal.write_line(f"  look {where}: {text}")
         elif stopping:
             self.terminal.write(f" -> {text} ", flush=True)  # pytest's result letter follows
@@ -70,3 +71,21 @@ class ProgressPrinter:
     def finished(self, result: ScenarioResult) -> None:
         if not self.verbose and result.verdict.error:
             self.terminal.write(f" -> {result.outcome.value} ", flush=True)
+
+    def arrived(self, result: ScenarioResult, worker: str, done: int) -> None:
+        """On the xdist controller, one line per scenario as its result arrives from a worker:
+        the workers' own progress never reaches the terminal, and dots alone for minutes read
+        as a hang."""
+        from .terminal import verdict_cell
+
+        figures = ""
+        if result.measured:
+            peak = format_size(result.median("peak_heap_bytes"))
+            growth = format_size(result.median("heap_growth"), signed=True)
+            figures = f" (heap peak {peak}, growth {growth}/call)"
+        runs = plural(len(result.records), "run")
+        self.terminal.ensure_newline()
+        self.terminal.write_line(
+            f"memgate {printable(result.nodeid)} on {printable(worker)}: {printable(verdict_cell(result))} "
+            f"after {runs}{figures} [{plural(done, 'scenario')} done]"
+        )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..backends.sites import SiteKey, match_sites
 from ..model import AllocSite, RunStatus
 from ..results import Metric, Note, NoteKind, Outcome, Reason, ScenarioResult, SessionReport
-from ..units import format_percent, format_size
+from ..units import format_size, plural
+from .compare import DEFAULT_COLUMNS, LEGEND, CompareRow, cells_from, table_rows
 from .words import (
-    TABLE_HEADER,
     finding_text,
     not_written_text,
     note_text,
@@ -19,23 +20,35 @@ from .words import (
 )
 
 
-def _site_line(site: AllocSite, before: dict[tuple[str, str, int], AllocSite], per: int) -> str:
-    key = (site.function, site.filename, site.lineno)
-    old = before.get(key)
-    was = f" (baseline {format_size(old.size_bytes)})" if old else " (not in the baseline's top sites)"
+def _site_key(site: AllocSite) -> SiteKey:
+    return (site.function, site.filename, site.lineno, site.stack)
+
+
+def _site_line(site: AllocSite, old: AllocSite | None, compared: bool, per: int) -> str:
+    if old is None:
+        was = " (not in the baseline's top sites)"
+    else:
+        moved = f", moved from line {old.lineno}" if old.lineno != site.lineno else ""
+        was = f" (baseline {format_size(old.size_bytes)}{moved})"
     amount = format_size(site.size_bytes)
     if per > 1:
         amount += f" = {format_size(site.size_bytes / per)}/call"
-    return f"    {amount} in {site.count} allocations: {printable(site.location)}{was if before else ''}"
+    where = printable(site.location) + (was if compared else "")
+    return f"    {amount} in {plural(site.count, 'allocation')}: {where}"
 
 
 def _sites(
     title: str, sites: Sequence[AllocSite], before: Sequence[AllocSite], per: int, limit: int = 5
 ) -> list[str]:
+    """The sites with the baseline's figure for the same code: matched by file and
+    function, so a line added above a function does not make its sites new."""
     if not sites:
         return []
-    index = {(s.function, s.filename, s.lineno): s for s in before}
-    return [title] + [_site_line(s, index, per) for s in sites[:limit]]
+    matches = match_sites([_site_key(s) for s in sites], [_site_key(s) for s in before])
+    return [title] + [
+        _site_line(s, None if j is None else before[j], bool(before), per)
+        for s, j in zip(sites[:limit], matches)
+    ]
 
 
 def headline(result: ScenarioResult) -> str:
@@ -131,7 +144,7 @@ def _limit_text(report: SessionReport) -> str:
     return f"{size} ({report.memory_limit_source})"
 
 
-def _verdict_cell(result: ScenarioResult) -> str:
+def verdict_cell(result: ScenarioResult) -> str:
     verdict = result.verdict
     if verdict.outcome is Outcome.SKIPPED:
         return f"skipped: {skip_reason(result.notes)}"
@@ -148,34 +161,29 @@ def counts_line(report: SessionReport) -> str:
     return "memgate: " + ", ".join(parts)
 
 
-def _change(result: ScenarioResult, metric: Metric) -> str:
-    """The change against the baseline as the finding estimated it: the table and the
-    failure text show one number for one change."""
-    comparisons = (f.comparison for f in result.verdict.findings if f.metric is metric)
-    comparison = next((c for c in comparisons if c is not None), None)  # not the budget check
-    if comparison is None:
-        return "-"
-    if metric is Metric.HEAP_PEAK:
-        return format_percent(comparison.ratio)
-    return format_size(comparison.delta, signed=True)
-
-
-def _row(result: ScenarioResult) -> tuple[str, ...]:
-    outcome = _verdict_cell(result)
-    nodeid = printable(result.nodeid)
+def _current(result: ScenarioResult) -> dict[Metric, float | None]:
     if not result.measured:
-        return (nodeid, outcome, "-", "-", "-", "-", "-", str(len(result.records)), "-")
-    peak, growth = result.median("peak_heap_bytes"), result.median("heap_growth")
-    return (
-        nodeid,
-        outcome,
-        format_size(peak),
-        _change(result, Metric.HEAP_PEAK),
-        format_size(growth, signed=True),
-        _change(result, Metric.HEAP_GROWTH),
-        format_size(result.median("peak_rss_bytes")),
-        f"{len(result.records)} cheap" if result.screened else str(len(result.records)),
-        result.shape.shape.value if result.shape else "-",
+        return {}
+    return {
+        Metric.HEAP_PEAK: result.median("peak_heap_bytes"),
+        Metric.HEAP_GROWTH: result.median("heap_growth"),
+        Metric.RSS_PEAK: result.median("peak_rss_bytes"),
+    }
+
+
+def _row(result: ScenarioResult) -> CompareRow:
+    """Each metric as baseline -> current and the change as the finding estimated it: the
+    table and the failure text show one number for one change."""
+    findings = result.verdict.findings if result.measured else ()
+    return CompareRow(
+        printable(result.nodeid),
+        verdict_cell(result),
+        result.outcome in (Outcome.REGRESSION, Outcome.ERROR),
+        cells_from(findings, _current(result)),
+        (
+            f"{len(result.records)} cheap" if result.screened else str(len(result.records)),
+            result.shape.shape.value if result.shape and result.measured else "-",
+        ),
     )
 
 
@@ -214,7 +222,10 @@ def _summary_lines(report: SessionReport) -> list[str]:
         )
     if not report.results:
         return [*lines, "no memload scenarios were measured"]
-    lines.extend(format_table([TABLE_HEADER, *(_row(r) for r in report.results)]))
+    rows = [_row(r) for r in report.results]
+    lines.extend(format_table(table_rows(rows, DEFAULT_COLUMNS, ("runs", "shape"))))
+    if any(cell.mark for row in rows for cell in row.cells.values()) or any(row.failing for row in rows):
+        lines.append(LEGEND)
     for r in report.results:
         if r.outcome in (Outcome.INCONCLUSIVE, Outcome.IMPROVED) or (
             r.outcome is Outcome.NEW and report.update_reason is None

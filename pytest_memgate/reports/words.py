@@ -29,9 +29,10 @@ from ..results import (
     ScalingTest,
     Verdict,
 )
-from ..units import format_percent, format_size
+from ..units import format_percent, format_size, plural
 
-# The scenario table's columns, the same in the terminal, Markdown and HTML summaries.
+# The scenario table's columns in the Markdown and HTML summaries (the terminal and `memgate
+# diff` show each metric from the baseline to now: reports/compare.py).
 TABLE_HEADER = (
     "scenario",
     "verdict",
@@ -104,6 +105,17 @@ def _unvouched(c: Comparison, noise: float) -> str:
     )
 
 
+def _evidence(c: Comparison, test: str, alpha: float, size: str) -> str:
+    """``over 2 runs against 6 baseline runs; <test> p = ...``: for a fall, the evidence of a
+    fall (``p = 1`` for a rise reads as no evidence at all) and what an improvement needs."""
+    runs = f"over {plural(c.n_current, 'run')} against {plural(c.n_baseline, 'baseline run')}"
+    if c.delta < 0:
+        verdict = f"p {p_equals(c.p_decrease)} for a fall (an improvement needs p < {p_text(alpha)}"
+    else:
+        verdict = f"p {p_equals(c.p_increase)} (regression needs p < {p_text(alpha)}"
+    return f"{runs}; {test} {verdict} and more than {size})"
+
+
 def _level(metric: str, e: LevelTest) -> str:
     c = e.comparison
     held = _unvouched(c, e.noise)
@@ -116,10 +128,14 @@ def _level(metric: str, e: LevelTest) -> str:
         f"{metric} {'grew' if c.delta >= 0 else 'fell'} from {format_size(c.baseline)} to "
         f"{format_size(c.current)} ({format_percent(c.ratio)}, 95% CI "
         f"{format_percent(c.ratio_low)} to {format_percent(c.ratio_high)}; "
-        f"{format_size(c.delta, signed=True)}) over {c.n_current} runs against "
-        f"{c.n_baseline} baseline runs; {_LEVEL_TESTS.get(e.spread, e.spread)} p "
-        f"{p_equals(c.p_increase)} (regression needs p < {p_text(e.alpha)} and more than "
-        f"{e.tolerance:.0%} and {format_size(e.min_bytes)}){held}"
+        f"{format_size(c.delta, signed=True)}) "
+        + _evidence(
+            c,
+            _LEVEL_TESTS.get(e.spread, e.spread),
+            e.alpha,
+            f"{e.tolerance:.0%} and {format_size(e.min_bytes)}",
+        )
+        + held
     )
 
 
@@ -130,10 +146,11 @@ def _rate(metric: str, e: RateTest) -> str:
         f"{metric} per call went from {format_size(c.baseline, signed=True)} to "
         f"{format_size(c.current, signed=True)} per call (change "
         f"{format_size(c.delta, signed=True)}/call, 95% CI {format_size(c.delta_low, signed=True)}"
-        f" to {format_size(c.delta_high, signed=True)}) over {c.n_current} runs against "
-        f"{c.n_baseline} baseline runs; one-sided {test} on per-run Theil-Sen slopes "
-        f"p {p_equals(c.p_increase)} (regression needs p < {p_text(e.alpha)} and more than "
-        f"{format_size(e.needed)}/call){_unvouched(c, e.noise)}"
+        f" to {format_size(c.delta_high, signed=True)}) "
+        + _evidence(
+            c, f"one-sided {test} on per-run Theil-Sen slopes", e.alpha, f"{format_size(e.needed)}/call"
+        )
+        + _unvouched(c, e.noise)
     )
 
 
@@ -141,11 +158,11 @@ def _budget(metric: str, e: BudgetCheck, over: bool) -> str:
     verb = "exceeds" if over else "is within"
     if e.trend_p is not None:  # a growth budget
         return (
-            f"{metric} {format_size(e.value, signed=True)}/call (median of {e.runs} runs, trend p "
+            f"{metric} {format_size(e.value, signed=True)}/call (median of {plural(e.runs, 'run')}, trend p "
             f"{p_equals(e.trend_p)}) {verb} the budget {e.name}={format_size(e.limit)}/call"
         )
     budget = f"{e.name}={format_size(e.limit)}"
-    return f"{metric} {format_size(e.value)} (median of {e.runs} runs) {verb} the budget {budget}"
+    return f"{metric} {format_size(e.value)} (median of {plural(e.runs, 'run')}) {verb} the budget {budget}"
 
 
 def _scaling(e: ScalingTest, over: bool) -> str:
@@ -299,7 +316,7 @@ def note_text(note: Note) -> str:
         )
     if kind is NoteKind.SMALL_BASELINE:
         return (
-            f"the baseline holds {note.count} run(s) of this scenario, fewer than "
+            f"the baseline holds {plural(note.count, 'run')} of this scenario, fewer than "
             f"baseline_runs = {note.wanted}; its spread is known only roughly, which makes small "
             "regressions hard to prove: re-record it with --memgate-update"
         )

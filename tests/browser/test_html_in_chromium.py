@@ -134,3 +134,84 @@ def test_at_a_phones_width_only_the_tables_scroll(browser: Any, report: tuple[Pa
         assert widths["table"] > widths["box"], widths  # the table is wider, and scrolls in its box
     finally:
         context.close()
+
+
+def _open_at(browser: Any, path: Path, width: int) -> tuple[Any, Any]:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    opened = context.new_page()
+    opened.set_default_timeout(10_000)
+    opened.goto(path.as_uri(), wait_until="load")
+    return context, opened
+
+
+def test_at_a_desktops_width_the_whole_table_shows(browser: Any, report: tuple[Path, dict[str, Any]]) -> None:
+    """At 1400 px no column is cut off: long ids wrap in their cell instead of pushing the
+    shape column out of the box."""
+    path, _ = report
+    context, desktop = _open_at(browser, path, 1400)
+    try:
+        sizes = desktop.evaluate(
+            """() => {
+              const t = document.querySelector("#summary");
+              const last = t.tHead.rows[0].cells[t.tHead.rows[0].cells.length - 1];
+              return {table: t.scrollWidth, box: t.parentElement.clientWidth,
+                      shape: last.getBoundingClientRect().right, view: window.innerWidth,
+                      header: last.textContent};
+            }"""
+        )
+        assert sizes["header"] == "shape"
+        assert sizes["table"] <= sizes["box"], sizes  # nothing to scroll to
+        assert sizes["shape"] <= sizes["view"], sizes
+    finally:
+        context.close()
+
+
+def test_at_a_phones_width_the_failing_rows_show_their_verdict(
+    browser: Any, report: tuple[Path, dict[str, Any]]
+) -> None:
+    """At 400 px the id wraps and the verdict column stays in view, and a failing row is
+    marked on its id cell, so which rows fail reads without scrolling."""
+    path, document = report
+    context, phone = _open_at(browser, path, 400)
+    try:
+        rows = phone.eval_on_selector_all(
+            "#summary tbody tr",
+            """rows => rows.map(r => ({
+              verdict: r.getAttribute("data-verdict"),
+              right: r.cells[1].getBoundingClientRect().right,
+              mark: getComputedStyle(r.cells[0]).boxShadow,
+            }))""",
+        )
+        view = phone.evaluate("() => window.innerWidth")
+        failing = [r for r in rows if r["verdict"] in ("regression", "error")]
+        assert len(failing) == sum(s["verdict"] in ("regression", "error") for s in document["scenarios"])
+        assert all(r["right"] <= view for r in rows), (rows, view)
+        assert all(r["mark"] != "none" for r in failing) and all(
+            r["mark"] == "none" for r in rows if r not in failing
+        )
+    finally:
+        context.close()
+
+
+def test_the_verdict_over_the_charts_reads_in_short_sentences(
+    page: Any, report: tuple[Path, dict[str, Any]]
+) -> None:
+    path, document = report
+    open_report(page, path)
+    seen = page.eval_on_selector_all(
+        "section.scenario",
+        """sections => sections.map(s => ({
+          verdict: s.dataset.verdict,
+          lines: Array.from(s.querySelectorAll(".verdict p"), p => p.innerText),
+          caption: (s.querySelector("figure figcaption") || {}).innerText || "",
+        }))""",
+    )
+    regressions = [s for s in seen if s["verdict"] == "regression"]
+    assert len(regressions) == sum(s["verdict"] == "regression" for s in document["scenarios"])
+    for section in regressions:  # one sentence per finding that decided it, and where the tests are
+        lines = section["lines"]
+        assert len(lines) >= 2 and lines[-1] == "The tests behind each are under Findings.", lines
+        assert all(line.endswith(".") and "; one-sided" not in line for line in lines), lines
+    assert max(len(s["lines"]) for s in regressions) >= 3  # the leak: two proven, one not yet
+    charted = [s for s in seen if "RSS with the tracker's own memory" in s["caption"]]
+    assert charted and all("measured in a separate run without the tracker" in s["caption"] for s in charted)

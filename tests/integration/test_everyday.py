@@ -88,7 +88,7 @@ def test_progress_the_pytest_way(pytester: pytest.Pytester) -> None:
             "memgate test_small.py::test_scenario: up to 2 runs, looks at [[]2[]]",
             "  run 1: heap peak *, heap growth *, RSS peak *, RSS growth * (* s)",
             "  run 2: heap peak *",
-            "  look after 2 run(s): new",
+            "  look after 2 runs: new",
         ]
     )
     quiet = run(pytester, "--memgate", "-q")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -178,6 +179,18 @@ def test_xdist_measures_each_scenario_once_and_writes_once(pytester: pytest.Pyte
     result = run(pytester, "-n", "2", "--memgate", "--memgate-update", "--memgate-report", "r.json")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*test_many.py::test_sized[[]4000[]]*new*"])
+    # the controller prints each scenario as its result arrives: progress, not a minute of dots
+    arrived = [line for line in result.stdout.lines if line.startswith("memgate test_many.py::test_sized[")]
+    assert len(arrived) == 4, result.stdout.str()
+    for line in arrived:
+        assert re.fullmatch(
+            r"memgate test_many\.py::test_sized\[\d+\] on gw[01]: new after 6 runs \(heap peak .+, "
+            r"growth .+/call\) \[\d scenarios? done\]",
+            line,
+        ), line
+    assert sorted(line.rsplit("[", 1)[1] for line in arrived) == [
+        f"{n} {'scenario' if n == 1 else 'scenarios'} done]" for n in (1, 2, 3, 4)
+    ]
     baseline = json.loads((pytester.path / ".memgate" / "baseline.json").read_text())
     assert len(baseline["scenarios"]) == 4
     report = json.loads((pytester.path / "r.json").read_text())

@@ -73,6 +73,25 @@ def test_doubled_peak_fails(pytester: pytest.Pytester, recorded: Path) -> None:
     result.stdout.fnmatch_lines(["*heap peak grew from * to *", "*regression (peak)*"])
 
 
+def test_a_line_added_above_the_test_leaves_its_sites_matched(
+    pytester: pytest.Pytester, recorded: Path
+) -> None:
+    """The baseline's sites are matched by file and function: a blank line above the test
+    moves every line in it, and its json.dumps line is still the baseline's, shown as moved."""
+    source = pytester.path / "test_scenario.py"
+    text = source.read_text()
+    source.write_text(text.replace("@pytest.mark.memload", "\n@pytest.mark.memload", 1))
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "text = json.dumps" in row)
+    result = run(pytester, "--memgate", plant="double")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*Largest allocations alive at the heap peak (run 1):",
+            f"*test_handler at test_scenario.py:{line + 1} (baseline *, moved from line {line})",
+        ]
+    )
+
+
 def test_unchanged_scenario_passes_five_times_in_a_row(pytester: pytest.Pytester, recorded: Path) -> None:
     for attempt in range(5):
         result = run(pytester, "--memgate")
@@ -248,7 +267,7 @@ def test_options_from_pyproject(pytester: pytest.Pytester) -> None:
     wider = run(pytester, "--memgate-max-runs", "8")
     assert wider.ret == pytest.ExitCode.OK, wider.stdout.str()
     wider.stdout.fnmatch_lines(
-        ["*test_handler: note: the baseline holds 2 run(s)*fewer than baseline_runs = 6*"]
+        ["*test_handler: note: the baseline holds 2 runs*fewer than baseline_runs = 6*"]
     )
 
 

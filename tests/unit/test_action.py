@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_reports_html import EVIL, report_document, scenario
+from helpers.report_document import EVIL, report_document, scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_GH = """#!/usr/bin/env bash

@@ -18,7 +18,7 @@ import pytest
 import pytest_memgate
 import pytest_memgate.backends as backends
 from pytest_memgate.backends import choose_backend, get_backend, janitor
-from pytest_memgate.backends.sites import EXTERNAL, UNNAMED, make_sites, short_path
+from pytest_memgate.backends.sites import EXTERNAL, UNNAMED, make_sites, match_sites, short_path
 from pytest_memgate.backends.tracemalloc import FunctionNames, TracemallocBackend
 from pytest_memgate.errors import BackendUnavailable
 from pytest_memgate.model import RunRecord, RunRequest, RunStatus
@@ -123,6 +123,47 @@ def test_make_sites_reports_the_users_line_without_the_gate_or_the_harness() -> 
     ]
     assert sites[0].stack == (("loads", "json5/lib.py", 10), ("handler", "app/api.py", 12))
     assert make_sites(raw, root="/proj", limit=1) == sites[:1]
+
+
+def test_a_site_whose_line_moved_is_still_the_same_site() -> None:
+    """A line added above a function moves every line in it by one: its sites are matched by
+    file and function, each to the line moved by the same shift, never twice."""
+    caller = ("test_cache", "tests/test_cache.py", 30)
+    before = [
+        ("quote", "shop/cache.py", 52, [("quote", "shop/cache.py", 52), caller]),
+        ("quote", "shop/cache.py", 57, [("quote", "shop/cache.py", 57), caller]),
+        ("load", "shop/db.py", 9, [("load", "shop/db.py", 9)]),
+    ]
+    after = [
+        ("quote", "shop/cache.py", 58, [("quote", "shop/cache.py", 58), (caller[0], caller[1], 31)]),
+        ("quote", "shop/cache.py", 53, [("quote", "shop/cache.py", 53), (caller[0], caller[1], 31)]),
+        ("load", "shop/db.py", 9, [("load", "shop/db.py", 9)]),  # this file did not change
+        ("render", "shop/cache.py", 90, []),  # a function the baseline never saw
+        ("quote", "shop/cache.py", 70, []),  # a third site of quote: the baseline has no more
+    ]
+    assert match_sites(after, before) == [1, 0, 2, None, None]
+    assert match_sites(after, []) == [None] * 5
+    # a new, bigger line in the function does not take the moved line's place
+    new_first = [("quote", "shop/cache.py", 61, []), ("quote", "shop/cache.py", 53, [])]
+    assert match_sites(new_first, before[:1]) == [None, 0]
+    # beside a line that stayed, another line of the function is new code, not a moved one
+    assert match_sites([before[0], ("quote", "shop/cache.py", 60, [])], before[:2]) == [0, None]
+    # a line added in the middle moves the lines below it together
+    middle = [before[0], ("quote", "shop/cache.py", 58, []), ("quote", "shop/cache.py", 61, [])]
+    assert match_sites(middle, [*before[:2], ("quote", "shop/cache.py", 60, [])]) == [0, 1, 2]
+
+
+def test_the_same_line_wins_and_the_stack_breaks_ties() -> None:
+    before = [
+        ("make", "app.py", 10, [("make", "app.py", 10), ("from_api", "api.py", 4)]),
+        ("make", "app.py", 12, [("make", "app.py", 12), ("from_cli", "cli.py", 8)]),
+    ]
+    assert match_sites([before[1], before[0]], before) == [1, 0]
+    moved = [
+        ("make", "app.py", 20, [("make", "app.py", 20), ("from_cli", "cli.py", 8)]),
+        ("make", "app.py", 21, [("make", "app.py", 21), ("from_api", "api.py", 4)]),
+    ]
+    assert match_sites(moved, before) == [1, 0]  # by caller, not by order or distance
 
 
 def test_no_site_or_stack_frame_carries_an_absolute_path() -> None:

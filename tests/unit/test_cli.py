@@ -6,6 +6,7 @@ The files they read come from ``helpers.cli_files``; ``merge`` is in test_cli_me
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -114,16 +115,91 @@ def test_diff_doubled_heap_peak_is_a_regression(old_baseline: Path, tmp_path: Pa
     out = capsys.readouterr().out
     assert "tests/test_app.py::test_parse: regression" in out
     assert "heap peak grew from" in out
-    assert "tests/test_app.py::test_render: pass" in out
+    assert table_row(out, "tests/test_app.py::test_render")[0] == "pass"
+    assert "tests/test_app.py::test_render: pass" not in out  # the prose is for what did not pass
     assert "over 2 common scenario(s) x 4 metrics = 0.0013 per test" in out  # Bonferroni
     assert "RSS peak grew" not in out  # only the findings that explain the outcome are spelled out
+
+
+def table_row(out: str, nodeid: str) -> list[str]:
+    """The cells of the compare table's row for ``nodeid`` after the id (the verdict first)."""
+    line = next(line for line in out.splitlines() if nodeid in line.split())
+    cells = re.split(r"\s{2,}", line.strip())
+    return cells[2:] if cells[0] == "FAIL" else cells[1:]
+
+
+def table_ids(out: str) -> list[str]:
+    """The ids of the compare table's rows, in their order."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("scenario"))
+    end = next(i for i in range(start, len(lines)) if not lines[i].strip() or lines[i].startswith("marks:"))
+    return [line.split()[1 if line.startswith("FAIL") else 0] for line in lines[start + 2 : end]]
+
+
+def test_diff_table_shows_each_metric_from_old_to_new_with_its_change_and_mark(
+    old_baseline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = write_baseline(
+        tmp_path / "new.json",
+        {
+            "tests/test_app.py::test_parse": BaselineEntry("memray", runs(20 * MiB, n=6)),
+            "tests/test_app.py::test_render": BaselineEntry("memray", runs(1 * MiB)),
+        },
+    )
+    assert main(["diff", str(old_baseline), str(new)]) == 1
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "scenario" in line.split())
+    assert re.split(r"\s{2,}", header.strip()) == [
+        "scenario", "verdict", "heap peak", "vs base", "growth/call", "vs base", "RSS peak", "vs base"
+    ]  # fmt: skip
+    parse = next(line for line in out.splitlines() if "tests/test_app.py::test_parse" in line.split())
+    assert parse.startswith("FAIL  ")  # the failing row is marked
+    cells = table_row(out, "tests/test_app.py::test_parse")
+    assert cells[:4] == ["regression", "10.0 -> 20.0 MiB", "+100.0% !", "+11 -> +12 B"]
+    assert table_row(out, "tests/test_app.py::test_render")[:4] == [
+        "improved", "2.00 -> 1.00 MiB", "-49.9% v", "+11 -> +11 B"
+    ]  # fmt: skip
+    assert "marks: ! regression (proven)" in out
+    assert "heap peak grew from 10.0 MiB to 20.0 MiB" in out  # the prose stays for the failure
+
+    assert table_ids(out) == ["tests/test_app.py::test_parse", "tests/test_app.py::test_render"]
+
+    both = [str(old_baseline), str(new)]
+    assert main(["diff", "--columns", "rss-growth,heap-peak", *both]) == 1
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "scenario" in line.split())
+    assert re.split(r"\s{2,}", header.strip()) == [
+        "scenario", "verdict", "RSS growth/call", "vs base", "heap peak", "vs base"
+    ]  # fmt: skip
+    # by the change of the first column's metric, the biggest increase first
+    assert main(["diff", "--sort", "change", "--columns", "heap-peak", *reversed(both)]) == 0
+    assert table_ids(capsys.readouterr().out) == [
+        "tests/test_app.py::test_render",
+        "tests/test_app.py::test_parse",
+    ]
+    assert main(["diff", "--sort", "verdict", *reversed(both)]) == 0
+    assert table_ids(capsys.readouterr().out) == [
+        "tests/test_app.py::test_render",
+        "tests/test_app.py::test_parse",
+    ]
+    assert main(["diff", "--columns", "all", *both]) == 1
+    assert "RSS growth/call" in capsys.readouterr().out
+
+
+def test_diff_names_the_known_columns_when_one_is_not(
+    old_baseline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["diff", "--columns", "heap-pek", str(old_baseline), str(old_baseline)]) == 2
+    assert "unknown column(s) heap-pek; choose from heap-peak, heap-growth, rss-peak, rss-growth" in (
+        capsys.readouterr().err
+    )
 
 
 def test_diff_identical_files_pass(old_baseline: Path, capsys) -> None:
     assert main(["diff", str(old_baseline), str(old_baseline)]) == 0
     out = capsys.readouterr().out
-    assert "tests/test_app.py::test_parse: pass" in out
-    assert "tests/test_app.py::test_render: pass" in out
+    assert table_row(out, "tests/test_app.py::test_parse")[0] == "pass"
+    assert table_row(out, "tests/test_app.py::test_render")[0] == "pass"
     assert "regression" not in out
 
 
@@ -135,6 +211,9 @@ def test_diff_halved_peak_is_an_improvement(old_baseline: Path, tmp_path: Path, 
     out = capsys.readouterr().out
     assert "tests/test_app.py::test_parse: improved" in out
     assert "heap peak fell from" in out
+    # the evidence of the fall, not "p = 1" of a rise
+    assert "for a fall (an improvement needs p < 0.0025 and more than 3% and 256 KiB)" in out
+    assert "p = 1 " not in out and "regression needs" not in out
 
 
 def test_diff_lists_added_and_removed_scenarios(old_baseline: Path, tmp_path: Path, capsys) -> None:
@@ -149,7 +228,8 @@ def test_diff_lists_added_and_removed_scenarios(old_baseline: Path, tmp_path: Pa
     out = capsys.readouterr().out
     assert "tests/test_app.py::test_render: removed (only in OLD)" in out
     assert "tests/test_app.py::test_export: added (only in NEW)" in out
-    assert "tests/test_app.py::test_parse: pass" in out
+    assert table_row(out, "tests/test_app.py::test_parse")[0] == "pass"
+    assert table_row(out, "tests/test_app.py::test_render") == ["removed", *["-"] * 6]
     assert out.splitlines()[-1] == "1 pass, 1 removed, 1 added"
 
 
@@ -465,14 +545,14 @@ def test_report_names_a_run_stopped_at_the_hard_cap(
         "memray",
         iterations=50,
         error="exceeded hard cap",
-        peak_sites=(AllocSite("grow", "app.py", 3, 200 * MiB, 9),),
+        peak_sites=(AllocSite("grow", "app.py", 3, 200 * MiB, 9), AllocSite("once", "app.py", 9, MiB, 1)),
     )
     path = write_report(tmp_path / "r.json", {"t::cap": ("error", [stopped])})
     assert main(["report", str(path)]) == 1
     out = capsys.readouterr().out
     assert (
         "  Largest allocations alive when run 1 was stopped:\n    200 MiB in 9 allocations: grow at app.py:3"
-        in out
+        "\n    1.00 MiB in 1 allocation: once at app.py:9\n" in out
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_reports_html import CRASH, EVIL, FLAT, TEST_LINES, report_document, scenario
+from helpers.report_document import CRASH, EVIL, FLAT, TEST_LINES, report_document, scenario
 
 from pytest_memgate.cli import main
 from pytest_memgate.config import GateConfig

@@ -46,7 +46,7 @@ def test_project_tolerances_apply(pair: tuple[Path, Path], capsys) -> None:
     assert f"config: [tool.memgate] in {path}\n" in out
     assert "tolerances: heap peak > 5% and 256 KiB" in out
     assert "false-alarm rate 0.05 over 1 common scenario(s) x 4 metrics = 0.013 per test" in out
-    assert "t::a: pass" in out
+    assert next(row for row in out.splitlines() if row.startswith("t::a ")).split()[1] == "pass"
 
 
 def test_flags_override_the_project(pair: tuple[Path, Path], capsys) -> None:
@@ -57,7 +57,10 @@ def test_flags_override_the_project(pair: tuple[Path, Path], capsys) -> None:
     assert "tolerances: heap peak > 3% and 300 KiB" in out
     assert "t::a: regression" in out
     assert main(["diff", *map(str, pair), "--peak-min-bytes", "1 MiB"]) == 0  # +410 KiB is below it
-    assert "t::a: pass" in capsys.readouterr().out
+    assert (
+        next(row for row in capsys.readouterr().out.splitlines() if row.startswith("t::a ")).split()[1]
+        == "pass"
+    )
 
 
 def test_project_without_a_memgate_table_means_defaults(pair: tuple[Path, Path], capsys) -> None:
@@ -121,3 +124,41 @@ def test_flags_come_from_the_option_table(capsys) -> None:
     help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     assert "--peak-min-bytes SIZE" in help_text and "else 256 KiB)" in help_text
     assert "--peak-tolerance FRACTION" in help_text and "else 3%)" in help_text
+
+
+def test_show_and_diff_find_the_projects_baseline_and_say_which(
+    pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run from below the project, as pytest is: the default path beside the pyproject.toml,
+    then the one ``[tool.memgate]`` names, and its ``report`` as NEW when none is given."""
+    old, new = pair
+    root = _project('[project]\nname = "x"\n').parent
+    assert main(["show"]) == 2
+    err = capsys.readouterr().err
+    assert f"no baseline file given and none at {root / '.memgate/baseline.json'}" in err
+    assert f"(the default baseline path, beside {root / 'pyproject.toml'})" in err
+    assert "record one with pytest --memgate --memgate-update" in err
+
+    (root / ".memgate").mkdir()
+    (root / ".memgate/baseline.json").write_bytes(old.read_bytes())
+    assert main(["show"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    beside = f"(the default baseline path, beside {root / 'pyproject.toml'})"
+    assert out[0] == f"reading {root / '.memgate/baseline.json'} {beside}"
+    assert out[1].startswith(f"baseline {root / '.memgate/baseline.json'}: 1 scenario(s)")
+    assert main(["show", "--json"]) == 0  # the JSON stays JSON: the line goes to stderr
+    captured = capsys.readouterr()
+    assert captured.out.startswith("{") and captured.err.startswith("reading ")
+
+    path = _project(f'[tool.memgate]\nbaseline = "{old}"\nreport = "{new}"\n')
+    assert main(["diff", str(new)]) == 1  # one path: NEW, against the project's baseline
+    out = capsys.readouterr().out
+    assert f"OLD: {old} ([tool.memgate] of {path})" in out
+    assert f"memgate diff: OLD baseline {old} -> NEW baseline {new};" in out
+    assert main(["diff"]) == 1  # none: the project's report against its baseline
+    out = capsys.readouterr().out
+    assert f"NEW: {new} ([tool.memgate] of {path})" in out and "t::a: regression" in out
+
+    _project(f'[tool.memgate]\nbaseline = "{old}"\n')
+    assert main(["diff"]) == 2
+    assert "diff needs NEW, the report or baseline to judge against" in capsys.readouterr().err

@@ -234,3 +234,19 @@ def test_an_id_with_newlines_escapes_and_colons_stays_one_workflow_command() -> 
     assert "\n" not in line and "\r" not in line and "\x1b" not in line
     assert line.startswith("::error file=t.py,line=3,title=memgate::error in t.py::test_x[two\\nlines")
     assert "\\r\\x1b[31m50%25]%0Aboom" in line
+
+
+def test_a_site_moved_by_an_added_line_keeps_its_baseline_figure(document: dict[str, Any]) -> None:
+    """The report and the page match the baseline's sites by file and function, as the
+    terminal does: a line added above ``quote`` does not make its site new."""
+    from pytest_memgate.reports.html import render_html
+
+    doc = copy.deepcopy(document)
+    leak = scenario(doc, EVIL)
+    leak["baseline"]["retained_sites"] = [
+        {"function": "quote", "filename": PLANTED[0], "lineno": PLANTED[1] - 1, "size_bytes": 512, "count": 4}
+    ]
+    text = render_markdown(doc)
+    assert f"(baseline 512 B, moved from line {PLANTED[1] - 1})" in text
+    page = render_html(doc)
+    assert f"512 B (moved from line {PLANTED[1] - 1})" in page[page.index("Still allocated after") :]

@@ -29,6 +29,7 @@ from helpers.report_document import (
 
 from pytest_memgate.reports.html import OTHER_RUN_POINTS, POINTS, render_html, thin
 from pytest_memgate.reports.markdown import visible
+from pytest_memgate.units import format_size
 
 
 @pytest.fixture(scope="module")
@@ -270,3 +271,30 @@ def test_invisible_marks_that_reorder_text_are_spelled_out() -> None:
     text = render_html({"scenarios": [{"id": "t.py::test_a\u202e\u2028x", "verdict": "pass", "runs": 0}]})
     assert "\u202e" not in text and "\u2028" not in text
     assert "t.py::test_a\\u202e\\u2028x" in text
+
+
+def test_the_verdict_reads_in_short_sentences_with_counts_in_words(document: dict[str, Any]) -> None:
+    """One sentence per finding that decided the verdict (the tests stay under Findings),
+    ``1 run`` rather than ``1 run(s)``, and the chart says why its RSS reads higher than the
+    RSS peak the gate compares."""
+    text = render_html(document)
+    leak = section_of(text, EVIL)
+    verdict = leak[
+        leak.index('<div class="verdict">') : leak.index("</div>", leak.index('<div class="verdict">'))
+    ]
+    sentences = re.findall(r"<p[^>]*>(.*?)</p>", verdict)
+    assert sentences[0].startswith("Heap growth per call went from +") and sentences[0].endswith(
+        "baseline runs."
+    )
+    assert sentences[1].startswith("RSS growth per call went from +")
+    assert sentences[2].startswith("Also past its tolerance, not yet proven: heap peak grew from ")
+    assert sentences[-1] == "The tests behind each are under Findings."
+    assert not any("one-sided" in s for s in sentences)
+    assert "1 run(s)" not in text and "run(s)" not in leak
+    single = next(s for s in document["scenarios"] if s["runs"] == 1 and s["verdict"] == "pass")
+    assert " · 1 run · " in section_of(text, single["id"])
+    rss = format_size(scenario(document, EVIL)["rss_peak_bytes"])
+    assert (
+        f"RSS here includes the tracker&#x27;s own memory; the RSS peak ({rss}) the gate compares is "
+        "measured in a separate run without the tracker" in leak
+    )

@@ -21,8 +21,9 @@ from pytest_memgate.model import RunRecord, RunRequest, RunStatus
 from pytest_memgate.recording import held_update, update_reason
 from pytest_memgate.reports.json import build_report
 from pytest_memgate.reports.terminal import failure_text, summary_lines
-from pytest_memgate.results import NoteKind, Outcome, Reason
+from pytest_memgate.results import Metric, NoteKind, Outcome, Reason
 from pytest_memgate.session import GateSession
+from pytest_memgate.units import format_size
 from pytest_memgate.verdict import Failure
 
 
@@ -40,11 +41,16 @@ def test_new_scenario_takes_runs_and_is_not_written_without_update(tmp_path: Pat
 
 
 def test_unchanged_scenario_passes_after_one_run(tmp_path: Path) -> None:
+    """One full run, compared with the entry's six (the cheap first look is tested below)."""
     record_baseline(tmp_path)
-    gate = session(tmp_path, runner(record))
+    gate = session(tmp_path, runner(record), screen=False)
     result = gate.measure("t.py::test_a", ScenarioSpec(), body)
     assert (result.outcome, len(result.records)) == (Outcome.PASS, 1)
     assert result.baseline is not None and len(result.baseline.runs) == 6
+    from pytest_memgate.reports.words import finding_text
+
+    texts = [finding_text(f) for f in result.verdict.findings if f.comparison is not None]
+    assert texts and all(" over 1 run against 6 baseline runs; " in text for text in texts)
 
 
 def test_a_leak_needs_its_confirming_run_and_is_never_written(tmp_path: Path) -> None:
@@ -61,6 +67,39 @@ def test_a_leak_needs_its_confirming_run_and_is_never_written(tmp_path: Path) ->
     gate.write_baseline()
     assert gate.not_written == [("t.py::test_a", "regression")]
     assert (tmp_path / ".memgate/baseline.json").read_text() == before
+
+
+def test_a_leaking_site_moved_by_an_added_line_is_compared_with_its_baseline_figure(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from pytest_memgate.model import AllocSite
+
+    record_baseline(tmp_path)
+    gate = session(tmp_path, runner(lambda rng: record(rng, leak=4096)))
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert result.outcome is Outcome.REGRESSION and result.baseline is not None
+    old = (
+        AllocSite("quote", "shop/cache.py", 12, 2 * MiB, 1),
+        AllocSite("quote", "shop/cache.py", 15, MiB, 1),
+    )
+    new = (
+        AllocSite("quote", "shop/cache.py", 13, 9 * MiB, 1),
+        AllocSite("quote", "shop/cache.py", 16, 4 * MiB, 2),
+        AllocSite("render", "shop/page.py", 3, MiB, 3),
+    )
+    moved = replace(
+        result,
+        records=(replace(result.records[0], retained_sites=new), *result.records[1:]),
+        baseline=replace(result.baseline, retained_sites=old),
+    )
+    lines = failure_text(moved).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("  Memory still allocated"))
+    assert [line.split(": ", 1)[1] for line in lines[start + 1 : start + 4]] == [
+        "quote at shop/cache.py:13 (baseline 2.00 MiB, moved from line 12)",
+        "quote at shop/cache.py:16 (baseline 1.00 MiB, moved from line 15)",
+        "render at shop/page.py:3 (not in the baseline's top sites)",
+    ]
+    assert " in 1 allocation: quote" in lines[start + 1] and " in 2 allocations: " in lines[start + 2]
 
 
 def test_without_update_a_deterministic_jump_stops_once_odd_runs_cannot_explain_it(tmp_path: Path) -> None:
@@ -402,3 +441,30 @@ def test_a_refresh_that_passed_its_first_look_adds_a_cheap_run_only(tmp_path: Pa
     assert entry.runs == old_entry.runs and entry.peak_sites == old_entry.peak_sites
     assert entry.screen_runs == (*old_entry.screen_runs, *result.screen)
     assert gate.written[0][1].endswith("1 cheap run(s) added, the entry keeps its last 4")
+
+
+def test_summary_table_shows_each_metric_from_baseline_to_current_and_marks_the_failures(
+    tmp_path: Path,
+) -> None:
+    import re
+
+    record_baseline(tmp_path)
+    gate = session(tmp_path, runner(lambda rng: record(rng, leak=4096)))
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert result.outcome is Outcome.REGRESSION and result.baseline is not None
+    lines = summary_lines(gate.report())
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["scenario", "verdict"])
+    assert re.split(r"\s{2,}", lines[header].strip()) == [
+        "scenario", "verdict", "heap peak", "vs base", "growth/call", "vs base",
+        "RSS peak", "vs base", "runs", "shape",
+    ]  # fmt: skip
+    row = lines[header + 2]
+    assert row.startswith("FAIL  t.py::test_a  regression (growth)")
+    cells = re.split(r"\s{2,}", row)
+    growth = next(f.comparison for f in result.verdict.regressed if f.metric is Metric.HEAP_GROWTH)
+    assert growth is not None
+    was, now = (format_size(v, signed=True) for v in (growth.baseline, result.median("heap_growth")))
+    assert cells[5] == f"{was.split()[0] if was.split()[1] == now.split()[1] else was} -> {now}"
+    assert cells[6] == format_size(growth.delta, signed=True) + " !"
+    assert " -> " in cells[3] and " -> " in cells[7]  # the peaks too, from the baseline's
+    assert lines[header + 3].startswith("marks: ! regression (proven)")
