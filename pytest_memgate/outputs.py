@@ -15,7 +15,7 @@ from typing import Any
 from .backends.sites import EXTERNAL
 from .config import GateConfig
 from .errors import MemgateError
-from .files import write_atomic
+from .files import append_text, write_atomic
 
 
 def write_error(what: str, path: Path, exc: Exception, kept: str) -> str:
@@ -115,8 +115,7 @@ def write_outputs(
         from .reports.github import step_summary
 
         try:
-            with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(step_summary(document) + "\n")
+            append_text(Path(summary), step_summary(document) + "\n")
             files.append(("GitHub step summary", summary))
         except OSError as exc:
             errors.append(write_error("GitHub step summary", Path(summary), exc, "not written"))

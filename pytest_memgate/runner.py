@@ -23,7 +23,6 @@ memray's flame graph of the run.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -209,15 +208,16 @@ def _combine(heap: RunRecord, rss: RunRecord | None) -> RunRecord:
 def _keep_capture(capture: Path, keep: Path) -> None:
     """Move the capture out of the work directory before it is removed. A capture that
     cannot be kept (a full disk, a read-only directory) costs its flame graph, not the run:
-    the session finds no file at ``keep``."""
+    the session finds no file at ``keep``, and pytest's warnings summary says why."""
     if not capture.is_file():
         return
     try:
         keep.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(capture), str(keep))  # across file systems too (/tmp to the project)
-    except OSError:
-        with contextlib.suppress(OSError):
-            keep.unlink()
+    except OSError as exc:
+        from .captures import capture_not_kept
+
+        capture_not_kept(keep, exc)
 
 
 @dataclass(frozen=True, slots=True)
