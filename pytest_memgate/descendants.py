@@ -28,6 +28,8 @@ _KILL_ROUNDS = 200  # a fork bomb outruns any number of rounds; this bounds the 
 _REAP_ROUNDS = 200
 # Linux with CONFIG_PROC_CHILDREN: a process's children without scanning every process.
 _PROC_CHILDREN = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+# How often a sampler may walk the tree, in its own ticks: elsewhere each walk scans every process.
+WALK_EVERY = 1 if _PROC_CHILDREN else 10
 
 
 @functools.lru_cache(maxsize=1)

@@ -39,7 +39,7 @@ from pathlib import Path
 from .backends import Body, janitor
 from .backends.rss import current_rss
 from .child import RESULT_NAME, child_main, failed_record
-from .descendants import descendants_rss, libc_prctl
+from .descendants import WALK_EVERY, descendants_rss, libc_prctl
 from .model import RunRecord, RunRequest, RunStatus
 from .processes import Adopted, Stopped, StopSignals, kill, reap_if_ended
 from .units import format_size
@@ -304,7 +304,7 @@ def _wait_any(children: list[_Child], ends: dict[int, _End], timeout_s: float) -
                     rss = int(watched[child.pid].memory_info().rss)
                 except Exception:  # noqa: BLE001 - the child is exiting; waitpid will tell
                     rss = 0
-                if polls % _TREE_POLLS == 1:
+                if (polls - 1) % _TREE_POLLS == 0:
                     tree_rss[child.pid] = descendants_rss(child.pid)
                 rss += tree_rss.get(child.pid, 0)
                 if rss > child.kill_rss:
@@ -317,7 +317,8 @@ def _wait_any(children: list[_Child], ends: dict[int, _End], timeout_s: float) -
         time.sleep(0.02 if watched else 0.05)
 
 
-_TREE_POLLS = 5  # the descendants' RSS is read every 5th poll (0.1 s): a walk of /proc
+# The descendants' RSS is read every 5th poll (0.1 s on Linux): a walk of the process tree.
+_TREE_POLLS = 5 * WALK_EVERY
 
 
 def _finish(child: _Child, end: _End, request: RunRequest, timeout_s: float) -> RunRecord:

@@ -9,12 +9,13 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-from ..descendants import descendants_rss
+from ..descendants import WALK_EVERY, descendants_rss
 from ..units import format_size
 from .rss import current_rss
 
 _INTERVAL_S = 0.01
-_TREE_TICKS = 5  # the subprocesses' RSS is read every 5th tick (50 ms): a walk of /proc
+# The subprocesses' RSS is read every 5th tick (50 ms on Linux): a walk of the process tree.
+_TREE_TICKS = 5 * WALK_EVERY
 
 
 class HardCapExceeded(BaseException):
