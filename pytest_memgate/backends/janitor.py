@@ -96,8 +96,6 @@ def _main(parent: int, mark: str) -> None:  # pragma: no cover - runs in the jan
             os.killpg(group, signal.SIGKILL)
         except OSError:
             pass
-    if groups:  # runs were in flight: what their scenarios started may have left the groups
-        _kill_marked(f"{MARK_VARIABLE}={mark}".encode())
     for _ in range(50):  # a process being killed may still be finishing a write
         for path in list(dirs):
             shutil.rmtree(path, ignore_errors=True)
@@ -106,6 +104,8 @@ def _main(parent: int, mark: str) -> None:  # pragma: no cover - runs in the jan
         if not dirs:
             break
         time.sleep(0.1)
+    if groups:  # runs were in flight: what their scenarios started may have left the groups
+        _kill_marked(f"{MARK_VARIABLE}={mark}".encode())
 
 
 class Janitor:

@@ -267,7 +267,8 @@ def test_the_janitor_cleans_up_what_a_vanished_pytest_process_did_not_release(tm
         keeper.close_inherited()  # the pipe closes, as it does when the pytest process is killed
         assert group.wait(timeout=10) == -signal.SIGKILL
         deadline = time.monotonic() + 10
-        while keeper.alive() and time.monotonic() < deadline:
+        # alive() is False as soon as the pipe is closed: wait for the process itself
+        while os.waitpid(keeper.pid, os.WNOHANG)[0] == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert not keeper.alive()  # it exits once done
         assert not kept.exists()
