@@ -97,7 +97,12 @@ def reap_if_ended(pid: int) -> int | None:
 
 
 def kill(pid: int) -> None:
-    """Kill a child that has not been reaped, with its process tree and group, and reap it."""
+    """Kill a child that has not been reaped, with its process tree and group, and reap it.
+    The child is stopped first, so that it starts nothing while its tree is being killed."""
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except ProcessLookupError:
+        pass
     kill_descendants(pid)
     kill_group(pid)
     try:
