@@ -28,6 +28,7 @@ _KILL_ROUNDS = 200  # a fork bomb outruns any number of rounds; this bounds the 
 _REAP_ROUNDS = 200
 # Linux with CONFIG_PROC_CHILDREN: a process's children without scanning every process.
 _PROC_CHILDREN = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 # How often a sampler may walk the tree, in its own ticks: elsewhere each walk scans every process.
 WALK_EVERY = 1 if _PROC_CHILDREN else 10
 
@@ -71,6 +72,25 @@ def is_subreaper() -> bool:
     return flag.value != 0
 
 
+def _read(path: str) -> bytes | None:
+    """A small /proc file's content; None when it cannot be read. Unbuffered: the walk runs
+    in the heap child's watchdog thread, whose allocations memray sees, so it allocates no
+    more than the bytes it reads (a buffered file would allocate 8 KiB each time)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        parts = []
+        while chunk := os.read(fd, 4096):
+            parts.append(chunk)
+        return b"".join(parts)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def children(pid: int) -> list[int]:
     """Direct children of ``pid`` (zombies included): /proc's per-thread lists on Linux, which
     read only this process's entries, else psutil's scan of every process."""
@@ -82,11 +102,9 @@ def children(pid: int) -> list[int]:
             return []  # gone
         found: list[int] = []
         for thread in threads:
-            try:
-                with open(f"{tasks}/{thread}/children", "rb") as handle:
-                    found += [int(child) for child in handle.read().split()]
-            except (OSError, ValueError):
-                continue  # a thread that just ended
+            listed = _read(f"{tasks}/{thread}/children")  # None: a thread that just ended
+            if listed:
+                found += [int(child) for child in listed.split()]
         return found
     try:
         import psutil
@@ -112,12 +130,12 @@ def descendants(pid: int) -> list[int]:
 
 def _alive(pid: int) -> bool:
     """Running, not a zombie (nor gone): a zombie holds no memory and does nothing."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            state = handle.read().rpartition(b")")[2].split()[:1]
+    if _PROC_CHILDREN:
+        stat = _read(f"/proc/{pid}/stat")
+        if stat is None:
+            return False
+        state = stat.rpartition(b")")[2].split()[:1]
         return state != [b"Z"] and state != [b"X"]
-    except OSError:
-        pass
     try:
         import psutil
 
@@ -128,11 +146,12 @@ def _alive(pid: int) -> bool:
 
 def rss(pid: int) -> int:
     """Resident set size of ``pid`` in bytes; 0 for a process that is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        pass
+    if _PROC_CHILDREN:
+        statm = _read(f"/proc/{pid}/statm")
+        try:
+            return int(statm.split()[1]) * _PAGE if statm else 0
+        except (ValueError, IndexError):
+            return 0
     try:
         import psutil
 
