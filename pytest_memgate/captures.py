@@ -125,8 +125,12 @@ class CaptureKeeper:
             if regressed and self.flame_dir is not None and staged.is_file():
                 self.flame_dir.mkdir(parents=True, exist_ok=True)
                 target = self.flame_dir / staged.name
-                shutil.move(str(staged), str(target))
-                kept = str(target)
+                try:
+                    shutil.move(str(staged), str(target))  # a copy where /tmp is another disk
+                except OSError as exc:
+                    capture_not_kept(target, exc)
+                else:
+                    kept = str(target)
         except OSError:
             kept = None  # the report goes without this flame graph; the run's figures stand
         finally:
@@ -135,6 +139,49 @@ class CaptureKeeper:
             if keeper is not None:
                 keeper.release_dir(staged.parent)
         return kept
+
+
+def capture_not_kept(path: Path, exc: OSError) -> None:
+    """A capture that could not be kept (a full disk): remove what was partly written, which
+    memray could not read, and say so in pytest's warnings summary."""
+    import warnings
+
+    from .plugin import MemgateWarning
+
+    with contextlib.suppress(OSError):
+        path.unlink()
+    warnings.warn(
+        MemgateWarning(
+            f"memgate: could not keep the memray capture {path}: {exc.strerror or exc}; the scenario "
+            "goes without its flame graph (its figures stand). Free space there, or point "
+            "--memgate-keep-captures or --memgate-html elsewhere"
+        ),
+        stacklevel=2,
+    )
+
+
+def check_output_dirs(config: GateConfig) -> None:
+    """Refuse a capture or flame-graph directory that lies in the project as given but leads
+    out of it through a symbolic link: captures hold the project's code paths and allocation
+    sizes, and must land where they were asked to. A directory given outside the project is
+    taken as given."""
+    from .errors import ConfigError
+
+    root = Path(os.path.abspath(config.rootdir))
+    keep, html = config.output_path("keep_captures"), config.output_path("html")
+    wanted = [("--memgate-keep-captures directory", keep)] if keep is not None else []
+    if html is not None:
+        wanted.append(("flame-graph directory of --memgate-html", flamegraph_dir(html)))
+    for what, directory in wanted:
+        given = Path(os.path.abspath(directory))
+        if not given.is_relative_to(root):
+            continue
+        real = given.resolve()
+        if not real.is_relative_to(root.resolve()):
+            raise ConfigError(
+                f"memgate: the {what} {given} leads out of the project to {real} through a "
+                f"symbolic link; remove the link, or pass {real} itself if the files belong there"
+            )
 
 
 class RenderError(Exception):

@@ -7,13 +7,11 @@ it. The parent (``runner.py``) reads the record, or maps how the child ended to 
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -22,6 +20,7 @@ from .backends.rss import current_rss, measure_rss
 from .backends.sites import short_path
 from .backends.watchdog import HardCapExceeded, start_watchdog
 from .captures import without_machine_paths
+from .descendants import libc_prctl, reap_children, set_subreaper
 from .model import RunRecord, RunRequest, RunStatus
 
 RESULT_NAME = "record.json"  # the child's record, in the run's work directory
@@ -29,20 +28,6 @@ RESULT_NAME = "record.json"  # the child's record, in the run's work directory
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _ORPHANED = 75  # the exit status of a child whose parent was gone before it could ask to die with it
-
-
-@functools.lru_cache(maxsize=1)
-def libc_prctl() -> Callable[..., int] | None:
-    """libc's ``prctl`` on Linux, None elsewhere or where it cannot be loaded."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return prctl
 
 
 def _enter_child(parent: int, deadline_s: float) -> None:  # pragma: no cover - runs in the child
@@ -53,15 +38,21 @@ def _enter_child(parent: int, deadline_s: float) -> None:  # pragma: no cover - 
     it), it asks the kernel to SIGKILL it when the parent dies, and then checks that the
     parent has not died already (that would go unnoticed). Its own deadline, past the
     parent's, is SIGALRM's default action: it ends a hanging scenario even where the parent
-    was killed and the kernel cannot tell the child.
+    was killed and the kernel cannot tell the child. It is a subreaper: what the scenario
+    starts stays in its process tree even after leaving its group and session
+    (``descendants.py``), and carries the janitor's mark in its environment.
     """
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_DFL)
+    mark = janitor.run_mark()
     janitor.close_inherited()
+    if mark is not None:
+        os.environ[janitor.MARK_VARIABLE] = mark
     try:
         os.setpgid(0, 0)
     except OSError:
         pass
+    set_subreaper(True)
     prctl = libc_prctl()
     if prctl is not None:
         import ctypes
@@ -157,4 +148,7 @@ def child_main(
                 stream.flush()
             except Exception:  # noqa: BLE001
                 pass
-        os._exit(code)
+        try:
+            reap_children()  # nothing the scenario started outlives its run
+        finally:
+            os._exit(code)

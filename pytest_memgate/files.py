@@ -163,8 +163,59 @@ def locked(path: Path, error: type[MemgateError] = MemgateError) -> Iterator[Non
         os.close(fd)  # closing releases the lock
 
 
+def _open_stream(path: Path, flags: int) -> int | None:
+    """An open descriptor for writing when ``path`` is (or links to) a character device or a
+    FIFO, such as ``/dev/stdout``; None for anything else. A stream cannot be replaced
+    atomically, and renaming over its link would put a regular file in its place (as root,
+    in ``/dev``). Opened without blocking: a FIFO that no process reads is an error
+    (``ENXIO``) rather than a hang; the writes then block as usual."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if not (stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
+        return None
+    try:
+        fd = os.open(path, flags | os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO and stat.S_ISFIFO(info.st_mode):
+            raise OSError(exc.errno, "it is a FIFO that no process reads", str(path)) from None
+        raise
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _write_stream(fd: int, text: str) -> None:
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append to a file (GitHub's step summary), a device or a FIFO that a process reads;
+    never blocks on a FIFO that none does, and never opens anything else for writing
+    (a directory, a socket) as if it were a file."""
+    fd = _open_stream(path, os.O_APPEND)
+    if fd is not None:
+        _write_stream(fd, text)
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced between the two looks
+            raise OSError(errno.EINVAL, "it is not a regular file", str(path))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    _write_stream(fd, text)
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same directory, fsync, rename: readers see old or new, never half."""
+    """Temp file in the same directory, fsync, rename: readers see old or new, never half.
+    A character device or a FIFO (``-o /dev/stdout``) is written to as it is."""
+    fd = _open_stream(path, 0)
+    if fd is not None:
+        _write_stream(fd, text)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

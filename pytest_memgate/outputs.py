@@ -15,7 +15,7 @@ from typing import Any
 from .backends.sites import EXTERNAL
 from .config import GateConfig
 from .errors import MemgateError
-from .files import write_atomic
+from .files import append_text, write_atomic
 
 
 def write_error(what: str, path: Path, exc: Exception, kept: str) -> str:
@@ -116,10 +116,10 @@ def write_outputs(
         from .reports.github import step_summary
 
         try:
-            with open(summary, "a", encoding="utf-8") as handle:
-                # the step's earlier output shares the limit with this summary
-                room = STEP_SUMMARY_LIMIT - os.fstat(handle.fileno()).st_size - 1
-                handle.write(step_summary(document, limit=max(room, 0)) + "\n")
+            path = Path(summary)
+            # the step's earlier output shares the limit with this summary
+            room = STEP_SUMMARY_LIMIT - (path.stat().st_size if path.is_file() else 0) - 1
+            append_text(path, step_summary(document, limit=max(room, 0)) + "\n")
             files.append(("GitHub step summary", summary))
         except OSError as exc:
             errors.append(write_error("GitHub step summary", Path(summary), exc, "not written"))

@@ -147,6 +147,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             gate.progress = ProgressPrinter(live, config.get_verbosity())
         try:
             gate.baseline  # noqa: B018 - a corrupt baseline stops the run before any work
+            from .captures import check_output_dirs
+
+            check_output_dirs(gate.config)
         except MemgateError as exc:
             raise pytest.UsageError(str(exc)) from None
 

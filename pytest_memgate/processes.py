@@ -1,9 +1,12 @@
 """The pytest process's side of a run's processes: stop signals held off while a run
-is set up and torn down, and killing and reaping a child with its process group.
+is set up and torn down, and killing and reaping a child with its process tree.
 
-Each child leads a process group of its own, so killing the group takes the scenario's
-subprocesses with it; the group is killed before its leader is reaped, while its pid
-cannot have been reused.
+Each child leads a process group of its own and is a subreaper (``descendants.py``), so
+killing its descendants and its group takes the scenario's subprocesses with it, also those
+that left the group; both are killed before the child is reaped, while its pid cannot have
+been reused. While runs are in flight the pytest process is a subreaper too (``Adopted``):
+the descendants of a child that was killed before it could clean up come to it, and are
+killed and reaped.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from types import FrameType
 from typing import Any
 
 from .child import STOP_SIGNALS
+from .descendants import children, is_subreaper, kill_descendants, set_subreaper
 
 
 class Stopped(BaseException):
@@ -85,6 +89,7 @@ def reap_if_ended(pid: int) -> int | None:
     if hasattr(os, "waitid"):
         if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
             return None
+        kill_descendants(pid)
         kill_group(pid)
         return os.waitpid(pid, 0)[1]
     done, status = os.waitpid(pid, os.WNOHANG)
@@ -92,7 +97,13 @@ def reap_if_ended(pid: int) -> int | None:
 
 
 def kill(pid: int) -> None:
-    """Kill a child that has not been reaped, with its process group, and reap it."""
+    """Kill a child that has not been reaped, with its process tree and group, and reap it.
+    The child is stopped first, so that it starts nothing while its tree is being killed."""
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except ProcessLookupError:
+        pass
+    kill_descendants(pid)
     kill_group(pid)
     try:
         os.kill(pid, signal.SIGKILL)  # in case it never became the leader of its group
@@ -109,3 +120,45 @@ def kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except OSError:  # no such group (left already, or never made)
         pass
+
+
+class Adopted:
+    """While runs are in flight, this process adopts the orphans of its measuring children.
+
+    A child killed by the OOM killer, its own deadline or the parent leaves its descendants
+    behind; as a subreaper, the pytest process becomes their parent rather than init, and
+    ``sweep`` kills and reaps every child it did not have before the runs and is not a
+    measuring child. A process that a thread of pytest starts during the runs is taken for
+    an orphan too. Where this process cannot be a subreaper, ``sweep`` finds nothing new.
+    """
+
+    def __init__(self) -> None:
+        self._was = is_subreaper()
+        self._active = self._was or set_subreaper(True)
+        self._before = set(children(os.getpid())) if self._active else set()
+
+    def sweep(self, measuring: set[int]) -> None:
+        """Kill and reap the adopted processes (and what they started), not ``measuring``."""
+        if not self._active:
+            return
+        me = os.getpid()
+        for _ in range(100):
+            adopted = [pid for pid in children(me) if pid not in self._before and pid not in measuring]
+            if not adopted:
+                return
+            for pid in adopted:
+                kill_descendants(pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:  # reaped by a wait of someone else's
+                    pass
+
+    def close(self, measuring: set[int]) -> None:
+        self.sweep(measuring)
+        if self._active and not self._was:
+            set_subreaper(False)
+            self._active = False

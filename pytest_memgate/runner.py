@@ -7,8 +7,9 @@ Limits: POSIX only; threads of the parent do not exist in the child (a fixture t
 started a server thread will not serve); objects tied to the parent (open sockets,
 database connections) are shared with it, so scenarios should not rely on them.
 
-Nothing outlives the run: each child is the leader of a process group of its own, so a
-child killed for its deadline or the hard cap takes its own subprocesses with it; it dies
+Nothing outlives the run: each child is the leader of a process group of its own and a
+subreaper, so a child killed for its deadline or the hard cap takes its own subprocesses
+with it, also those that left its group (``descendants.py``); it dies
 with the pytest process (``PR_SET_PDEATHSIG`` on Linux) and keeps a deadline of its own
 for where that is not available; signals that end the pytest process (SIGINT, SIGTERM,
 SIGHUP) first kill the run's children and remove its captures, then take their course;
@@ -22,7 +23,6 @@ memray's flame graph of the run.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -38,9 +38,10 @@ from pathlib import Path
 
 from .backends import Body, janitor
 from .backends.rss import current_rss
-from .child import RESULT_NAME, child_main, failed_record, libc_prctl
+from .child import RESULT_NAME, child_main, failed_record
+from .descendants import WALK_EVERY, descendants_rss, libc_prctl
 from .model import RunRecord, RunRequest, RunStatus
-from .processes import Stopped, StopSignals, kill, reap_if_ended
+from .processes import Adopted, Stopped, StopSignals, kill, reap_if_ended
 from .units import format_size
 
 _PHASES = ("heap", "rss")
@@ -129,6 +130,7 @@ def _run(
     last = runs  # runs from here on are not needed: an earlier one failed
     keep = _KEEP_CAPTURE.get()
     kept = -1
+    adopted = Adopted()
     try:
         while queue or running:
             while len(running) < jobs:
@@ -152,6 +154,7 @@ def _run(
                     kept = number
                 with stop.held():
                     _clean(child, keeper)
+                    adopted.sweep(set(running))
                 if not record.ok and number < last:
                     last = number
                     queue = [(n, p) for n, p in queue if n < last]
@@ -160,6 +163,7 @@ def _run(
     finally:
         with stop.held():  # a second Ctrl-C must not cut the cleanup short
             _cancel([child for child, _, _ in running.values()], running, ends, keeper)
+            adopted.close(set(running))
     return [_combine(done[n, "heap"], done.get((n, "rss"))) for n in range(min(last + 1, runs))]
 
 
@@ -204,15 +208,16 @@ def _combine(heap: RunRecord, rss: RunRecord | None) -> RunRecord:
 def _keep_capture(capture: Path, keep: Path) -> None:
     """Move the capture out of the work directory before it is removed. A capture that
     cannot be kept (a full disk, a read-only directory) costs its flame graph, not the run:
-    the session finds no file at ``keep``."""
+    the session finds no file at ``keep``, and pytest's warnings summary says why."""
     if not capture.is_file():
         return
     try:
         keep.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(capture), str(keep))  # across file systems too (/tmp to the project)
-    except OSError:
-        with contextlib.suppress(OSError):
-            keep.unlink()
+    except OSError as exc:
+        from .captures import capture_not_kept
+
+        capture_not_kept(keep, exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,9 +272,12 @@ def _child_margin(timeout_s: float) -> float:
 
 def _wait_any(children: list[_Child], ends: dict[int, _End], timeout_s: float) -> list[int]:
     """Wait until at least one child has ended, killing those past their deadline or past
-    the hard-cap backstop; the pids that ended. ``ends`` is filled as children are reaped,
-    so that the caller knows which are left to kill when this is interrupted."""
+    the hard-cap backstop (the child's RSS and its descendants'); the pids that ended.
+    ``ends`` is filled as children are reaped, so that the caller knows which are left to
+    kill when this is interrupted."""
     watched = {}
+    tree_rss: dict[int, int] = {}  # the descendants' RSS, read every _TREE_POLLS polls
+    polls = 0
     for child in children:
         if child.kill_rss is not None:
             import psutil
@@ -280,6 +288,7 @@ def _wait_any(children: list[_Child], ends: dict[int, _End], timeout_s: float) -
                 pass
     while True:
         ended = []
+        polls += 1
         for child in children:
             if child.pid in ends:
                 continue
@@ -295,6 +304,9 @@ def _wait_any(children: list[_Child], ends: dict[int, _End], timeout_s: float) -
                     rss = int(watched[child.pid].memory_info().rss)
                 except Exception:  # noqa: BLE001 - the child is exiting; waitpid will tell
                     rss = 0
+                if (polls - 1) % _TREE_POLLS == 0:
+                    tree_rss[child.pid] = descendants_rss(child.pid)
+                rss += tree_rss.get(child.pid, 0)
                 if rss > child.kill_rss:
                     kill(child.pid)
                     ends[child.pid] = _End(None, wall_s, rss)
@@ -303,6 +315,10 @@ def _wait_any(children: list[_Child], ends: dict[int, _End], timeout_s: float) -
         if ended:
             return ended
         time.sleep(0.02 if watched else 0.05)
+
+
+# The descendants' RSS is read every 5th poll (0.1 s on Linux): a walk of the process tree.
+_TREE_POLLS = 5 * WALK_EVERY
 
 
 def _finish(child: _Child, end: _End, request: RunRequest, timeout_s: float) -> RunRecord:

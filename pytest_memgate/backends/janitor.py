@@ -9,6 +9,13 @@ to pytest's process group does not reach it). It is told over a pipe which proce
 and directories the runs in flight have. When the pipe closes, however the pytest process
 ended, it kills the groups and removes the directories that were not released, then exits.
 A pytest process that ends normally has released everything, and its janitor exits at once.
+
+A scenario's subprocess that left its process group (``start_new_session=True``, a double
+fork with ``setsid``) is not in any group the janitor knows, and once the measuring child
+is gone it belongs to init. The measuring child puts the janitor's mark in its environment
+(``MARK_VARIABLE``), which its subprocesses inherit; on Linux the janitor kills every
+process whose environment holds the mark. One started with an environment of its own
+(``env=...``) does not carry it: that one survives a SIGKILL of pytest.
 """
 
 from __future__ import annotations
@@ -18,9 +25,42 @@ import sys
 from pathlib import Path
 
 _WAKE_S = 2.0  # how often the janitor looks whether its parent is still there
+MARK_VARIABLE = "MEMGATE_RUN"  # in a measuring child's environment: the janitor's mark
 
 
-def _main(parent: int) -> None:  # pragma: no cover - runs in the janitor process
+def _kill_marked(entry: bytes) -> None:  # pragma: no cover - runs in the janitor process
+    """SIGKILL every process whose environment holds ``entry``, until none is left (one that
+    forks while it is being killed passes the mark on to a child the next round finds)."""
+    import signal
+    import time
+
+    me = os.getpid()
+    for _ in range(50):
+        found = 0
+        try:
+            pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+        except OSError:  # no /proc
+            return
+        for pid in pids:
+            if pid == me:
+                continue
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as handle:
+                    marked = entry in handle.read().split(b"\0")
+            except OSError:  # gone, or not ours to read
+                continue
+            if marked:
+                found += 1
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        if not found:
+            return
+        time.sleep(0.02)
+
+
+def _main(parent: int, mark: str) -> None:  # pragma: no cover - runs in the janitor process
     """Read the runs' messages until the pipe closes, then clean up what was not released.
 
     Signals that would end pytest are ignored: the janitor outlives a cancelled job by
@@ -64,14 +104,17 @@ def _main(parent: int) -> None:  # pragma: no cover - runs in the janitor proces
         if not dirs:
             break
         time.sleep(0.1)
+    if groups:  # runs were in flight: what their scenarios started may have left the groups
+        _kill_marked(f"{MARK_VARIABLE}={mark}".encode())
 
 
 class Janitor:
     """The pytest process's end of the pipe. Messages are single short lines, written
     without blocking: a janitor that is gone or stuck costs the cleanup, never a hang."""
 
-    def __init__(self, pid: int, fd: int) -> None:
+    def __init__(self, pid: int, fd: int, mark: str = "") -> None:
         self.pid = pid
+        self.mark = mark  # what the runs' processes carry in their environment
         self.owner = os.getpid()
         self._fd: int | None = fd
         self._reaped = False
@@ -140,6 +183,12 @@ def current() -> Janitor | None:
     return _current
 
 
+def run_mark() -> str | None:
+    """The mark a measuring child puts in its environment (``MARK_VARIABLE``); None without a
+    janitor."""
+    return _current.mark if _current is not None and _current.mark else None
+
+
 def close_inherited() -> None:
     """In a measuring child, right after the fork."""
     if _current is not None:
@@ -157,7 +206,8 @@ def _spawn() -> Janitor | None:
     ]
     # This very file as a script: -I keeps its directory (and its sibling ``tracemalloc.py``)
     # off sys.path, -S keeps site-packages out; it needs nothing but the standard library.
-    argv = [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid())]
+    mark = f"{os.getpid()}-{os.urandom(8).hex()}"
+    argv = [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid()), mark]
     try:
         try:
             pid = os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
@@ -169,8 +219,8 @@ def _spawn() -> Janitor | None:
     finally:
         os.close(read_end)
     os.set_blocking(write_end, False)
-    return Janitor(pid, write_end)
+    return Janitor(pid, write_end, mark)
 
 
 if __name__ == "__main__":  # pragma: no cover - the janitor process
-    _main(int(sys.argv[1]))
+    _main(int(sys.argv[1]), sys.argv[2])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from array import array
 from dataclasses import dataclass
 
+from ..descendants import descendants_rss
 from . import Body
 from .calls import settle, warm_up
 
@@ -31,18 +34,38 @@ def measure_rss(body: Body, warmup: int, iterations: int, rss_start: int) -> Rss
     over the measured calls for the peak (where it cannot be reset: the highest floor).
     Both are relative to the RSS when the child started, so warm-up state that stays
     (a filled cache) counts, as it does in production.
+
+    The scenario's subprocesses are its memory too: each floor adds the RSS of those still
+    running, and the peak adds the highest of the subprocesses' peaks, whether read at a
+    floor or, for those waited for, the kernel's (``RUSAGE_CHILDREN``: the largest one's
+    high-water mark, warm-up included). Subprocesses that run at the same time and end
+    between two floors count as the largest of them.
     """
+    me = os.getpid()
     floors = array("q", bytes(8 * (iterations + 1)))
     warm_up(body, warmup)
     exact_peak = _peak_rss_reset()
     settle()
-    floors[0] = current_rss() - rss_start
+    running = descendants_rss(me)
+    floors[0] = current_rss() + running - rss_start
+    subprocess_peak = running
     for i in range(1, iterations + 1):
         body()
         settle()
-        floors[i] = current_rss() - rss_start
-    peak = _peak_rss() - rss_start if exact_peak else max(floors)
-    return RssPhase(tuple(floors), peak)
+        running = descendants_rss(me)
+        floors[i] = current_rss() + running - rss_start
+        subprocess_peak = max(subprocess_peak, running)
+    own = _peak_rss() - rss_start if exact_peak else max(floors)
+    subprocess_peak = max(subprocess_peak, _waited_peak())
+    return RssPhase(tuple(floors), own + subprocess_peak if exact_peak else max(own, subprocess_peak))
+
+
+def _waited_peak() -> int:
+    """The highest RSS of any subprocess this process (a subreaper) waited for, in bytes."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024  # bytes on macOS, else KiB
 
 
 def _peak_rss_reset() -> bool:

@@ -9,10 +9,13 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+from ..descendants import WALK_EVERY, descendants_rss
 from ..units import format_size
 from .rss import current_rss
 
 _INTERVAL_S = 0.01
+# The subprocesses' RSS is read every 5th tick (50 ms on Linux): a walk of the process tree.
+_TREE_TICKS = 5 * WALK_EVERY
 
 
 class HardCapExceeded(BaseException):
@@ -23,7 +26,8 @@ class HardCapExceeded(BaseException):
 
 
 def start_watchdog(cap_bytes: int, rss_start: int) -> None:
-    """Watch this process's RSS; past the cap, interrupt the main thread with HardCapExceeded.
+    """Watch the RSS of this process and of what it started (a scenario's subprocesses are
+    its memory too); past the cap, interrupt the main thread with HardCapExceeded.
 
     The interruption arrives at the next bytecode boundary, so the tracker still closes and
     the allocation sites up to that point can be reported. Code stuck inside one huge native
@@ -38,8 +42,14 @@ def start_watchdog(cap_bytes: int, rss_start: int) -> None:
 
     def watch() -> None:
         read_rss = _rss_reader()
+        me = os.getpid()
+        tick = 0
+        subprocesses = 0
         while True:
-            rss = read_rss() - rss_start
+            if tick % _TREE_TICKS == 0:
+                subprocesses = descendants_rss(me)
+            tick += 1
+            rss = read_rss() + subprocesses - rss_start
             if rss > cap_bytes:
                 state["rss"] = rss
                 os.kill(os.getpid(), signal.SIGUSR1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,8 +126,21 @@ def check_shards(docs: Sequence[Document]) -> None:
         )
 
 
-def merged_report(docs: Sequence[Document]) -> dict[str, Any]:
-    """The first shard's document, with every shard's scenarios and baseline writes."""
+def shard_name(path: Path, output: Path | None) -> str:
+    """How the merged report names a shard: relative to the merged report when the shard is in
+    its directory or the working directory, else by file name. The merged report is shared
+    (uploaded, attached to a pull request): an absolute path would show this machine's
+    directories (a home, a runner's work directory)."""
+    shard = path.resolve()
+    base = Path.cwd().resolve() if output is None else output.resolve().parent
+    if shard.is_relative_to(base) or shard.is_relative_to(Path.cwd().resolve()):
+        return Path(os.path.relpath(shard, base)).as_posix()
+    return shard.name
+
+
+def merged_report(docs: Sequence[Document], output: Path | None = None) -> dict[str, Any]:
+    """The first shard's document, with every shard's scenarios and baseline writes; shards
+    named relative to ``output`` (see ``shard_name``)."""
     merged = dict(docs[0].raw)
     scenarios = [raw for doc in docs for raw in doc.raw["scenarios"]]
     merged["scenarios"] = sorted(scenarios, key=lambda raw: natural_key(raw["id"]))
@@ -137,7 +151,9 @@ def merged_report(docs: Sequence[Document]) -> dict[str, Any]:
     provenance = dict(merged["provenance"])
     provenance["dirty"] = True if True in dirty else (False if False in dirty else None)
     merged["provenance"] = provenance
-    merged["shards"] = [{"report": str(doc.path), "scenarios": len(doc.scenarios)} for doc in docs]
+    merged["shards"] = [
+        {"report": shard_name(doc.path, output), "scenarios": len(doc.scenarios)} for doc in docs
+    ]
     return merged
 
 
@@ -147,7 +163,7 @@ def _merge_reports(docs: Sequence[Document], output: Path) -> int:
     from ..files import write_atomic
 
     check_shards(docs)
-    merged = merged_report(docs)
+    merged = merged_report(docs, output)
     try:
         write_atomic(output, json.dumps(merged, indent=2, sort_keys=True) + "\n")
     except OSError as exc:

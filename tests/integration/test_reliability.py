@@ -46,15 +46,58 @@ def test_hangs():
 """
 )
 
+# A scenario's subprocesses that leave its process group and its process tree: a sleeper in a
+# session of its own, and a double fork whose grandchild calls setsid and is re-parented.
+ESCAPES = (
+    MARKER
+    + """
+import sys
+
+DOUBLE_FORK = (
+    "import os\\n"
+    "pid = os.fork()\\n"
+    "if pid == 0:\\n"
+    "    os.setsid()\\n"
+    "    grandchild = os.fork()\\n"
+    "    if grandchild == 0:\\n"
+    "        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)\\n"  # the pipe's EOF ends the run() below
+    "        os.execvp('sleep', ['sleep', '302'])\\n"
+    "    print(grandchild, flush=True)\\n"
+    "    os._exit(0)\\n"
+    "os.waitpid(pid, 0)\\n"
+)
+_started = []
+
+
+@pytest.mark.memload(iterations=5, warmup=0, timeout=120)
+def test_escapes():
+    if not _started:  # once per measuring child
+        sleeper = subprocess.Popen(["sleep", "301"], start_new_session=True)
+        out = subprocess.run(
+            [sys.executable, "-c", DOUBLE_FORK],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            check=True,
+        )
+        _started.extend([sleeper.pid, int(out.stdout)])
+        mark(*_started)
+    if os.environ.get("MEMGATE_TEST_HANG"):
+        time.sleep(60)
+    if os.environ.get("MEMGATE_TEST_SIGKILL"):  # as the OOM killer would
+        os.kill(os.getpid(), 9)
+"""
+)
+
 SETTLE_S = 10.0  # how long the processes of a cancelled run may take to be gone
 
 
 class Project:
     """A pytester project and the pytest process running it, with what it started."""
 
-    def __init__(self, pytester: pytest.Pytester, timeout: int) -> None:
+    def __init__(self, pytester: pytest.Pytester, timeout: int, source: str | None = None) -> None:
         self.path = pytester.path
-        pytester.makepyfile(test_hang=HANGS.format(timeout=timeout))
+        pytester.makepyfile(test_hang=HANGS.format(timeout=timeout) if source is None else source)
         self.marks = self.path / "marks"
         self.temp = self.path / "tmp"
         self.marks.mkdir()
@@ -62,8 +105,8 @@ class Project:
         self.process: subprocess.Popen[bytes] | None = None
         self.tree: list[psutil.Process] = []
 
-    def start(self) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "TMPDIR": str(self.temp), "MEMGATE_TEST_MARKS": str(self.marks)}
+    def start(self, **extra_env: str) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "TMPDIR": str(self.temp), "MEMGATE_TEST_MARKS": str(self.marks), **extra_env}
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
         with open(self.path / "output.txt", "wb") as output:  # a file: a pipe would wait for orphans
             self.process = subprocess.Popen(
@@ -139,15 +182,15 @@ def settled(project: Project) -> tuple[list[str], list[str]]:
         time.sleep(0.05)
 
 
-MakeProject = Callable[[int], Project]
+MakeProject = Callable[..., Project]
 
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> Iterator[MakeProject]:
     made: list[Project] = []
 
-    def make(timeout: int) -> Project:
-        made.append(Project(pytester, timeout))
+    def make(timeout: int, source: str | None = None) -> Project:
+        made.append(Project(pytester, timeout, source))
         return made[-1]
 
     yield make
@@ -189,3 +232,62 @@ def test_a_timed_out_run_takes_its_own_subprocesses_with_it(project: MakeProject
     left, captures = settled(run)
     assert left == [], run.output
     assert captures == []
+
+
+def survivors(run: Project, pids: list[int]) -> list[int]:
+    """Those of ``pids`` still running once ``SETTLE_S`` has passed (kept for the cleanup)."""
+    deadline = time.monotonic() + SETTLE_S
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = alive(pids)
+    for pid in left:
+        try:
+            run.tree.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    return left
+
+
+def alive(pids: list[int]) -> list[int]:
+    """Those still running (a zombie is gone; see ``still_running``)."""
+    left = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                left.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return left
+
+
+@pytest.mark.parametrize(
+    ("env", "returncode"),
+    [
+        pytest.param({}, pytest.ExitCode.OK, id="ended-normally"),
+        # the child's orphans go to the next subreaper up: the pytest process
+        pytest.param({"MEMGATE_TEST_SIGKILL": "1"}, pytest.ExitCode.TESTS_FAILED, id="child-killed"),
+    ],
+)
+def test_subprocesses_that_leave_the_process_group_do_not_outlive_a_run(
+    project: MakeProject, env: dict[str, str], returncode: int
+) -> None:
+    run = project(120, ESCAPES)
+    process = run.start(**env)
+    assert process.wait(timeout=120) == returncode, run.output
+    started = run.started()
+    assert len(started) >= 4, run.output  # two escapes in each measuring child
+    assert survivors(run, started) == [], run.output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_subprocesses_that_leave_the_process_group_die_with_a_cancelled_pytest(
+    project: MakeProject, signum: int
+) -> None:
+    run = project(120, ESCAPES)
+    process = run.start(MEMGATE_TEST_HANG="1")
+    run.children_running()
+    started = run.started()
+    assert len(started) == 4, run.output
+    os.kill(process.pid, signum)
+    assert process.wait(timeout=60) == -signum, run.output
+    assert survivors(run, started) == [], run.output

@@ -307,9 +307,11 @@ def test_the_janitor_cleans_up_what_a_vanished_pytest_process_did_not_release(tm
         assert keeper.alive()
         keeper.close_inherited()  # the pipe closes, as it does when the pytest process is killed
         assert group.wait(timeout=10) == -signal.SIGKILL
-        # it exits once done (the wait, not alive(), which says False once the pipe is let go)
-        _, status = os.waitpid(keeper.pid, 0)
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        deadline = time.monotonic() + 10
+        # alive() is False as soon as the pipe is closed: wait for the process itself
+        while os.waitpid(keeper.pid, os.WNOHANG)[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not keeper.alive()  # it exits once done
         assert not kept.exists()
         assert released.exists()
         assert released_group.poll() is None

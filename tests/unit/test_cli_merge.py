@@ -267,3 +267,22 @@ def test_a_corrupt_target_baseline_is_never_overwritten(
     assert main(["merge", "--baseline", str(out), str(one)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
     assert out.read_text() == '{"schema_version": 1, "scenarios": {"t.py::a": '
+
+
+def test_a_merged_report_names_its_shards_without_machine_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Shards given by absolute path are named relative to the merged report (when inside its
+    directory or the working directory), else by file name; never by this machine's path."""
+    (tmp_path / "ci" / "out").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    inside = shard(tmp_path / "ci" / "out" / "shard-1.json", {"t.py::test_a": "pass"})
+    under_cwd = shard(tmp_path / "ci" / "shard-2.json", {"t.py::test_b": "pass"})
+    outside = shard(tmp_path / "elsewhere" / "shard-3.json", {"t.py::test_c": "pass"})
+    monkeypatch.chdir(tmp_path / "ci")
+    merged = tmp_path / "ci" / "out" / "merged.json"
+    assert main(["merge", str(inside), str(under_cwd), str(outside), "-o", str(merged)]) == 0
+    capsys.readouterr()
+    names = [s["report"] for s in json.loads(merged.read_text())["shards"]]
+    assert names == ["shard-1.json", "../shard-2.json", "shard-3.json"]
+    assert str(tmp_path) not in merged.read_text()
