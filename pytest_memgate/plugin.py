@@ -137,6 +137,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     gate = item.config.stash.get(GATE, None)
     if gate is not None and item.get_closest_marker(MARKER_NAME) is not None:
         gate.scenario_count += 1
+        gate.suite_ids.add(item.nodeid)  # ``memgate merge`` names the ones no shard measured
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -240,7 +241,11 @@ class MeasureHook:
         that scenario an error naming the problem; the controller and the others go on."""
         payload = getattr(report, "memgate_result", None)
         gate = self.config.stash.get(GATE, None)
-        if payload is None or gate is None:
+        if gate is None:
+            return
+        if payload is None:
+            if report.failed or report.skipped:
+                gate.unmeasured.setdefault(report.nodeid, _why_unmeasured(report))
             return
         try:
             gate.merge({"results": [json.loads(payload)]})
@@ -300,6 +305,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput["memgate"] = json.dumps(gate.export(results=False))
         return
     late = gate.judge_split_families()
+    if not session.config.option.collectonly:
+        specs: dict[str, ScenarioSpec] = session.config.stash[SPECS]
+        late.extend(gate.account_for_unmeasured(specs))
     measure = session.config.pluginmanager.get_plugin("memgate-measure")
     if isinstance(measure, MeasureHook) and measure.unreadable:
         late.extend(measure.unreadable)  # their tests passed on the worker; the gate could not judge them
@@ -336,6 +344,28 @@ def pytest_testnodedown(node: Any, error: object) -> None:
                 "be listed wrongly. Run the same version of pytest-memgate on the controller and "
                 "the workers."
             )
+
+
+def _why_unmeasured(report: pytest.TestReport) -> tuple[Any, str]:
+    """(outcome, why) of a scenario whose test ended with no measurement: pytest's own
+    words for a skip, else an error naming the phase that failed and its exception."""
+    from .reports.words import printable
+    from .results import Outcome
+
+    longrepr = report.longrepr
+    if report.skipped:
+        reason = getattr(report, "wasxfail", None) or (
+            longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else ""
+        )
+        reason = printable(str(reason).removeprefix("Skipped: "))[:300]
+        return Outcome.SKIPPED, f"not run: skipped by pytest ({reason or 'no reason given'})"
+    if str(report.when) == "???":  # how pytest-xdist reports the test a worker died in
+        return Outcome.ERROR, "never measured: its xdist worker crashed while running it"
+    crash = getattr(getattr(longrepr, "reprcrash", None), "message", None)
+    lines = str(longrepr).strip().splitlines()
+    cause = printable(crash or (lines[-1] if lines else "no details"))[:300]
+    phase = "its setup (a fixture) errored" if report.when == "setup" else f"its {report.when} failed"
+    return Outcome.ERROR, f"never measured: {phase}: {cause}"
 
 
 def _without_timelines(result: ScenarioResult) -> ScenarioResult:

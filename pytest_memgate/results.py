@@ -318,3 +318,4 @@ class SessionReport:
     errors: tuple[str, ...] = ()  # writes that failed
     suite_size_source: str = "collected"  # "collected" before deselection, or "configured"
     provenance: Mapping[str, Any] | None = None  # commit and dirty, for the report
+    suite_ids: tuple[str, ...] = ()  # the scenarios collected before deselection

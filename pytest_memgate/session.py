@@ -68,6 +68,10 @@ def foreign_threads() -> tuple[str, ...]:
     )
 
 
+NEVER_RAN = (
+    "never measured: the session ended before it ran (-x, --maxfail, or an interruption); run it again"
+)
+
 # timeout = "auto": a first run may take long (production-sized payloads); once one run is
 # known, a run five times slower than the slowest so far is stuck, not slow.
 FIRST_RUN_TIMEOUT_S = 600.0
@@ -100,6 +104,8 @@ class GateSession:
     environ: Mapping[str, str] | None = None  # None: the process environment
     scenario_count: int = 0  # memload scenarios collected, before -k/-m/pytest-split deselection
     collected: set[str] = field(default_factory=set)
+    suite_ids: set[str] = field(default_factory=set)  # scenario_count's ids, for ``memgate merge``
+    unmeasured: dict[str, tuple[Outcome, str]] = field(default_factory=dict)  # why no result came
     deselected: set[str] = field(default_factory=set)
     results: dict[str, ScenarioResult] = field(default_factory=dict)
     written: list[tuple[str, str]] = field(default_factory=list)  # (nodeid, why)
@@ -402,7 +408,10 @@ class GateSession:
         travel one by one on their test reports (so a crash loses none); ``results`` ships
         them too."""
         shipped = self.results.values() if results else ()
-        return WorkerMessage.of(shipped, self.collected, self.deselected, self.scenario_count).to_dict()
+        message = WorkerMessage.of(
+            shipped, self.collected, self.deselected, self.scenario_count, self.suite_ids
+        )
+        return message.to_dict()
 
     def merge(self, payload: Mapping[str, Any]) -> None:
         message = WorkerMessage.from_dict(payload)
@@ -413,6 +422,22 @@ class GateSession:
         self.collected.update(message.collected)
         self.deselected.update(message.deselected)
         self.scenario_count = max(self.scenario_count, message.scenario_count)
+        self.suite_ids.update(message.suite_ids)
+
+    def account_for_unmeasured(self, specs: Mapping[str, ScenarioSpec]) -> list[str]:
+        """Every selected scenario gets a result: one that never reached its measurement (a
+        fixture that raised, a crashed xdist worker, a session stopped early) is an error saying
+        so, and one pytest skipped is skipped. A sharded CI run leaves the verdict to the merge,
+        where a scenario that went missing would otherwise pass unseen. Returns the errors."""
+        errors = []
+        for nodeid in sorted(self.collected - self.results.keys()):
+            outcome, why = self.unmeasured.get(nodeid, (Outcome.ERROR, NEVER_RAN))
+            verdict = Verdict(outcome, error=why)
+            spec = specs.get(nodeid, ScenarioSpec())
+            self.results[nodeid] = ScenarioResult(nodeid, spec, self.backend.name, (), (), verdict)
+            if outcome is Outcome.ERROR:
+                errors.append(nodeid)
+        return errors
 
     # --- writing --------------------------------------------------------------------------
 
@@ -486,6 +511,7 @@ class GateSession:
             alpha=self.config.alpha,
             alpha_per_test=self.policy.alpha,
             scenario_count=self.suite_size,
+            suite_ids=tuple(sorted(self.suite_ids)),
             suite_size_source=self.suite_size_source,
             comparisons=COMPARISONS,
             looks=len(self.looks),

@@ -125,7 +125,7 @@ def _limit_text(report: SessionReport) -> str:
 def _verdict_cell(result: ScenarioResult) -> str:
     verdict = result.verdict
     if verdict.outcome is Outcome.SKIPPED:
-        return f"skipped: {skip_reason(result.notes)}"
+        return "skipped: not run" if verdict.error else f"skipped: {skip_reason(result.notes)}"
     reasons = f" ({', '.join(r.value for r in verdict.reasons)})" if verdict.reasons else ""
     return f"{verdict.outcome.value}{reasons}"
 
@@ -134,7 +134,7 @@ def counts_line(report: SessionReport) -> str:
     """One line a CI log shows at a glance: how many scenarios ended each way."""
     outcomes = [r.outcome for r in report.results]
     parts = [f"{outcomes.count(o)} {o.value}" for o in Outcome if o in outcomes]
-    if Outcome.SKIPPED in outcomes:
+    if any(r.outcome is Outcome.SKIPPED and not r.verdict.error for r in report.results):
         parts.append("skipped scenarios were NOT compared with their baseline")
     return "memgate: " + ", ".join(parts)
 
@@ -192,6 +192,8 @@ def _summary_lines(report: SessionReport) -> list[str]:
         if r.outcome in (Outcome.INCONCLUSIVE, Outcome.IMPROVED) or (
             r.outcome is Outcome.NEW and report.update_reason is None
         ):
+            lines.append(f"{r.nodeid}: {r.outcome.value}: {verdict_message(r.verdict, r.notes)}")
+        if not r.records and r.outcome in (Outcome.ERROR, Outcome.SKIPPED):  # never measured
             lines.append(f"{r.nodeid}: {r.outcome.value}: {verdict_message(r.verdict, r.notes)}")
         lines.extend(f"{r.nodeid}: note: {note_text(note)}" for note in r.notes)
     for nodeid, why in report.written:

@@ -77,13 +77,44 @@ def test_shard_reports_merge_into_one_report_that_renders(
 def test_a_regression_in_any_shard_makes_the_merge_exit_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    one = shard(tmp_path / "a.json", {"t.py::test_a": "pass"})
-    two = shard(tmp_path / "b.json", {"t.py::test_b": "regression", "t.py::test_c": "error"})
+    one = shard(tmp_path / "a.json", {"t.py::test_a": "pass"}, suite_size=3)
+    two = shard(tmp_path / "b.json", {"t.py::test_b": "regression", "t.py::test_c": "error"}, suite_size=3)
     merged = tmp_path / "merged.json"
     assert main(["merge", str(one), str(two), "-o", str(merged)]) == 1
     out = capsys.readouterr().out
     assert "t.py::test_b: regression" in out and "t.py::test_c: error" in out
     assert main(["report", str(merged)]) == 1  # the merged report fails the same way
+
+
+def test_scenarios_no_shard_measured_are_errors_of_the_merge(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Shards name the suite's ids; one no report holds fails the merge as an error, by name."""
+    suite = ["t.py::test_a", "t.py::test_b", "t.py::test_c", "t.py::test_d"]
+    one = shard(tmp_path / "a.json", {"t.py::test_a": "pass"}, suite_ids=suite)
+    two = shard(tmp_path / "b.json", {"t.py::test_c": "pass"}, suite_ids=suite)
+    merged = tmp_path / "merged.json"
+    assert main(["merge", str(one), str(two), "-o", str(merged)]) == 1
+    out = capsys.readouterr().out
+    assert "2 scenario(s) of the suite are in no shard's report" in out
+    assert "t.py::test_b: error" in out and "t.py::test_d: error" in out
+    document = json.loads(merged.read_text())
+    assert [s["id"] for s in document["scenarios"]] == suite and document["suite_ids"] == suite
+    assert main(["report", str(merged)]) == 1
+    for fmt in ("md", "html"):
+        assert main(["report", str(merged), "--format", fmt, "-o", str(tmp_path / f"r.{fmt}")]) == 1
+
+
+def test_a_merge_short_of_the_suite_without_ids_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reports of an older pytest-memgate name no ids: too few scenarios still fail the merge."""
+    one = shard(tmp_path / "a.json", {"t.py::test_a": "pass", "t.py::test_b": "pass"}, suite_size=3)
+    merged = tmp_path / "merged.json"
+    assert main(["merge", str(one), "-o", str(merged)]) == 2
+    err = capsys.readouterr().err
+    assert "hold 2 scenario(s) together, but the suite they were judged in has 3" in err, err
+    assert not merged.exists()
 
 
 OTHER_PYTHON = {**ENVIRONMENT, "python": "3.12.1"}
@@ -101,6 +132,7 @@ REPORT_REFUSALS = {
     "no suite size": ({"suite_size": None}, ["has no suite_size", "re-run that shard"]),
     "no provenance": ({"provenance": None}, ["has no provenance", "re-run that shard"]),
     "bad suite size": ({"suite_size": "4"}, ["suite_size is '4'", "re-run that shard"]),
+    "bad suite ids": ({"suite_ids": "t.py::test_b"}, ["suite_ids is not a list", "re-run that shard"]),
 }
 
 
