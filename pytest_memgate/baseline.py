@@ -71,13 +71,13 @@ class BaselineEntry:
             runs=tuple(runs),
             spec=spec,
             recorded=dict(as_object(get(d, "recorded", {}), "recorded")),
-            environment=_environment(get(d, "environment", {})),
+            environment=checked_environment(get(d, "environment", {})),
             peak_sites=sites_from_list(get(d, "peak_sites", ()), "peak_sites"),
             retained_sites=sites_from_list(get(d, "retained_sites", ()), "retained_sites"),
         )
 
 
-def _environment(value: object) -> dict[str, Any]:
+def checked_environment(value: object) -> dict[str, Any]:
     """The fingerprint is compared key by key: its values are text (or null), and its
     ``packages`` an object of versions, or the comparison itself would fail."""
     environment = dict(as_object(value, "environment"))

@@ -131,8 +131,8 @@ REPORT_REFUSALS = {
     "version": ({"memgate_version": "0.0.1"}, ["pytest-memgate 0.0.1", "one CI run"]),
     "no suite size": ({"suite_size": None}, ["has no suite_size", "re-run that shard"]),
     "no provenance": ({"provenance": None}, ["has no provenance", "re-run that shard"]),
-    "bad suite size": ({"suite_size": "4"}, ["suite_size is '4'", "re-run that shard"]),
-    "bad suite ids": ({"suite_ids": "t.py::test_b"}, ["suite_ids is not a list", "re-run that shard"]),
+    "bad suite size": ({"suite_size": "4"}, ["suite_size is '4'", "write the report again"]),
+    "bad suite ids": ({"suite_ids": "t.py::test_b"}, ["suite_ids is 't.py::test_b', not a list"]),
 }
 
 
@@ -299,3 +299,37 @@ def test_a_corrupt_target_baseline_is_never_overwritten(
     assert main(["merge", "--baseline", str(out), str(one)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
     assert out.read_text() == '{"schema_version": 1, "scenarios": {"t.py::a": '
+
+
+@pytest.mark.parametrize("verdict", ["REGRESSION", "", "passed", 1, None])
+def test_a_verdict_the_gate_never_gives_is_refused_naming_the_key(
+    tmp_path: Path, verdict: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An edited verdict once merged as "1 REGRESSION, 1 pass" with exit 0."""
+    one = shard(tmp_path / "a.json", {"t.py::test_a": "pass"}, suite_size=2)
+    two = shard(tmp_path / "b.json", {"t.py::test_b": "regression"}, suite_size=2)
+    document = json.loads(two.read_text())
+    document["scenarios"][0]["verdict"] = verdict
+    two.write_text(json.dumps(document), encoding="utf-8")
+    merged = tmp_path / "merged.json"
+    assert main(["merge", str(one), str(two), "-o", str(merged)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(two) in err and "'t.py::test_b'" in err, err
+    assert f"verdict is {'null' if verdict is None else repr(verdict)}" in err, err
+    assert "not one of pass, regression" in err or not isinstance(verdict, str), err
+    assert not merged.exists()
+    assert main(["report", str(two)]) == 2
+
+
+def test_a_pass_beside_a_finding_that_regressed_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = shard(tmp_path / "a.json", {"t.py::test_a": "pass"}, suite_size=1)
+    document = json.loads(one.read_text())
+    document["scenarios"][0]["findings"] = [
+        {"metric": "heap peak", "reason": "peak", "regressed": True, "improved": False, "ambiguous": False}
+    ]
+    one.write_text(json.dumps(document), encoding="utf-8")
+    assert main(["merge", str(one), "-o", str(tmp_path / "m.json")]) == 2
+    err = capsys.readouterr().err
+    assert "verdict is 'pass', but findings[0] regressed" in err, err
