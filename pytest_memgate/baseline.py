@@ -9,7 +9,8 @@ scenarios both land. A file that cannot be read is never overwritten.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ class BaselineEntry:
         for i, raw in enumerate(as_list(get(d, "runs"), "runs", non_empty=True)):
             with within(f"runs[{i}]"):
                 runs.append(RunSummary.from_dict(raw))
+        _agree(runs)
         spec = dict(as_object(get(d, "spec", {}), "spec"))
         traced = spec.get("trace_python_allocators")
         if traced is not None and not isinstance(traced, bool):
@@ -75,6 +77,30 @@ class BaselineEntry:
             peak_sites=sites_from_list(get(d, "peak_sites", ()), "peak_sites"),
             retained_sites=sites_from_list(get(d, "retained_sites", ()), "retained_sites"),
         )
+
+
+# Runs of one scenario differ by a few percent, a cold run by a few times at most: a peak over
+# a thousand times the median of its siblings (and over a GiB) is an edit or a corrupted
+# write, and left in, it widens the spread until no change can be proven.
+SIBLING_RATIO = 1000
+SIBLING_FLOOR = 1024**2
+
+
+def _agree(runs: Sequence[RunSummary]) -> None:
+    """Refuse a run whose peak is orders of magnitude away from its siblings', naming it."""
+    for attribute in ("peak_heap_bytes", "peak_rss_bytes"):
+        values = [abs(getattr(run, attribute)) for run in runs]
+        for i, value in enumerate(values):
+            others = values[:i] + values[i + 1 :]
+            if not others:
+                continue
+            median = statistics.median(others)
+            if value > SIBLING_RATIO * max(median, SIBLING_FLOOR):
+                raise InvalidValue(
+                    f"runs[{i}].{attribute}",
+                    f"is {describe(value)}, over {SIBLING_RATIO} times the median of the other runs "
+                    f"({describe(int(median))}): it was not measured with them",
+                )
 
 
 def checked_environment(value: object) -> dict[str, Any]:

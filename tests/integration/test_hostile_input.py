@@ -184,3 +184,40 @@ def test_the_hard_cap_printed_under_xdist_is_shared_by_every_workers_children(
     if "the least a measured run is given" not in parallel_source:
         assert parallel_source.endswith("shared by the two children of each of 2 xdist workers")
         assert parallel_size != serial_size
+
+
+@pytest.mark.parametrize(("bad", "run_index"), [(10**15, 5), (2**63 - 1, 0)])
+def test_a_baseline_with_an_impossible_peak_stops_the_session_naming_the_run(
+    pytester: pytest.Pytester, bad: int, run_index: int
+) -> None:
+    """One run at 10**15 made a +50% peak "inconclusive" (exit 0); every run at 2**63 - 1
+    made it "improved". The baseline is refused before anything is measured."""
+    pytester.makepyfile(
+        test_peak="""
+        import pytest
+
+        @pytest.mark.memload(iterations=5, warmup=1)
+        def test_peak():
+            bytearray(3 * 1024 * 1024)
+        """
+    )
+    runs = [
+        {"peak_heap_bytes": 2 * 1024**2, "peak_rss_bytes": 4 * 1024**2, "heap_growth": 0.0, "rss_growth": 0.0}
+        for _ in range(6)
+    ]
+    for i, one in enumerate(runs):
+        if i == run_index or bad == 2**63 - 1:
+            one["peak_heap_bytes"] = bad
+    baseline = pytester.path / ".memgate" / "baseline.json"
+    baseline.parent.mkdir()
+    entry = {"backend": "memray", "runs": runs}
+    baseline.write_text(
+        json.dumps(
+            {"schema_version": 1, "memgate_version": "0.1", "scenarios": {"test_peak.py::test_peak": entry}}
+        )
+    )
+    result = run(pytester, "--memgate")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    result.stderr.fnmatch_lines(
+        [f"*test_peak.py::test_peak*runs[[]{run_index}[]].peak_heap_bytes*more than any 64-bit process*"]
+    )
