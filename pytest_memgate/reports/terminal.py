@@ -42,6 +42,15 @@ def headline(result: ScenarioResult) -> str:
     return f"memgate: {outcome.value.upper()} in {nodeid}"
 
 
+def _message_lines(message: str) -> list[str]:
+    """A verdict's message as pytest shows an exception: what follows its first line (a
+    scenario's traceback and the rest of its exception's text) on lines of their own after
+    ``E   ``, every control character spelled out, so that no text a scenario raised can
+    start a line of the log (a ``::error::`` workflow command) or drive the terminal."""
+    head, _, rest = message.partition("\n")
+    return ["  " + printable(head)] + [f"E   {printable(line)}".rstrip() for line in rest.splitlines()]
+
+
 def failure_text(result: ScenarioResult, strict_new: bool = False) -> str:
     """The long representation of a failed scenario: what, by how much, how sure, where."""
     verdict = result.verdict
@@ -54,7 +63,7 @@ def failure_text(result: ScenarioResult, strict_new: bool = False) -> str:
             lines += ["", f"  Also past its tolerance, not yet proven after {len(result.records)} runs:"]
             lines.extend(f"  {finding_text(f)}." for f in suspects)
     else:
-        lines.append("  " + verdict_message(verdict, result.notes))
+        lines.extend(_message_lines(verdict_message(verdict, result.notes)))
     base = result.baseline
     capped = next((r for r in result.records if r.status is RunStatus.HARD_CAP and r.peak_sites), None)
     if capped is not None:
@@ -91,7 +100,7 @@ def failure_text(result: ScenarioResult, strict_new: bool = False) -> str:
         ]
     if result.shape is not None:
         lines += ["", f"  Shape: {result.shape.shape.value}."]
-    lines.extend(f"  Note: {note_text(note)}" for note in result.notes)
+    lines.extend(f"  Note: {printable(note_text(note))}" for note in result.notes)
     if strict_new:
         lines.append("  (--memgate-strict fails new scenarios)")
     return "\n".join(lines)

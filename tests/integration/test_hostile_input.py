@@ -221,3 +221,23 @@ def test_a_baseline_with_an_impossible_peak_stops_the_session_naming_the_run(
     result.stderr.fnmatch_lines(
         [f"*test_peak.py::test_peak*runs[[]{run_index}[]].peak_heap_bytes*more than any 64-bit process*"]
     )
+
+
+def test_a_scenarios_exception_cannot_forge_ci_output(pytester: pytest.Pytester) -> None:
+    """Its text is shown as pytest shows an exception: each line after ``E   ``, control
+    characters spelled out, so no line of the log starts a workflow command or an escape."""
+    pytester.makepyfile(
+        test_forge="""
+        import pytest
+
+        @pytest.mark.memload(iterations=5, warmup=0)
+        def test_forge():
+            raise RuntimeError("x\\n::error::FORGED \\x1b[31m")
+        """
+    )
+    result = run(pytester, "--memgate", "--memgate-runs", "1")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    out = result.stdout.str()
+    assert "\x1b[31m" not in out and "\\x1b[31m" in out
+    forged = [line for line in out.splitlines() if "FORGED" in line]
+    assert forged and all(line.startswith("E   ") for line in forged), forged
