@@ -454,10 +454,10 @@ class GateSession:
             environment=self.fingerprint,
             recorded=recorded,
         )
-        self.written += plan.written
         self.not_written += plan.not_written
-        if plan.changes:
+        if plan.changes:  # raises, and nothing is claimed written, when the write fails
             self._baseline = update_baseline(self.baseline_path, plan.changes, __version__)
+        self.written += plan.written
 
     def judge_split_families(self) -> list[str]:
         """On the xdist controller: a family whose sizes ran on different workers was judged

@@ -241,3 +241,42 @@ def test_a_scenarios_exception_cannot_forge_ci_output(pytester: pytest.Pytester)
     assert "\x1b[31m" not in out and "\\x1b[31m" in out
     forged = [line for line in out.splitlines() if "FORGED" in line]
     assert forged and all(line.startswith("E   ") for line in forged), forged
+
+
+def test_a_baseline_write_that_failed_is_not_claimed_in_the_report_or_the_terminal(
+    pytester: pytest.Pytester,
+) -> None:
+    """On a full disk the report listed both scenarios under baseline_written, and the
+    terminal said "baseline written" before the error."""
+    pytester.makepyfile(
+        test_two="""
+        import pytest
+
+        @pytest.mark.memload(iterations=5, warmup=1)
+        def test_one():
+            bytearray(4096)
+
+        @pytest.mark.memload(iterations=5, warmup=1)
+        def test_two():
+            bytearray(4096)
+        """
+    )
+    (pytester.path / "blocker").write_text("a file where the baseline's directory should be")
+    result = run(
+        pytester,
+        "--memgate",
+        "--memgate-update",
+        "--memgate-runs",
+        "1",
+        "--memgate-baseline-runs",
+        "1",
+        "--memgate-baseline",
+        "blocker/baseline.json",
+        "--memgate-report",
+        "r.json",
+    )
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR, result.stdout.str()
+    result.stdout.fnmatch_lines(["*could not write the baseline*blocker/baseline.json*left as it was*"])
+    assert "baseline written" not in result.stdout.str()
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["baseline_written"] == []
