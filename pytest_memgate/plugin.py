@@ -20,7 +20,7 @@ from .errors import MemgateError
 from .marker import MARKER_HELP, MARKER_NAME, ScenarioSpec, parse_marker
 
 if TYPE_CHECKING:
-    from .results import ScenarioResult
+    from .results import Outcome, ScenarioResult
     from .session import GateSession
 
 SPECS = pytest.StashKey[dict[str, ScenarioSpec]]()
@@ -238,7 +238,8 @@ class MeasureHook:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """On the xdist controller: take each scenario's result as its report arrives. A
         payload that cannot be read (a worker of another version, a corrupted message) makes
-        that scenario an error naming the problem; the controller and the others go on."""
+        that scenario an error naming the problem; the controller and the others go on. A
+        failed or skipped phase with no result says why its scenario was never measured."""
         payload = getattr(report, "memgate_result", None)
         gate = self.config.stash.get(GATE, None)
         if gate is None:
@@ -346,7 +347,7 @@ def pytest_testnodedown(node: Any, error: object) -> None:
             )
 
 
-def _why_unmeasured(report: pytest.TestReport) -> tuple[Any, str]:
+def _why_unmeasured(report: pytest.TestReport) -> tuple[Outcome, str]:
     """(outcome, why) of a scenario whose test ended with no measurement: pytest's own
     words for a skip, else an error naming the phase that failed and its exception."""
     from .reports.words import printable
