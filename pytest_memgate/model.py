@@ -36,6 +36,16 @@ class RunStatus(str, enum.Enum):
     HARD_CAP = "hard_cap"  # stopped by the gate before it could exhaust the machine
 
 
+# How the error of a memray run whose floor readings cannot show its growth begins: the
+# runner measures such a run once more before it counts as an error (a sampler starved by
+# a busy machine is no fault of the scenario's, and is rarely starved twice in a row).
+FLOOR_UNREADABLE = "memray's floor readings cannot show this run's growth"
+
+
+class FloorUnreadable(RuntimeError):
+    """A run's floor readings cannot tell its growth: no information, never a flat floor."""
+
+
 @dataclass(frozen=True, slots=True)
 class AllocSite:
     """Where memory was allocated: innermost frame first, as memray reports it."""

@@ -39,7 +39,7 @@ from pathlib import Path
 from .backends import Body, janitor
 from .backends.rss import current_rss
 from .child import RESULT_NAME, child_main, failed_record, libc_prctl
-from .model import RunRecord, RunRequest, RunStatus
+from .model import FLOOR_UNREADABLE, RunRecord, RunRequest, RunStatus
 from .processes import Stopped, StopSignals, kill, reap_if_ended
 from .units import format_size
 
@@ -129,6 +129,7 @@ def _run(
     last = runs  # runs from here on are not needed: an earlier one failed
     keep = _KEEP_CAPTURE.get()
     kept = -1
+    retried: set[int] = set()  # runs whose heap child was measured again (``FLOOR_UNREADABLE``)
     try:
         while queue or running:
             while len(running) < jobs:
@@ -146,6 +147,12 @@ def _run(
                     continue
                 child, number, phase = running.pop(pid)
                 record = _finish(child, ends[pid], request, timeout_s)
+                if phase == "heap" and number not in retried and _floor_unreadable(record):
+                    retried.add(number)  # once: a starved sampler, not the scenario
+                    with stop.held():
+                        _clean(child, keeper)
+                    queue.insert(0, (number, phase))
+                    continue
                 done[number, phase] = record
                 if phase == "heap" and record.ok and keep is not None and number > kept:
                     _keep_capture(child.workdir / CAPTURE_NAME, keep)  # the latest run's
@@ -161,6 +168,11 @@ def _run(
         with stop.held():  # a second Ctrl-C must not cut the cleanup short
             _cancel([child for child, _, _ in running.values()], running, ends, keeper)
     return [_combine(done[n, "heap"], done.get((n, "rss"))) for n in range(min(last + 1, runs))]
+
+
+def _floor_unreadable(record: RunRecord) -> bool:
+    """A heap run that tells nothing about growth (see ``backends.memray.floor_problem``)."""
+    return record.status is RunStatus.RAISED and FLOOR_UNREADABLE in record.error.split("\n", 1)[0]
 
 
 def _cancel(

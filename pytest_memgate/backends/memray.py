@@ -27,7 +27,7 @@ from pathlib import Path
 import memray
 from memray import FileFormat, FileReader
 
-from ..model import RunRecord, RunRequest, RunStatus
+from ..model import FLOOR_UNREADABLE, FloorUnreadable, RunRecord, RunRequest, RunStatus
 from . import Body
 from .calls import settle, warm_up
 from .sites import downsample, make_sites
@@ -172,7 +172,7 @@ def _read_capture(
     kept = sum(site.size_bytes for site in retained_sites)
     problem = floor_problem(readings, len(window_start), heap_floor[-1], kept) if complete else None
     if problem is not None:
-        raise RuntimeError(f"{problem}; the run tells nothing about growth (run it again)")
+        raise FloorUnreadable(f"{FLOOR_UNREADABLE}: {problem}")
     return RunRecord(
         status=RunStatus.OK,
         backend="memray",
@@ -212,10 +212,10 @@ def floor_problem(readings: list[int], windows: int, last_floor: int, kept: int)
             f"to fit a slope (at least {MIN_READINGS} are needed; its sampler was starved, e.g. by a "
             "busy machine)"
         )
-    if readings[-1] - readings[0] < calls / 2:
+    if readings[-1] - readings[0] < calls / 4:
         return (
-            f"memray's floor readings span only calls {readings[0]} to {readings[-1]} of {calls}, "
-            "too few to fit a slope over the calls (its sampler was starved, e.g. by a busy machine)"
+            f"its readings span only calls {readings[0]} to {readings[-1]} of {calls}, too few to "
+            "fit a slope over the calls (its sampler was starved, e.g. by a busy machine)"
         )
     if kept > max(last_floor, 0) * (1 + KEPT_SLACK_SHARE) + KEPT_SLACK_BYTES:
         return (
