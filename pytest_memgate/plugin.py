@@ -306,7 +306,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput["memgate"] = json.dumps(gate.export(results=False))
         return
     late = gate.judge_split_families()
-    if not session.config.option.collectonly:
+    option = session.config.option
+    if not (option.collectonly or getattr(option, "setuponly", False) or getattr(option, "setupplan", False)):
         specs: dict[str, ScenarioSpec] = session.config.stash[SPECS]
         late.extend(gate.account_for_unmeasured(specs))
     measure = session.config.pluginmanager.get_plugin("memgate-measure")
