@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -116,6 +117,7 @@ class BaselineEntry:
         (``RunSummary.from_dict``); what only describes the entry must have its JSON type."""
         d = as_object(data)
         runs = _summaries(get(d, "runs"), "runs", non_empty=True)
+        _agree(runs)
         spec = dict(as_object(get(d, "spec", {}), "spec"))
         traced = spec.get("trace_python_allocators")
         if traced is not None and not isinstance(traced, bool):
@@ -125,10 +127,10 @@ class BaselineEntry:
             runs=tuple(runs),
             spec=spec,
             recorded=dict(as_object(get(d, "recorded", {}), "recorded")),
-            environment=_environment(get(d, "environment", {})),
+            environment=checked_environment(get(d, "environment", {})),
             peak_sites=sites_from_list(get(d, "peak_sites", ()), "peak_sites"),
             retained_sites=sites_from_list(get(d, "retained_sites", ()), "retained_sites"),
-            screen_runs=_summaries(get(d, "screen_runs", ()), "screen_runs"),
+            screen_runs=_agree(_summaries(get(d, "screen_runs", ()), "screen_runs"), "screen_runs"),
         )
 
 
@@ -144,7 +146,32 @@ def _rounded(run: RunSummary) -> dict[str, Any]:
     return {k: _round(v) for k, v in run.to_dict().items()}
 
 
-def _environment(value: object) -> dict[str, Any]:
+# Runs of one scenario differ by a few percent, a cold run by a few times at most: a peak over
+# a thousand times the median of its siblings (and over a GiB) is an edit or a corrupted
+# write, and left in, it widens the spread until no change can be proven.
+SIBLING_RATIO = 1000
+SIBLING_FLOOR = 1024**2
+
+
+def _agree(runs: tuple[RunSummary, ...], key: str = "runs") -> tuple[RunSummary, ...]:
+    """Refuse a run whose peak is orders of magnitude away from its siblings', naming it."""
+    for attribute in ("peak_heap_bytes", "peak_rss_bytes"):
+        values = [abs(getattr(run, attribute)) for run in runs]
+        for i, value in enumerate(values):
+            others = values[:i] + values[i + 1 :]
+            if not others:
+                continue
+            median = statistics.median(others)
+            if value > SIBLING_RATIO * max(median, SIBLING_FLOOR):
+                raise InvalidValue(
+                    f"{key}[{i}].{attribute}",
+                    f"is {describe(value)}, over {SIBLING_RATIO} times the median of the other runs "
+                    f"({describe(int(median))}): it was not measured with them",
+                )
+    return runs
+
+
+def checked_environment(value: object) -> dict[str, Any]:
     """The fingerprint is compared key by key: its values are text (or null), and its
     ``packages`` an object of versions, or the comparison itself would fail."""
     environment = dict(as_object(value, "environment"))

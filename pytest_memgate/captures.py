@@ -146,7 +146,7 @@ def capture_not_kept(path: Path, exc: OSError) -> None:
     memray could not read, and say so in pytest's warnings summary."""
     import warnings
 
-    from .plugin import MemgateWarning
+    from .notices import MemgateWarning
 
     with contextlib.suppress(OSError):
         path.unlink()

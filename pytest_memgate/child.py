@@ -21,7 +21,7 @@ from .backends.sites import short_path
 from .backends.watchdog import HardCapExceeded, start_watchdog
 from .captures import without_machine_paths
 from .descendants import libc_prctl, reap_children, set_subreaper
-from .model import RunRecord, RunRequest, RunStatus
+from .model import FloorUnreadable, RunRecord, RunRequest, RunStatus
 
 RESULT_NAME = "record.json"  # the child's record, in the run's work directory
 # Signals whose default is to end the pytest process: during a run they end the run first.
@@ -135,6 +135,9 @@ def child_main(
         record = failed_record(
             RunStatus.HARD_CAP, request, 0.0, f"{exc}; stopped before any sites were tracked"
         )
+    except FloorUnreadable as exc:  # the gate's own finding, not the scenario's: no traceback
+        record = failed_record(RunStatus.RAISED, request, 0.0, str(exc))
+        code = 3
     except BaseException as exc:  # noqa: BLE001 - the child reports everything and exits
         record = failed_record(RunStatus.RAISED, request, 0.0, raised_text(exc, request.project_root))
         code = 3

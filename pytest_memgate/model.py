@@ -11,7 +11,18 @@ import enum
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from .validate import MAX_BYTES, InvalidValue, as_float, as_int, as_list, as_object, as_text, get, within
+from .validate import (
+    MAX_BYTES,
+    InvalidValue,
+    as_float,
+    as_int,
+    as_list,
+    as_object,
+    as_text,
+    describe,
+    get,
+    within,
+)
 
 
 class RunStatus(str, enum.Enum):
@@ -42,6 +53,16 @@ class ShapeReport:
     shape: Shape
     trend_p: float  # combined evidence of an upward heap floor over all runs
     warmup_hint: int | None  # warm-up calls that would cover the saturating rise
+
+
+# How the error of a memray run whose floor readings cannot show its growth begins: the
+# runner measures such a run once more before it counts as an error (a sampler starved by
+# a busy machine is no fault of the scenario's, and is rarely starved twice in a row).
+FLOOR_UNREADABLE = "memray's floor readings cannot show this run's growth"
+
+
+class FloorUnreadable(RuntimeError):
+    """A run's floor readings cannot tell its growth: no information, never a flat floor."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +178,7 @@ class RunRecord:
             backend=as_text(get(d, "backend"), "backend"),
             warmup=as_int(get(d, "warmup", 0), "warmup"),
             iterations=as_int(get(d, "iterations", 0), "iterations"),
-            peak_heap_bytes=as_int(get(d, "peak_heap_bytes", 0), "peak_heap_bytes"),
+            peak_heap_bytes=_held(get(d, "peak_heap_bytes", 0), "peak_heap_bytes"),
             peak_rss_bytes=_bytes(get(d, "peak_rss_bytes", 0), "peak_rss_bytes"),
             heap_floor_bytes=_series(get(d, "heap_floor_bytes", ()), "heap_floor_bytes"),
             rss_floor_bytes=_series(get(d, "rss_floor_bytes", ()), "rss_floor_bytes"),
@@ -203,12 +224,12 @@ class RunSummary:
         """Checked field by field; the standard errors default to 0 for older files."""
         d = as_object(data)
         summary = cls(
-            peak_heap_bytes=as_int(get(d, "peak_heap_bytes"), "peak_heap_bytes"),
+            peak_heap_bytes=_held(get(d, "peak_heap_bytes"), "peak_heap_bytes"),
             peak_rss_bytes=_bytes(get(d, "peak_rss_bytes"), "peak_rss_bytes"),
-            heap_growth=as_float(get(d, "heap_growth"), "heap_growth"),
-            heap_growth_se=as_float(get(d, "heap_growth_se", 0.0), "heap_growth_se", low=0.0),
-            rss_growth=as_float(get(d, "rss_growth"), "rss_growth"),
-            rss_growth_se=as_float(get(d, "rss_growth_se", 0.0), "rss_growth_se", low=0.0),
+            heap_growth=_rate(get(d, "heap_growth"), "heap_growth"),
+            heap_growth_se=_rate(get(d, "heap_growth_se", 0.0), "heap_growth_se", low=0.0),
+            rss_growth=_rate(get(d, "rss_growth"), "rss_growth"),
+            rss_growth_se=_rate(get(d, "rss_growth_se", 0.0), "rss_growth_se", low=0.0),
             blocks_growth=_optional(get(d, "blocks_growth", None), "blocks_growth"),
             blocks_growth_se=_optional(get(d, "blocks_growth_se", None), "blocks_growth_se", low=0.0),
         )
@@ -230,12 +251,46 @@ class RunSummary:
 # - an RSS peak, every floor and the timeline's levels are differences from a starting
 #   level, and RSS can end below where it began (memory returned to the system): any sign;
 # - growth rates have any sign; their standard errors are >= 0;
-# - every byte figure fits in 64 bits (``MAX_BYTES``); durations are finite and >= 0.
+# - every byte figure fits in 64 bits (``MAX_BYTES``); durations are finite and >= 0;
+# - every measured byte figure (peaks, levels, growth per call) is at most what one process
+#   can address (``ADDRESSABLE_BYTES``).
+
+# A heap or RSS figure counts bytes one process held at once, so it cannot exceed that
+# process's virtual address space: user space is 2**47 bytes (128 TiB) on x86-64 and AArch64
+# with 4-level page tables, and 2**48 is the whole 48-bit space. Only 5-level paging reaches
+# further, on machines with more memory than any on sale. A figure past it was written, not
+# measured: one such baseline run turned a +50% peak into "inconclusive", six into "improved".
+ADDRESSABLE_BYTES = 2**48
+
+
+def _addressable(number: float, key: str) -> None:
+    if abs(number) > ADDRESSABLE_BYTES:
+        raise InvalidValue(
+            key,
+            f"is {describe(number)}, more than any 64-bit process can address (2**48 bytes): it was "
+            "not measured",
+        )
+
+
+def _held(value: object, key: str) -> int:
+    """A peak: bytes above the start, never negative, within one address space."""
+    number = as_int(value, key)
+    _addressable(number, key)
+    return number
+
+
+def _rate(value: object, key: str, *, low: float = -MAX_BYTES) -> float:
+    """Bytes per call (or its standard error): one call cannot add more than the process holds."""
+    number = as_float(value, key, low=low)
+    _addressable(number, key)
+    return number
 
 
 def _bytes(value: object, key: str) -> int:
-    """A byte level relative to a start: either sign, within 64 bits."""
-    return as_int(value, key, low=-MAX_BYTES)
+    """A byte level relative to a start: either sign, within one address space."""
+    number = as_int(value, key, low=-MAX_BYTES)
+    _addressable(number, key)
+    return number
 
 
 def _optional(value: object, key: str, low: float | None = None) -> float | None:

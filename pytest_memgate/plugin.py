@@ -18,9 +18,10 @@ import pytest
 from .config import OPTIONS, GateConfig, native_pytest_table, read_pyproject_table, resolve_config
 from .errors import ConfigError, MemgateError
 from .marker import MARKER_HELP, MARKER_NAME, ScenarioSpec, parse_marker
+from .notices import MemgateWarning
 
 if TYPE_CHECKING:
-    from .results import ScenarioResult
+    from .results import Outcome, ScenarioResult
     from .session import GateSession
 
 SPECS = pytest.StashKey[dict[str, ScenarioSpec]]()
@@ -201,6 +202,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     gate = item.config.stash.get(GATE, None)
     if gate is not None and item.get_closest_marker(MARKER_NAME) is not None:
         gate.scenario_count += 1
+        gate.suite_ids.add(item.nodeid)  # ``memgate merge`` names the ones no shard measured
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -290,10 +292,6 @@ class LiveTerminal:
             self.terminal.write_line(line)
 
 
-class MemgateWarning(pytest.PytestWarning):
-    """Something the gate did not check, counted in pytest's warnings summary."""
-
-
 class MeasureHook:
     """Takes a memload test's call over and measures it instead (and, on the xdist
     controller, collects the results the workers send).
@@ -306,10 +304,15 @@ class MeasureHook:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """On the xdist controller: take each scenario's result as its report arrives. A
         payload that cannot be read (a worker of another version, a corrupted message) makes
-        that scenario an error naming the problem; the controller and the others go on."""
+        that scenario an error naming the problem; the controller and the others go on. A
+        failed or skipped phase with no result says why its scenario was never measured."""
         payload = getattr(report, "memgate_result", None)
         gate = self.config.stash.get(GATE, None)
-        if payload is None or gate is None:
+        if gate is None:
+            return
+        if payload is None:
+            if report.failed or report.skipped:
+                gate.unmeasured.setdefault(report.nodeid, _why_unmeasured(report))
             return
         try:
             gate.merge({"results": [json.loads(payload)]})
@@ -373,6 +376,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput["memgate"] = json.dumps(gate.export(results=False))
         return
     late = gate.judge_split_families()
+    option = session.config.option
+    if not (option.collectonly or getattr(option, "setuponly", False) or getattr(option, "setupplan", False)):
+        specs: dict[str, ScenarioSpec] = session.config.stash[SPECS]
+        late.extend(gate.account_for_unmeasured(specs))
     measure = session.config.pluginmanager.get_plugin("memgate-measure")
     if isinstance(measure, MeasureHook) and measure.unreadable:
         late.extend(measure.unreadable)  # their tests passed on the worker; the gate could not judge them
@@ -409,6 +416,28 @@ def pytest_testnodedown(node: Any, error: object) -> None:
                 "be listed wrongly. Run the same version of pytest-memgate on the controller and "
                 "the workers."
             )
+
+
+def _why_unmeasured(report: pytest.TestReport) -> tuple[Outcome, str]:
+    """(outcome, why) of a scenario whose test ended with no measurement: pytest's own
+    words for a skip, else an error naming the phase that failed and its exception."""
+    from .reports.words import printable
+    from .results import Outcome
+
+    longrepr = report.longrepr
+    if report.skipped:
+        reason = getattr(report, "wasxfail", None) or (
+            longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else ""
+        )
+        reason = printable(str(reason).removeprefix("Skipped: "))[:300]
+        return Outcome.SKIPPED, f"not run: skipped by pytest ({reason or 'no reason given'})"
+    if str(report.when) == "???":  # how pytest-xdist reports the test a worker died in
+        return Outcome.ERROR, "never measured: its xdist worker crashed while running it"
+    crash = getattr(getattr(longrepr, "reprcrash", None), "message", None)
+    lines = str(longrepr).strip().splitlines()
+    cause = printable(crash or (lines[-1] if lines else "no details"))[:300]
+    phase = "its setup (a fixture) errored" if report.when == "setup" else f"its {report.when} failed"
+    return Outcome.ERROR, f"never measured: {phase}: {cause}"
 
 
 def _without_timelines(result: ScenarioResult) -> ScenarioResult:

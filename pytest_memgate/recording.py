@@ -115,7 +115,7 @@ def plan_recording(
     for nodeid, result in sorted(results.items()):
         if result.outcome is Outcome.ERROR or not result.summaries:
             if reason is not None:
-                not_written.append((nodeid, Outcome.ERROR.value))
+                not_written.append((nodeid, result.outcome.value))  # error, or skipped by pytest
             continue
         if accepted(config, nodeid) and result.outcome in _ACCEPTABLE:
             stamp = dict(recorded)

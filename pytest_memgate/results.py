@@ -314,3 +314,4 @@ class SessionReport:
     scenarios_collected: int = 0  # memload scenarios this run collected, before deselection
     baseline_set_aside: tuple[str, str] | None = None  # (why, where): an unreadable baseline moved
     provenance: Mapping[str, Any] | None = None  # commit and dirty, for the report
+    suite_ids: tuple[str, ...] = ()  # the scenarios collected before deselection

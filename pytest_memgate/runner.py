@@ -40,7 +40,7 @@ from .backends import Body, janitor
 from .backends.rss import current_rss
 from .child import RESULT_NAME, child_main, failed_record
 from .descendants import WALK_EVERY, descendants_rss, libc_prctl
-from .model import RunRecord, RunRequest, RunStatus
+from .model import FLOOR_UNREADABLE, RunRecord, RunRequest, RunStatus
 from .processes import Adopted, Stopped, StopSignals, kill, reap_if_ended
 from .units import format_size
 
@@ -131,6 +131,7 @@ def _run(
     keep = _KEEP_CAPTURE.get()
     kept = -1
     adopted = Adopted()
+    retried: set[int] = set()  # runs whose heap child was measured again (``FLOOR_UNREADABLE``)
     try:
         while queue or running:
             while len(running) < jobs:
@@ -148,6 +149,12 @@ def _run(
                     continue
                 child, number, phase = running.pop(pid)
                 record = _finish(child, ends[pid], request, timeout_s)
+                if phase == "heap" and number not in retried and _floor_unreadable(record):
+                    retried.add(number)  # once: a starved sampler, not the scenario
+                    with stop.held():
+                        _clean(child, keeper)
+                    queue.insert(0, (number, phase))
+                    continue
                 done[number, phase] = record
                 if phase == "heap" and record.ok and keep is not None and number > kept:
                     _keep_capture(child.workdir / CAPTURE_NAME, keep)  # the latest run's
@@ -165,6 +172,11 @@ def _run(
             _cancel([child for child, _, _ in running.values()], running, ends, keeper)
             adopted.close(set(running))
     return [_combine(done[n, "heap"], done.get((n, "rss"))) for n in range(min(last + 1, runs))]
+
+
+def _floor_unreadable(record: RunRecord) -> bool:
+    """A heap run that tells nothing about growth (see ``backends.memray.floor_problem``)."""
+    return record.status is RunStatus.RAISED and FLOOR_UNREADABLE in record.error.split("\n", 1)[0]
 
 
 def _cancel(

@@ -77,6 +77,10 @@ SCREEN_RUNS = 3
 MIN_SCREEN_RUNS = 2
 CHEAP_TRACED_CALLS = 2
 
+NEVER_RAN = (
+    "never measured: the session ended before it ran (-x, --maxfail, or an interruption); run it again"
+)
+
 # timeout = "auto": a first run may take long (production-sized payloads); once one run is
 # known, a run five times slower than the slowest so far is stuck, not slow.
 FIRST_RUN_TIMEOUT_S = 600.0
@@ -111,6 +115,8 @@ class GateSession:
     environ: Mapping[str, str] | None = None  # None: the process environment
     scenario_count: int = 0  # memload scenarios collected, before -k/-m/pytest-split deselection
     collected: set[str] = field(default_factory=set)
+    suite_ids: set[str] = field(default_factory=set)  # scenario_count's ids, for ``memgate merge``
+    unmeasured: dict[str, tuple[Outcome, str]] = field(default_factory=dict)  # why no result came
     deselected: set[str] = field(default_factory=set)
     whole_suite: bool = True  # False: --lf or node ids collected only part of the suite
     results: dict[str, ScenarioResult] = field(default_factory=dict)
@@ -520,7 +526,10 @@ class GateSession:
         travel one by one on their test reports (so a crash loses none); ``results`` ships
         them too."""
         shipped = self.results.values() if results else ()
-        return WorkerMessage.of(shipped, self.collected, self.deselected, self.scenario_count).to_dict()
+        message = WorkerMessage.of(
+            shipped, self.collected, self.deselected, self.scenario_count, self.suite_ids
+        )
+        return message.to_dict()
 
     def merge(self, payload: Mapping[str, Any]) -> None:
         message = WorkerMessage.from_dict(payload)
@@ -531,6 +540,22 @@ class GateSession:
         self.collected.update(message.collected)
         self.deselected.update(message.deselected)
         self.scenario_count = max(self.scenario_count, message.scenario_count)
+        self.suite_ids.update(message.suite_ids)
+
+    def account_for_unmeasured(self, specs: Mapping[str, ScenarioSpec]) -> list[str]:
+        """Every selected scenario gets a result: one that never reached its measurement (a
+        fixture that raised, a crashed xdist worker, a session stopped early) is an error saying
+        so, and one pytest skipped is skipped. A sharded CI run leaves the verdict to the merge,
+        where a scenario that went missing would otherwise pass unseen. Returns the errors."""
+        errors = []
+        for nodeid in sorted(self.collected - self.results.keys()):
+            outcome, why = self.unmeasured.get(nodeid, (Outcome.ERROR, NEVER_RAN))
+            verdict = Verdict(outcome, error=why)
+            spec = specs.get(nodeid, ScenarioSpec())
+            self.results[nodeid] = ScenarioResult(nodeid, spec, self.backend.name, (), (), verdict)
+            if outcome is Outcome.ERROR:
+                errors.append(nodeid)
+        return errors
 
     # --- writing --------------------------------------------------------------------------
 
@@ -547,10 +572,10 @@ class GateSession:
             environment=self.fingerprint,
             recorded=recorded,
         )
-        self.written += plan.written
         self.not_written += plan.not_written
-        if plan.changes:
+        if plan.changes:  # raises, and nothing is claimed written, when the write fails
             self._baseline = update_baseline(self.baseline_path, plan.changes, __version__)
+        self.written += plan.written
 
     def judge_split_families(self) -> list[str]:
         """On the xdist controller: a family whose sizes ran on different workers was judged
@@ -606,6 +631,7 @@ class GateSession:
             alpha=self.config.alpha,
             alpha_per_test=self.policy.alpha,
             scenario_count=self.suite_size,
+            suite_ids=tuple(sorted(self.suite_ids)),
             suite_size_source=self.suite_size_source,
             scenarios_collected=self.scenario_count,
             baseline_set_aside=self.moved_aside,

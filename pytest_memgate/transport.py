@@ -20,6 +20,7 @@ class WorkerMessage:
     collected: frozenset[str]
     deselected: frozenset[str]
     scenario_count: int  # memload scenarios collected, before deselection
+    suite_ids: frozenset[str] = frozenset()  # and their ids
 
     @classmethod
     def of(
@@ -28,8 +29,11 @@ class WorkerMessage:
         collected: Iterable[str],
         deselected: Iterable[str],
         scenario_count: int,
+        suite_ids: Iterable[str] = (),
     ) -> WorkerMessage:
-        return cls(tuple(results), frozenset(collected), frozenset(deselected), scenario_count)
+        return cls(
+            tuple(results), frozenset(collected), frozenset(deselected), scenario_count, frozenset(suite_ids)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +41,7 @@ class WorkerMessage:
             "collected": sorted(self.collected),
             "deselected": sorted(self.deselected),
             "scenario_count": self.scenario_count,
+            "suite_ids": sorted(self.suite_ids),
         }
 
     @classmethod
@@ -47,4 +52,5 @@ class WorkerMessage:
             payload.get("collected", ()),
             payload.get("deselected", ()),
             int(payload.get("scenario_count", 0)),
+            payload.get("suite_ids", ()),
         )

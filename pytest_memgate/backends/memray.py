@@ -28,7 +28,7 @@ from pathlib import Path
 import memray
 from memray import FileFormat, FileReader
 
-from ..model import AllocSite, RunRecord, RunRequest, RunStatus
+from ..model import FLOOR_UNREADABLE, AllocSite, FloorUnreadable, RunRecord, RunRequest, RunStatus
 from . import Body
 from .calls import settle, warm_up
 from .counters import malloc_in_use
@@ -92,6 +92,7 @@ class MemrayBackend:
             list(window_start[: completed + 1]),
             list(window_end[: completed + 1]),
             measured_s,
+            complete=stopped is None,  # a stopped run is an error already, with its sites
         )
         record = replace(record, blocks_floor=tuple(blocks[: completed + 1]))
         if stopped is None:
@@ -109,7 +110,11 @@ def _read_capture(
     window_start: list[float],
     window_end: list[float],
     measured_s: float,
+    *,
+    complete: bool = True,
 ) -> RunRecord:
+    """The run's record from its capture; a complete run whose floor readings cannot tell
+    its growth (``floor_problem``) raises instead: it is an error, never a flat floor."""
     reader = FileReader(str(capture))
     try:
         snapshots = list(reader.get_memory_snapshots())
@@ -117,8 +122,9 @@ def _read_capture(
             raise RuntimeError("memray recorded no memory snapshots; the run was too short")
         times = [s.time for s in snapshots]
         heap_floor: list[int] = []
+        readings: list[int] = []  # the windows that held a reading of their own
         cursor = 0
-        for begin, end in zip(window_start, window_end):
+        for window, (begin, end) in enumerate(zip(window_start, window_end)):
             # Snapshot times are whole milliseconds: only stamps strictly inside the window
             # are certainly quiet (a 3 ms window holds two or three of them at 1 ms).
             first, last = math.ceil(begin), math.floor(end)
@@ -131,6 +137,7 @@ def _read_capture(
                 j += 1
             if inside:
                 heap_floor.append(min(inside))
+                readings.append(window)
             elif heap_floor:  # the sampler was late: no reading, so no new information
                 heap_floor.append(heap_floor[-1])
             else:  # nothing yet: the last sample before the window is the nearest quiet one
@@ -147,6 +154,10 @@ def _read_capture(
         peak_heap = int(reader.metadata.peak_memory)
     finally:
         reader.close()
+    kept = sum(site.size_bytes for site in retained_sites)
+    problem = floor_problem(readings, len(window_start), heap_floor[-1], kept) if complete else None
+    if problem is not None:
+        raise FloorUnreadable(f"{FLOOR_UNREADABLE}: {problem}")
     return RunRecord(
         status=RunStatus.OK,
         backend="memray",
@@ -182,6 +193,44 @@ def _sites(records: Iterable[object], request: RunRequest) -> tuple[AllocSite, .
         root=request.project_root,
         limit=request.top_sites,
     )
+
+
+# A slope needs floor readings across the measured calls: a window without a reading repeats
+# the last one, so with readings in only a few windows, or only in the first calls, the
+# floor reads flat whatever the heap did. One snapshot in a whole run (a starved sampler at
+# load 5-7) once passed a 378 KB leak as flat, growth 0 +- 0.
+MIN_READINGS = 3
+# Memory the run kept to its end is on the heap at its end, where the last floor reading
+# was taken (after a collection, with nothing allocated since): sites that hold clearly more
+# than that reading prove the readings missed it. Real runs agree to a few hundred bytes.
+KEPT_SLACK_BYTES = 64 * 1024
+KEPT_SLACK_SHARE = 0.1
+
+
+def floor_problem(readings: list[int], windows: int, last_floor: int, kept: int) -> str | None:
+    """Why a run's floor readings cannot be trusted as its growth, or ``None``.
+    ``readings`` are the indices of the quiet windows (of ``windows``) that held a reading;
+    ``kept`` is what its retained sites hold at its end."""
+    from ..units import format_size
+
+    calls = windows - 1
+    if len(readings) < MIN_READINGS:
+        return (
+            f"memray took floor readings in {len(readings)} of the {windows} quiet windows, too few "
+            f"to fit a slope (at least {MIN_READINGS} are needed; its sampler was starved, e.g. by a "
+            "busy machine)"
+        )
+    if readings[-1] - readings[0] < calls / 4:
+        return (
+            f"its readings span only calls {readings[0]} to {readings[-1]} of {calls}, too few to "
+            "fit a slope over the calls (its sampler was starved, e.g. by a busy machine)"
+        )
+    if kept > max(last_floor, 0) * (1 + KEPT_SLACK_SHARE) + KEPT_SLACK_BYTES:
+        return (
+            f"its retained allocations kept {format_size(kept)} to its end, but its last floor "
+            f"reading shows {format_size(last_floor)}: the readings missed memory the run kept"
+        )
+    return None
 
 
 def _stack(record: object, native: bool) -> list[tuple[str, str, int]]:

@@ -243,7 +243,8 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
         help="combine the reports, or the baselines, of CI shards into one",
         description="With -o: combine the --memgate-report files of the shards of one CI run "
         "into one report, which `memgate report` renders; exits 1 when a scenario regressed or "
-        "erred, so CI fails once, at the end. Refuses (exit 2) shards from different "
+        "erred, or when a scenario of the suite is in no shard's report (an error in the merged "
+        "report), so CI fails once, at the end. Refuses (exit 2) shards from different "
         "environments, commits or pytest-memgate versions, a scenario in two shards, and shards "
         "judged over different suite sizes. With --baseline: write into BASELINE (the baseline "
         "the shards started from) the entries each shard's --memgate-update changed; refuses "

@@ -18,7 +18,9 @@ from ..errors import MemgateError
 from ..files import decode_json, read_document_text
 from ..model import RunRecord, RunSummary
 from ..reports.json import REPORT_VERSION
+from ..reports.schema import check_report, check_scenario
 from ..units import format_size
+from ..validate import InvalidValue
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
@@ -191,13 +193,18 @@ def _from_report(document: dict[str, Any], path: Path) -> Document:
             f"memgate: report {path} has report_version {version!r}, this memgate reads up to "
             f"{REPORT_VERSION}; upgrade pytest-memgate"
         )
+    try:
+        check_report(document)
+    except InvalidValue as exc:
+        raise MemgateError(f"memgate: report {path}: {exc}; {fix}") from None
     environment = document.get("environment") or {}
-    if not isinstance(environment, dict):
-        raise MemgateError(f"memgate: report {path}: 'environment' is not an object; {fix}")
     scenarios: dict[str, Scenario] = {}
     for index, raw in enumerate(document["scenarios"]):
         name = raw.get("id", f"#{index + 1}") if isinstance(raw, dict) else f"#{index + 1}"
+        if not isinstance(name, str):
+            name = f"#{index + 1}"
         try:
+            check_scenario(raw)
             scenario = _report_scenario(raw)
         except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
             detail = str(exc) if isinstance(exc, ValueError) else repr(exc)

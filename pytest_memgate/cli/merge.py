@@ -138,11 +138,61 @@ def shard_name(path: Path, output: Path | None) -> str:
     return shard.name
 
 
-def merged_report(docs: Sequence[Document], output: Path | None = None) -> dict[str, Any]:
-    """The first shard's document, with every shard's scenarios and baseline writes; shards
-    named relative to ``output`` (see ``shard_name``)."""
+def _suite_ids(doc: Document) -> set[str]:
+    """The scenario ids a shard collected before deselection (empty from older reports)."""
+    ids = doc.raw.get("suite_ids")
+    if ids is None:
+        return set()
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise MemgateError(f"memgate: report {doc.path}: suite_ids is not a list of scenario ids; {_RERUN}")
+    return set(ids)
+
+
+NEVER_MEASURED = (
+    "never measured: no shard's report holds it (its shard deselected it, or the shard that "
+    "ran it wrote no report); select it in one shard"
+)
+
+
+def missing_scenarios(docs: Sequence[Document]) -> list[str]:
+    """The suite's scenarios that no shard's report holds, by the ids the shards collected.
+    A shard whose fixture errored or whose worker crashed lists its scenario as an error
+    itself; one missing here was deselected everywhere, or its shard's report is missing."""
+    present = {nodeid for doc in docs for nodeid in doc.scenarios}
+    suite = set().union(*(_suite_ids(doc) for doc in docs))
+    missing = sorted(suite - present, key=natural_key)
+    size = _suite_facts(docs[0])[0]
+    if len(present) + len(missing) < size:
+        raise MemgateError(
+            f"memgate: the shards hold {len(present)} scenario(s) together, but the suite they were "
+            f"judged in has {size}, and their reports do not say which are missing (written by an "
+            "older pytest-memgate, or shards selected by path); pass every shard's report, and give "
+            "--memgate-suite-size the suite's exact count"
+        )
+    return missing
+
+
+def _unmeasured(nodeid: str, backend: str) -> dict[str, Any]:
+    """A scenario no shard measured, as a report lists an error."""
+    from ..marker import ScenarioSpec
+    from ..reports.json import scenario_document
+    from ..results import Outcome, ScenarioResult, Verdict
+
+    verdict = Verdict(Outcome.ERROR, error=NEVER_MEASURED)
+    document = scenario_document(ScenarioResult(nodeid, ScenarioSpec(), backend, (), (), verdict))
+    document.update(capture=None, flamegraph=None)
+    return document
+
+
+def merged_report(
+    docs: Sequence[Document], missing: Sequence[str] = (), output: Path | None = None
+) -> dict[str, Any]:
+    """The first shard's document, with every shard's scenarios and baseline writes (and an
+    error for each of the suite's scenarios that no shard measured); shards named relative
+    to ``output`` (see ``shard_name``)."""
     merged = dict(docs[0].raw)
     scenarios = [raw for doc in docs for raw in doc.raw["scenarios"]]
+    scenarios += [_unmeasured(nodeid, str(merged.get("backend") or "")) for nodeid in missing]
     merged["scenarios"] = sorted(scenarios, key=lambda raw: natural_key(raw["id"]))
     for key in ("baseline_written", "baseline_not_written"):
         entries = [item for doc in docs for item in doc.raw.get(key) or () if isinstance(item, dict)]
@@ -154,6 +204,7 @@ def merged_report(docs: Sequence[Document], output: Path | None = None) -> dict[
     merged["shards"] = [
         {"report": shard_name(doc.path, output), "scenarios": len(doc.scenarios)} for doc in docs
     ]
+    merged["suite_ids"] = sorted(set().union(*(_suite_ids(doc) for doc in docs)), key=natural_key)
     return merged
 
 
@@ -163,7 +214,8 @@ def _merge_reports(docs: Sequence[Document], output: Path) -> int:
     from ..files import write_atomic
 
     check_shards(docs)
-    merged = merged_report(docs, output)
+    missing = missing_scenarios(docs)
+    merged = merged_report(docs, missing, output)
     try:
         write_atomic(output, json.dumps(merged, indent=2, sort_keys=True) + "\n")
     except OSError as exc:
@@ -174,6 +226,8 @@ def _merge_reports(docs: Sequence[Document], output: Path) -> int:
         f"merged {len(docs)} shard report(s) into {output}: {len(verdicts)} scenario(s) of a suite of "
         f"{merged['suite_size']}; " + (", ".join(f"{n} {v}" for v, n in counts.items()) or "no scenarios")
     )
+    if missing:
+        print(f"{len(missing)} scenario(s) of the suite are in no shard's report: each is an error")
     failing = [raw for raw in merged["scenarios"] if raw.get("verdict") in FAILING]
     for raw in failing:
         print(f"{raw['id']}: {raw['verdict']}")

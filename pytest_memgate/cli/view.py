@@ -11,10 +11,9 @@ from typing import Any
 
 from ..backends.sites import EXTERNAL
 from ..errors import MemgateError
-from ..files import decode_json, read_document_text
 from ..model import AllocSite, RunStatus
 from ..units import format_size, plural
-from .documents import EXIT_OK, EXIT_REGRESSION, FAILING, WHAT_TO_PASS, Document, Scenario, load_document
+from .documents import EXIT_OK, EXIT_REGRESSION, FAILING, Document, Scenario, load_document
 from .documents import size_text as _size
 
 # --- memgate show ------------------------------------------------------------------------
@@ -175,8 +174,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     if args.format == "text":
         text = "\n".join(report_lines(doc)) + "\n"
-    else:  # the raw document, already checked by load_document
-        raw = decode_json(read_document_text(args.path, "", WHAT_TO_PASS), args.path, WHAT_TO_PASS)
+    else:  # the raw document, checked by load_document (``reports.schema``)
+        raw = doc.raw
         if args.format == "md":
             from ..reports.markdown import render_markdown
 

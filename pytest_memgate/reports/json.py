@@ -108,6 +108,7 @@ def build_report(report: SessionReport) -> dict[str, Any]:
         "alpha_per_test": report.alpha_per_test,
         "suite_size": report.scenario_count,
         "suite_size_source": report.suite_size_source,
+        "suite_ids": list(report.suite_ids),
         "provenance": dict(report.provenance or {}),
         "baseline_path": report.baseline_path,
         "baseline_written": [{"id": nodeid, "why": why} for nodeid, why in report.written],

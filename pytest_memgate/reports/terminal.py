@@ -64,6 +64,15 @@ def headline(result: ScenarioResult) -> str:
     return f"memgate: {outcome.value.upper()} in {nodeid}"
 
 
+def _message_lines(message: str) -> list[str]:
+    """A verdict's message as pytest shows an exception: what follows its first line (a
+    scenario's traceback and the rest of its exception's text) on lines of their own after
+    ``E   ``, every control character spelled out, so that no text a scenario raised can
+    start a line of the log (a ``::error::`` workflow command) or drive the terminal."""
+    head, _, rest = message.partition("\n")
+    return ["  " + printable(head)] + [f"E   {printable(line)}".rstrip() for line in rest.splitlines()]
+
+
 def failure_text(result: ScenarioResult, strict_new: bool = False) -> str:
     """The long representation of a failed scenario: what, by how much, how sure, where."""
     verdict = result.verdict
@@ -76,7 +85,7 @@ def failure_text(result: ScenarioResult, strict_new: bool = False) -> str:
             lines += ["", f"  Also past its tolerance, not yet proven after {len(result.records)} runs:"]
             lines.extend(f"  {finding_text(f)}." for f in suspects)
     else:
-        lines.append("  " + verdict_message(verdict, result.notes))
+        lines.extend(_message_lines(verdict_message(verdict, result.notes)))
     base = result.baseline
     capped = next((r for r in result.records if r.status is RunStatus.HARD_CAP and r.peak_sites), None)
     if capped is not None:
@@ -113,7 +122,7 @@ def failure_text(result: ScenarioResult, strict_new: bool = False) -> str:
         ]
     if result.shape is not None:
         lines += ["", f"  Shape: {result.shape.shape.value}."]
-    lines.extend(f"  Note: {note_text(note)}" for note in result.notes)
+    lines.extend(f"  Note: {printable(note_text(note))}" for note in result.notes)
     if strict_new:
         lines.append("  (--memgate-strict fails new scenarios)")
     return "\n".join(lines)
@@ -147,7 +156,7 @@ def _limit_text(report: SessionReport) -> str:
 def verdict_cell(result: ScenarioResult) -> str:
     verdict = result.verdict
     if verdict.outcome is Outcome.SKIPPED:
-        return f"skipped: {skip_reason(result.notes)}"
+        return "skipped: not run" if verdict.error else f"skipped: {skip_reason(result.notes)}"
     reasons = f" ({', '.join(r.value for r in verdict.reasons)})" if verdict.reasons else ""
     return f"{verdict.outcome.value}{reasons}"
 
@@ -156,7 +165,7 @@ def counts_line(report: SessionReport) -> str:
     """One line a CI log shows at a glance: how many scenarios ended each way."""
     outcomes = [r.outcome for r in report.results]
     parts = [f"{outcomes.count(o)} {o.value}" for o in Outcome if o in outcomes]
-    if Outcome.SKIPPED in outcomes:
+    if any(r.outcome is Outcome.SKIPPED and not r.verdict.error for r in report.results):
         parts.append("skipped scenarios were NOT compared with their baseline")
     return "memgate: " + ", ".join(parts)
 
@@ -230,6 +239,8 @@ def _summary_lines(report: SessionReport) -> list[str]:
         if r.outcome in (Outcome.INCONCLUSIVE, Outcome.IMPROVED) or (
             r.outcome is Outcome.NEW and report.update_reason is None
         ):
+            lines.append(f"{r.nodeid}: {r.outcome.value}: {verdict_message(r.verdict, r.notes)}")
+        if not r.records and r.outcome in (Outcome.ERROR, Outcome.SKIPPED):  # never measured
             lines.append(f"{r.nodeid}: {r.outcome.value}: {verdict_message(r.verdict, r.notes)}")
         # A cheap first look is the common case: one line for all of them, below.
         shown = [n for n in r.notes if n.kind is not NoteKind.SCREENED]

@@ -247,6 +247,8 @@ def verdict_message(verdict: Verdict, notes: Sequence[Note] = ()) -> str:
         if Reason.TIMED_OUT in verdict.reasons and threads is not None:
             return f"{error_text(verdict)}; {note_text(threads)}"
         return error_text(verdict)
+    if outcome is Outcome.SKIPPED and verdict.error:  # pytest skipped it: nothing was measured
+        return verdict.error
     if outcome is Outcome.SKIPPED:
         return f"not compared with its baseline ({skip_reason(notes)}); only budgets were checked"
     if outcome is Outcome.REGRESSION:

@@ -184,3 +184,99 @@ def test_the_hard_cap_printed_under_xdist_is_shared_by_every_workers_children(
     if "the least a measured run is given" not in parallel_source:
         assert parallel_source.endswith("shared by the two children of each of 2 xdist workers")
         assert parallel_size != serial_size
+
+
+@pytest.mark.parametrize(("bad", "run_index"), [(10**15, 5), (2**63 - 1, 0)])
+def test_a_baseline_with_an_impossible_peak_stops_the_session_naming_the_run(
+    pytester: pytest.Pytester, bad: int, run_index: int
+) -> None:
+    """One run at 10**15 made a +50% peak "inconclusive" (exit 0); every run at 2**63 - 1
+    made it "improved". The baseline is refused before anything is measured."""
+    pytester.makepyfile(
+        test_peak="""
+        import pytest
+
+        @pytest.mark.memload(iterations=5, warmup=1)
+        def test_peak():
+            bytearray(3 * 1024 * 1024)
+        """
+    )
+    runs = [
+        {"peak_heap_bytes": 2 * 1024**2, "peak_rss_bytes": 4 * 1024**2, "heap_growth": 0.0, "rss_growth": 0.0}
+        for _ in range(6)
+    ]
+    for i, one in enumerate(runs):
+        if i == run_index or bad == 2**63 - 1:
+            one["peak_heap_bytes"] = bad
+    baseline = pytester.path / ".memgate" / "baseline.json"
+    baseline.parent.mkdir()
+    entry = {"backend": "memray", "runs": runs}
+    baseline.write_text(
+        json.dumps(
+            {"schema_version": 1, "memgate_version": "0.1", "scenarios": {"test_peak.py::test_peak": entry}}
+        )
+    )
+    result = run(pytester, "--memgate")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    result.stderr.fnmatch_lines(
+        [f"*test_peak.py::test_peak*runs[[]{run_index}[]].peak_heap_bytes*more than any 64-bit process*"]
+    )
+
+
+def test_a_scenarios_exception_cannot_forge_ci_output(pytester: pytest.Pytester) -> None:
+    """Its text is shown as pytest shows an exception: each line after ``E   ``, control
+    characters spelled out, so no line of the log starts a workflow command or an escape."""
+    pytester.makepyfile(
+        test_forge="""
+        import pytest
+
+        @pytest.mark.memload(iterations=5, warmup=0)
+        def test_forge():
+            raise RuntimeError("x\\n::error::FORGED \\x1b[31m")
+        """
+    )
+    result = run(pytester, "--memgate", "--memgate-runs", "1")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    out = result.stdout.str()
+    assert "\x1b[31m" not in out and "\\x1b[31m" in out
+    forged = [line for line in out.splitlines() if "FORGED" in line]
+    assert forged and all(line.startswith("E   ") for line in forged), forged
+
+
+def test_a_baseline_write_that_failed_is_not_claimed_in_the_report_or_the_terminal(
+    pytester: pytest.Pytester,
+) -> None:
+    """On a full disk the report listed both scenarios under baseline_written, and the
+    terminal said "baseline written" before the error."""
+    pytester.makepyfile(
+        test_two="""
+        import pytest
+
+        @pytest.mark.memload(iterations=5, warmup=1)
+        def test_one():
+            bytearray(4096)
+
+        @pytest.mark.memload(iterations=5, warmup=1)
+        def test_two():
+            bytearray(4096)
+        """
+    )
+    (pytester.path / "blocker").write_text("a file where the baseline's directory should be")
+    result = run(
+        pytester,
+        "--memgate",
+        "--memgate-update",
+        "--memgate-runs",
+        "1",
+        "--memgate-baseline-runs",
+        "1",
+        "--memgate-baseline",
+        "blocker/baseline.json",
+        "--memgate-report",
+        "r.json",
+    )
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR, result.stdout.str()
+    result.stdout.fnmatch_lines(["*could not write the baseline*blocker/baseline.json*left as it was*"])
+    assert "baseline written" not in result.stdout.str()
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["baseline_written"] == []

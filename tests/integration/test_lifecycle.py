@@ -260,6 +260,36 @@ def test_xdist_worker_crash_loses_only_the_test_in_flight(pytester: pytest.Pytes
     result.stdout.fnmatch_lines(["*test_b_kills_the_worker*crashed*"])
 
 
+def test_a_scenario_whose_xdist_worker_crashed_is_an_error_in_the_report(pytester: pytest.Pytester) -> None:
+    """A scenario lost with its worker is listed as an error: a shard's report never omits it."""
+    pytester.makepyfile(
+        test_crash="""
+        import os
+        import pytest
+
+        @pytest.fixture
+        def fatal():
+            os._exit(1)
+
+        @pytest.mark.memload(iterations=5, warmup=1)
+        def test_a_first():
+            return bytearray(10_000)
+
+        @pytest.mark.memload(iterations=5, warmup=1)
+        def test_b_kills_the_worker(fatal):
+            return bytearray(10_000)
+        """
+    )
+    result = run(pytester, "-n", "1", "--memgate", "--memgate-runs", "1", "--memgate-report", "r.json")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    report = json.loads((pytester.path / "r.json").read_text())
+    verdicts = {s["id"]: (s["verdict"], s["message"]) for s in report["scenarios"]}
+    assert verdicts["test_crash.py::test_a_first"][0] == "new"
+    verdict, message = verdicts["test_crash.py::test_b_kills_the_worker"]
+    assert verdict == "error" and "worker crashed" in message, message
+    result.stdout.fnmatch_lines(["*test_crash.py::test_b_kills_the_worker*error*"])
+
+
 SIZED = """
 import pytest
 

@@ -100,3 +100,66 @@ def test_suite_size_overrides_the_count_and_sets_the_level(pytester: pytest.Pyte
     assert too_small.ret == pytest.ExitCode.USAGE_ERROR
     too_small.stderr.fnmatch_lines(["*suite_size is 2, fewer than the 3 memload scenarios*"])
     assert not Path(pytester.path / ".memgate").exists()
+
+
+FIXTURE_ERRORS = """
+import pytest
+
+@pytest.fixture
+def db():
+    raise RuntimeError("db down")
+
+@pytest.mark.memload(iterations=5, warmup=1)
+def test_query(db):
+    bytearray(4096)
+
+@pytest.mark.memload(iterations=5, warmup=1)
+def test_render():
+    bytearray(4096)
+
+@pytest.mark.memload(iterations=5, warmup=1)
+@pytest.mark.skip(reason="no GPU here")
+def test_gpu():
+    bytearray(4096)
+"""
+
+
+def test_a_scenario_whose_fixture_errored_is_an_error_in_the_report_and_fails_the_merge(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A shard step runs with continue-on-error: the merge alone decides, so a scenario that
+    was never measured must reach it as an error, not go missing."""
+    pytester.makepyfile(test_suite=FIXTURE_ERRORS)
+    result = run(pytester, *FAST, "-m", "memload", "--memgate-report", "s1.json")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    result.stdout.fnmatch_lines(["*test_suite.py::test_query*error*", "*1 new, 1 error, 1 skipped*"])
+    report = json.loads((pytester.path / "s1.json").read_text())
+    verdicts = {s["id"]: (s["verdict"], s["message"]) for s in report["scenarios"]}
+    assert verdicts["test_suite.py::test_render"][0] == "new"
+    verdict, message = verdicts["test_suite.py::test_query"]
+    assert verdict == "error" and "never measured" in message and "db down" in message, message
+    verdict, message = verdicts["test_suite.py::test_gpu"]
+    assert verdict == "skipped" and "no GPU here" in message, message
+
+    merged = pytester.path / "m.json"
+    capsys.readouterr()
+    assert main(["merge", str(pytester.path / "s1.json"), "-o", str(merged)]) == 1
+    assert "test_suite.py::test_query: error" in capsys.readouterr().out
+
+
+def test_a_merge_missing_a_shard_fails_naming_the_scenarios_no_shard_measured(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = _shard(pytester, "one", "alpha")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    merged = pytester.path / "merged.json"
+    assert main(["merge", str(pytester.path / "one" / "report.json"), "-o", str(merged)]) == 1
+    out = capsys.readouterr().out
+    assert "2 scenario(s) of the suite are in no shard's report" in out, out
+    assert "test_suite.py::test_beta: error" in out and "test_suite.py::test_gamma: error" in out
+    document = json.loads(merged.read_text())
+    missing = {s["id"]: s for s in document["scenarios"] if s["verdict"] == "error"}
+    assert sorted(missing) == ["test_suite.py::test_beta", "test_suite.py::test_gamma"]
+    assert "never measured" in missing["test_suite.py::test_beta"]["message"]
+    assert main(["report", str(merged)]) == 1

@@ -333,3 +333,82 @@ def test_one_janitor_per_process_and_a_new_one_when_it_is_gone() -> None:
     second = janitor.current()
     assert second is not None and second is not first
     assert second.alive()
+
+
+# --- memray's floor readings: too few, or contradicted by what the run kept, tell nothing ---
+
+
+class _Snapshot:
+    def __init__(self, time_ms: float, heap: int) -> None:
+        self.time, self.heap, self.rss = time_ms, heap, 50 * 1024**2
+
+
+class _Allocation:
+    def __init__(self, size: int, count: int) -> None:
+        self.size, self.n_allocations = size, count
+
+    def stack_trace(self, max_stacks: int = 40) -> list[tuple[str, str, int]]:
+        return [("handler", "app/cache.py", 12)]
+
+
+class _Capture:
+    """A memray capture as ``FileReader`` presents it: snapshots and allocation records."""
+
+    def __init__(self, snapshots: list[_Snapshot], retained: list[_Allocation]) -> None:
+        self.snapshots, self.retained = snapshots, retained
+        self.metadata = type("Metadata", (), {"peak_memory": 400_000})()
+
+    def __call__(self, path: str) -> _Capture:
+        return self
+
+    def get_memory_snapshots(self) -> list[_Snapshot]:
+        return self.snapshots
+
+    def get_high_watermark_allocation_records(self, merge_threads: bool) -> list[_Allocation]:
+        return self.retained
+
+    def get_leaked_allocation_records(self, merge_threads: bool) -> list[_Allocation]:
+        return self.retained
+
+    def close(self) -> None:
+        pass
+
+
+CALLS = 8
+# Quiet windows of 3 ms every 10 ms (calls at 0..8), as the memray backend times them.
+STARTS = [1000.0 + 10 * i for i in range(CALLS + 1)]
+ENDS = [start + 3 for start in STARTS]
+
+
+def _read(monkeypatch: pytest.MonkeyPatch, capture: _Capture) -> RunRecord:
+    memray_backend = pytest.importorskip("pytest_memgate.backends.memray")
+    monkeypatch.setattr(memray_backend, "FileReader", capture)
+    request = RunRequest(warmup=1, iterations=CALLS, backend="memray")
+    return memray_backend._read_capture(Path("capture.bin"), request, STARTS, ENDS, 0.1)
+
+
+def test_a_single_memray_snapshot_is_no_information_not_a_flat_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen at load 5-7: one timeline point, an all-zero floor, 378 KB retained in 26
+    allocations, and the run went through as flat, growth 0 +- 0."""
+    capture = _Capture([_Snapshot(995, 0)], [_Allocation(378_000, 26)])
+    with pytest.raises(RuntimeError, match=r"floor readings in 0 of the 9 quiet windows.*too few"):
+        _read(monkeypatch, capture)
+
+
+def test_floor_readings_that_miss_what_the_run_kept_are_no_information(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reading in every window, all flat, while the run kept 378 KB: the two disagree."""
+    snapshots = [_Snapshot(start + 1, 0) for start in STARTS]
+    with pytest.raises(RuntimeError, match=r"kept 369 KiB .* last floor reading shows 0 B"):
+        _read(monkeypatch, _Capture(snapshots, [_Allocation(378_000, 26)]))
+
+
+def test_floor_readings_across_the_calls_that_agree_with_the_kept_memory_are_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    leak = 4096
+    snapshots = [_Snapshot(start + 1, 20_000 + leak * i) for i, start in enumerate(STARTS)]
+    del snapshots[2:5]  # a late sampler loses some readings; the rest still span the calls
+    record = _read(monkeypatch, _Capture(snapshots, [_Allocation(20_000 + leak * CALLS, CALLS)]))
+    assert record.heap_floor_bytes[0] == 20_000 and record.heap_floor_bytes[-1] == 20_000 + leak * CALLS

@@ -587,3 +587,45 @@ def test_a_zero_heap_peak_under_a_rising_floor_is_refused() -> None:
         RunRecord.from_dict(data)
     flat = dict(data, heap_floor_bytes=[0, 0, 0, 0, 0])  # a scenario that allocated nothing
     assert RunRecord.from_dict(flat).peak_heap_bytes == 0
+
+
+# --- figures no machine could have measured ---------------------------------------------------
+
+
+def _baseline_with_peaks(peaks: list[int]) -> str:
+    runs = [dict(CLEAN_RUN, peak_heap_bytes=peak) for peak in peaks]
+    entry = {"backend": "memray", "runs": runs}
+    return json.dumps({"schema_version": 1, "memgate_version": "0.1", "scenarios": {"t.py::test_a": entry}})
+
+
+@pytest.mark.parametrize(
+    ("peaks", "key", "problem"),
+    [
+        # One run at 10**15: the +50% peak that followed was "inconclusive" and passed.
+        ([2 * 1024**2] * 5 + [10**15], "runs[5].peak_heap_bytes", "more than any 64-bit process"),
+        # Every run at 2**63 - 1: the same +50% peak read as "improved".
+        ([2**63 - 1] * 6, "runs[0].peak_heap_bytes", "more than any 64-bit process"),
+        # Within the address space, but 50 000 times its siblings: an edit, not a run.
+        ([2 * 1024**2] * 5 + [10**11], "runs[5].peak_heap_bytes", "times the median of the other runs"),
+    ],
+)
+def test_impossible_figures_are_refused_naming_the_run_and_key(
+    tmp_path: Path, peaks: list[int], key: str, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_memgate.cli import main
+
+    path = tmp_path / "baseline.json"
+    path.write_text(_baseline_with_peaks(peaks), encoding="utf-8")
+    with pytest.raises(BaselineError) as info:
+        load_baseline(path)
+    message = str(info.value)
+    assert "scenario 't.py::test_a'" in message and key in message and problem in message, message
+    assert main(["show", str(path)]) == 2  # the edit is no longer invisible there either
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_runs_that_agree_within_orders_of_magnitude_are_kept() -> None:
+    """Real spread (a run that peaked at a few times its siblings) is the statistics' business."""
+    peaks = [1024, 4096, 2 * 1024**2, 2 * 1024**2, 20 * 1024**2, 200 * 1024**2]
+    entry = parse_baseline(_baseline_with_peaks(peaks), Path("b.json")).entries["t.py::test_a"]
+    assert [r.peak_heap_bytes for r in entry.runs] == peaks

@@ -83,7 +83,7 @@ ODD_REPORTS = {
     "verdict not text": (_set("verdict", 1), "verdict"),
     "spec not an object": (_set("spec", "iterations=50"), "spec"),
     "scenario twice": (_duplicate, "appears twice"),
-    "environment not an object": (_environment, "'environment' is not an object"),
+    "environment not an object": (_environment, "environment is a list, not an object"),
     "number out of range": (_huge_peak, ""),  # refused as JSON or as a field: either is clean
 }
 

@@ -77,13 +77,44 @@ def test_shard_reports_merge_into_one_report_that_renders(
 def test_a_regression_in_any_shard_makes_the_merge_exit_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    one = shard(tmp_path / "a.json", {"t.py::test_a": "pass"})
-    two = shard(tmp_path / "b.json", {"t.py::test_b": "regression", "t.py::test_c": "error"})
+    one = shard(tmp_path / "a.json", {"t.py::test_a": "pass"}, suite_size=3)
+    two = shard(tmp_path / "b.json", {"t.py::test_b": "regression", "t.py::test_c": "error"}, suite_size=3)
     merged = tmp_path / "merged.json"
     assert main(["merge", str(one), str(two), "-o", str(merged)]) == 1
     out = capsys.readouterr().out
     assert "t.py::test_b: regression" in out and "t.py::test_c: error" in out
     assert main(["report", str(merged)]) == 1  # the merged report fails the same way
+
+
+def test_scenarios_no_shard_measured_are_errors_of_the_merge(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Shards name the suite's ids; one no report holds fails the merge as an error, by name."""
+    suite = ["t.py::test_a", "t.py::test_b", "t.py::test_c", "t.py::test_d"]
+    one = shard(tmp_path / "a.json", {"t.py::test_a": "pass"}, suite_ids=suite)
+    two = shard(tmp_path / "b.json", {"t.py::test_c": "pass"}, suite_ids=suite)
+    merged = tmp_path / "merged.json"
+    assert main(["merge", str(one), str(two), "-o", str(merged)]) == 1
+    out = capsys.readouterr().out
+    assert "2 scenario(s) of the suite are in no shard's report" in out
+    assert "t.py::test_b: error" in out and "t.py::test_d: error" in out
+    document = json.loads(merged.read_text())
+    assert [s["id"] for s in document["scenarios"]] == suite and document["suite_ids"] == suite
+    assert main(["report", str(merged)]) == 1
+    for fmt in ("md", "html"):
+        assert main(["report", str(merged), "--format", fmt, "-o", str(tmp_path / f"r.{fmt}")]) == 1
+
+
+def test_a_merge_short_of_the_suite_without_ids_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reports of an older pytest-memgate name no ids: too few scenarios still fail the merge."""
+    one = shard(tmp_path / "a.json", {"t.py::test_a": "pass", "t.py::test_b": "pass"}, suite_size=3)
+    merged = tmp_path / "merged.json"
+    assert main(["merge", str(one), "-o", str(merged)]) == 2
+    err = capsys.readouterr().err
+    assert "hold 2 scenario(s) together, but the suite they were judged in has 3" in err, err
+    assert not merged.exists()
 
 
 OTHER_PYTHON = {**ENVIRONMENT, "python": "3.12.1"}
@@ -100,7 +131,8 @@ REPORT_REFUSALS = {
     "version": ({"memgate_version": "0.0.1"}, ["pytest-memgate 0.0.1", "one CI run"]),
     "no suite size": ({"suite_size": None}, ["has no suite_size", "re-run that shard"]),
     "no provenance": ({"provenance": None}, ["has no provenance", "re-run that shard"]),
-    "bad suite size": ({"suite_size": "4"}, ["suite_size is '4'", "re-run that shard"]),
+    "bad suite size": ({"suite_size": "4"}, ["suite_size is '4'", "write the report again"]),
+    "bad suite ids": ({"suite_ids": "t.py::test_b"}, ["suite_ids is 't.py::test_b', not a list"]),
 }
 
 
@@ -276,9 +308,9 @@ def test_a_merged_report_names_its_shards_without_machine_paths(
     directory or the working directory), else by file name; never by this machine's path."""
     (tmp_path / "ci" / "out").mkdir(parents=True)
     (tmp_path / "elsewhere").mkdir()
-    inside = shard(tmp_path / "ci" / "out" / "shard-1.json", {"t.py::test_a": "pass"})
-    under_cwd = shard(tmp_path / "ci" / "shard-2.json", {"t.py::test_b": "pass"})
-    outside = shard(tmp_path / "elsewhere" / "shard-3.json", {"t.py::test_c": "pass"})
+    inside = shard(tmp_path / "ci" / "out" / "shard-1.json", {"t.py::test_a": "pass"}, suite_size=3)
+    under_cwd = shard(tmp_path / "ci" / "shard-2.json", {"t.py::test_b": "pass"}, suite_size=3)
+    outside = shard(tmp_path / "elsewhere" / "shard-3.json", {"t.py::test_c": "pass"}, suite_size=3)
     monkeypatch.chdir(tmp_path / "ci")
     merged = tmp_path / "ci" / "out" / "merged.json"
     assert main(["merge", str(inside), str(under_cwd), str(outside), "-o", str(merged)]) == 0
@@ -286,3 +318,37 @@ def test_a_merged_report_names_its_shards_without_machine_paths(
     names = [s["report"] for s in json.loads(merged.read_text())["shards"]]
     assert names == ["shard-1.json", "../shard-2.json", "shard-3.json"]
     assert str(tmp_path) not in merged.read_text()
+
+
+@pytest.mark.parametrize("verdict", ["REGRESSION", "", "passed", 1, None])
+def test_a_verdict_the_gate_never_gives_is_refused_naming_the_key(
+    tmp_path: Path, verdict: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An edited verdict once merged as "1 REGRESSION, 1 pass" with exit 0."""
+    one = shard(tmp_path / "a.json", {"t.py::test_a": "pass"}, suite_size=2)
+    two = shard(tmp_path / "b.json", {"t.py::test_b": "regression"}, suite_size=2)
+    document = json.loads(two.read_text())
+    document["scenarios"][0]["verdict"] = verdict
+    two.write_text(json.dumps(document), encoding="utf-8")
+    merged = tmp_path / "merged.json"
+    assert main(["merge", str(one), str(two), "-o", str(merged)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(two) in err and "'t.py::test_b'" in err, err
+    assert f"verdict is {'null' if verdict is None else repr(verdict)}" in err, err
+    assert "not one of pass, regression" in err or not isinstance(verdict, str), err
+    assert not merged.exists()
+    assert main(["report", str(two)]) == 2
+
+
+def test_a_pass_beside_a_finding_that_regressed_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = shard(tmp_path / "a.json", {"t.py::test_a": "pass"}, suite_size=1)
+    document = json.loads(one.read_text())
+    document["scenarios"][0]["findings"] = [
+        {"metric": "heap peak", "reason": "peak", "regressed": True, "improved": False, "ambiguous": False}
+    ]
+    one.write_text(json.dumps(document), encoding="utf-8")
+    assert main(["merge", str(one), "-o", str(tmp_path / "m.json")]) == 2
+    err = capsys.readouterr().err
+    assert "verdict is 'pass', but findings[0] regressed" in err, err

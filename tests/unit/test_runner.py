@@ -476,3 +476,40 @@ def test_runs_after_a_failed_one_are_killed_and_the_batch_ends_cleanly(
     assert len(records) <= 2  # the failure was one of the two first heap children
     assert time.perf_counter() - started < 20  # not four runs of 2.5 s each, one after another
     assert captures(temp_dir) == []
+
+
+def _starved_once(marker: Path) -> object:
+    """A ``floor_problem`` whose first call (in the first forked child) reports a starved
+    sampler, and every later one nothing: the file outlives the child that made it."""
+
+    def floor_problem(readings: list[int], windows: int, last_floor: int, kept: int) -> str | None:
+        if marker.exists():
+            return None
+        marker.write_text("starved")
+        return f"memray took floor readings in 0 of the {windows} quiet windows, too few to fit a slope"
+
+    return floor_problem
+
+
+def test_a_run_whose_floor_was_unreadable_is_measured_once_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memray_backend = pytest.importorskip("pytest_memgate.backends.memray")
+    monkeypatch.setattr(memray_backend, "floor_problem", _starved_once(tmp_path / "starved"))
+    record = run_isolated(lambda: bytearray(1000), REQUEST, timeout_s=60)
+    assert (tmp_path / "starved").exists()  # the first heap child was starved
+    assert record.ok, record.error
+
+
+def test_a_run_whose_floor_stays_unreadable_is_an_error_never_flat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memray_backend = pytest.importorskip("pytest_memgate.backends.memray")
+
+    def always(readings: list[int], windows: int, last_floor: int, kept: int) -> str:
+        return "memray took floor readings in 0 of the 6 quiet windows, too few to fit a slope"
+
+    monkeypatch.setattr(memray_backend, "floor_problem", always)
+    record = run_isolated(lambda: bytearray(1000), REQUEST, timeout_s=60)
+    assert record.status is RunStatus.RAISED
+    assert record.error.startswith("memray's floor readings cannot show this run's growth: memray took")

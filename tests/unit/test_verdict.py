@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pytest_memgate.backends import BackendChoice
 from pytest_memgate.config import GateConfig
 from pytest_memgate.marker import ScenarioSpec
 from pytest_memgate.metrics import summarize_run
@@ -495,7 +496,7 @@ def odd_levels(rng: np.random.Generator) -> RunSummary:
 
 def session_policy(scenarios: int) -> Policy:
     """The policy a session of ``scenarios`` scenarios really uses, from the session itself."""
-    session = GateSession(GateConfig(), backend=None, scenario_count=scenarios)  # type: ignore[arg-type]
+    session = GateSession(GateConfig(), BackendChoice("memray", "simulated"), scenario_count=scenarios)
     return session.policy
 
 
