@@ -11,7 +11,7 @@ import dataclasses
 import json
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -47,7 +47,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             )
         # Flags are booleans in every configuration format; the other options take text
         # ("auto", "3%", "256 KiB") or a TOML number or list (see ``ini_values``).
-        parser.addini(option.ini_name, option.help, type="bool" if option.is_flag else "string", default=None)
+        kind: Literal["bool", "string"] = "bool" if option.is_flag else "string"
+        parser.addini(option.ini_name, option.help, type=kind, default=None)
 
 
 def _pyproject_path(config: pytest.Config) -> Path:
