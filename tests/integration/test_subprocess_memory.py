@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from _support import run
+from helpers.pytester_runs import run
 
 pytestmark = pytest.mark.slow
 
