@@ -94,6 +94,34 @@ class Policy:
             rss_growth_tolerance=float(config.rss_growth_tolerance),
         )
 
+    @classmethod
+    def for_session(cls, config: GateConfig, scenarios: int, looks: int) -> Policy:
+        """The session's policy: its false-alarm rate shared (Bonferroni) over ``scenarios``
+        scenarios, each with ``COMPARISONS`` metrics at every one of ``looks`` looks. Each
+        scenario's share is ``alpha / scenarios``; a scenario that also tests a growth
+        budget or a family's scaling splits its share further (``for_scenario``)."""
+        return cls.from_config(config, tests=scenarios * COMPARISONS * looks, looks=looks)
+
+    def for_scenario(self, spec: ScenarioSpec) -> Policy:
+        """This policy with ``alpha`` cut so that every test ``spec`` may make fits in one
+        scenario's share of the session's rate (``COMPARISONS`` tests per look): a growth
+        budget is one more test per look, a family's scaling against the baseline and its
+        ``max_exponent`` one more each (every size reserves them; the last size makes them).
+        A scenario without them keeps the session's per-test level."""
+        tests = scenario_tests(spec, self.looks)
+        if tests == COMPARISONS * max(self.looks, 1):
+            return self
+        share = self.alpha * COMPARISONS * max(self.looks, 1)
+        return replace(self, alpha=share / tests)
+
+
+def scenario_tests(spec: ScenarioSpec, looks: int) -> int:
+    """Tests one scenario may make: its comparisons and growth budget at every look, its
+    family's scaling tests once."""
+    per_look = COMPARISONS + (spec.max_growth is not None)
+    once = (1 + (spec.max_exponent is not None)) if spec.sizes else 0
+    return per_look * max(looks, 1) + once
+
 
 def _judge_level(
     metric: Metric,
@@ -159,7 +187,7 @@ def _budgets(
     if spec.max_growth is not None:
         growth = statistics.median(r.heap_growth for r in current)
         over = growth > spec.max_growth and trend_p < alpha
-        check = BudgetCheck("max_growth", float(spec.max_growth), float(growth), len(current), trend_p)
+        check = BudgetCheck("max_growth", float(spec.max_growth), float(growth), len(current), trend_p, alpha)
         findings.append(Finding(Metric.HEAP_GROWTH, Reason.BUDGET, check, over))
     return findings
 
@@ -262,7 +290,11 @@ def decide(
     trend_p: float = 1.0,
     final: bool = True,
 ) -> Verdict:
-    """Verdict for one scenario; ``final=False`` lets ambiguity ask for more runs."""
+    """Verdict for one scenario; ``final=False`` lets ambiguity ask for more runs.
+
+    ``policy`` is the session's; the scenario's own (``Policy.for_scenario``) counts its
+    budget tests in the family."""
+    policy = policy.for_scenario(spec)
     findings = _budgets(spec, current, trend_p, policy.alpha)
     if baseline:
         findings += compare_runs(current, baseline, policy)

@@ -149,7 +149,13 @@ def _budget(metric: str, e: BudgetCheck, over: bool) -> str:
 def _scaling(e: ScalingTest, over: bool) -> str:
     shape = _exponent(e.fit)
     if e.max_exponent is not None:
-        return f"{shape}; {'exceeds' if over else 'within'} the budget max_exponent={e.max_exponent:g}"
+        verb = "exceeds" if over else "within"
+        if e.p is None:
+            return f"{shape}; {verb} the budget max_exponent={e.max_exponent:g}"
+        return (
+            f"{shape}; {verb} the budget max_exponent={e.max_exponent:g} (one-sided test p "
+            f"{p_equals(e.p)}, over it needs p < {p_text(e.alpha or 0.0)})"
+        )
     return (
         f"{shape}, against n^{e.baseline_exponent or 0:.2f} in the baseline; one-sided test on the "
         f"exponent p {p_equals(e.p if e.p is not None else 1.0)} (regression needs p < "

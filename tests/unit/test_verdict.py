@@ -1064,3 +1064,57 @@ def test_a_batch_cut_short_by_a_failed_run_ends_the_loop() -> None:
         batch=lambda count: ["ok", "crashed"],
     )
     assert (runs, verdict) == (["ok", "crashed"], failed)
+
+
+# --- the session's rate: every test a scenario may make is counted ------------------------
+
+
+def _tested_levels(verdict_findings: Sequence[object]) -> list[float]:
+    """The levels of the findings that rest on a p-value (comparisons, growth budgets,
+    scaling), one per test made."""
+    levels = []
+    for f in verdict_findings:
+        alpha = getattr(getattr(f, "evidence", None), "alpha", None)
+        if alpha is not None:
+            levels.append(float(alpha))
+    return levels
+
+
+@pytest.mark.parametrize("scenarios", [1, 200])
+def test_each_scenario_keeps_the_session_rate_over_every_test_it_may_make(scenarios: int) -> None:
+    """Bonferroni holds the session to ``alpha`` only if the levels of every test the
+    procedure may make add up to at most ``alpha``. Replays each look the gate may take
+    (1, 2, 4, 8 runs) for a plain scenario, one with a ``max_growth`` budget, and a
+    3-size family with a baseline and ``max_exponent`` (whose scaling tests its last size
+    makes), through the session's own policy, and adds up the levels each finding was
+    tested at: a scenario's tests may spend ``alpha / scenarios`` in all. A count that left
+    out the looks, the budgets or the scaling tests spends more than that."""
+    from pytest_memgate.families import judge_family
+
+    policy = session_policy(scenarios)
+    rng = np.random.default_rng(90)
+    baseline = [_heap_spread(rng) for _ in range(BASELINE_RUNS)]
+    current = [_heap_spread(rng) for _ in range(max(LOOKS))]
+    sizes = (1000, 2000, 4000)
+    specs = {
+        "plain": SPEC,
+        "budget": ScenarioSpec(max_growth=64),
+        "family": ScenarioSpec(sizes=sizes, max_exponent=1.5, max_growth=64),
+    }
+    for name, spec in specs.items():
+        levels = []
+        for look in LOOKS:
+            levels += _tested_levels(decide(current[:look], baseline, spec, policy, final=False).findings)
+        if spec.sizes:
+            peaks = {n: [int(n * 1000 * (1 + 0.01 * rng.normal())) for _ in range(2)] for n in sizes}
+            old = {n: [int(n * 1000 * (1 + 0.01 * rng.normal())) for _ in range(6)] for n in sizes}
+            findings, _ = judge_family("f", peaks, old, spec, policy)
+            scaling = _tested_levels(findings)
+            assert len(scaling) == 2  # against the baseline, and max_exponent
+            levels += scaling
+        assert sum(levels) <= ALPHA / scenarios * (1 + 1e-9), (name, sum(levels) * scenarios)
+    # A plain scenario spends its whole share: nothing is counted that is never tested.
+    plain = []
+    for look in LOOKS:
+        plain += _tested_levels(decide(current[:look], baseline, SPEC, policy, final=False).findings)
+    assert sum(plain) == pytest.approx(ALPHA / scenarios)
