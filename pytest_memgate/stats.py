@@ -328,6 +328,41 @@ def compare_rates(
     )
 
 
+def rate_above_p(
+    current: Sequence[float],
+    current_se: Sequence[float],
+    limit: float,
+    *,
+    baseline: Sequence[float] = (),
+    resolution: float = 8.0,
+) -> float:
+    """One-sided p that the current runs' growth per call is above ``limit`` (a budget).
+
+    Runs are independent, so the spread of their slopes is an honest error whatever the
+    autocorrelation within each run; a run's own slope error is not on strongly
+    autocorrelated floors (it covered 75-80% of AR(0.9) slopes), and a trend test on the
+    floor's points (Mann-Kendall) ignores it altogether: on flat AR(0.9) floors it read a
+    flat scenario as over a 64 B/call budget in 7% of scenarios. So Student's t on the
+    mean slope, with the spread of the slopes about their own side's mean (the baseline's
+    runs, from the same scenario, add their degrees of freedom), never below the current
+    runs' own mean squared error or ``resolution``: exact when the slopes' spread governs,
+    conservative when the errors do. A single run with no baseline has only its own error
+    (normal quantiles)."""
+    y = np.asarray(current, float)
+    x = np.asarray(baseline, float)
+    if not len(y):
+        return 1.0
+    ss = float(np.sum((y - y.mean()) ** 2)) + (float(np.sum((x - x.mean()) ** 2)) if len(x) else 0.0)
+    df = (len(y) - 1) + max(len(x) - 1, 0)
+    within = float(np.mean(np.square(current_se))) if len(current_se) else 0.0
+    spread = ss / df if df > 0 else 0.0
+    var = max(spread, within, resolution**2)
+    t = (float(y.mean()) - limit) / math.sqrt(var / len(y))
+    if df == 0:
+        return float(_special().ndtr(-t))
+    return _t_sf(t, float(df))
+
+
 def theil_sen_slope(y: NDArray[np.float64], x: NDArray[np.float64]) -> float:
     """The Theil-Sen slope alone (median of pairwise slopes), for resampling."""
     return float(scipy_stats().theilslopes(y, x)[0])

@@ -43,6 +43,7 @@ from .stats import (
     bonferroni,
     compare_levels,
     compare_rates,
+    rate_above_p,
     unseen_level_p,
 )
 
@@ -174,9 +175,17 @@ def _level_budget(metric: Metric, name: str, values: Sequence[float], budget: fl
 
 
 def _budgets(
-    spec: ScenarioSpec, current: Sequence[RunSummary], trend_p: float, alpha: float
+    spec: ScenarioSpec,
+    current: Sequence[RunSummary],
+    baseline: Sequence[RunSummary] | None,
+    policy: Policy,
 ) -> list[Finding]:
-    """Absolute budgets from the marker; ``spec`` carries bytes (shares already resolved)."""
+    """Absolute budgets from the marker; ``spec`` carries bytes (shares already resolved).
+
+    A growth budget is a test, counted in the scenario's share of the false-alarm rate
+    (``Policy.for_scenario``): over it when the median slope is and the runs' slopes prove
+    it (``stats.rate_above_p``, the baseline's runs lending their spread); past it without
+    proof, it asks for more runs."""
     findings = []
     if spec.max_peak is not None:
         peaks = [r.peak_heap_bytes for r in current]
@@ -186,9 +195,22 @@ def _budgets(
         findings.append(_level_budget(Metric.RSS_PEAK, "max_rss", peaks, spec.max_rss))
     if spec.max_growth is not None:
         growth = statistics.median(r.heap_growth for r in current)
-        over = growth > spec.max_growth and trend_p < alpha
-        check = BudgetCheck("max_growth", float(spec.max_growth), float(growth), len(current), trend_p, alpha)
-        findings.append(Finding(Metric.HEAP_GROWTH, Reason.BUDGET, check, over))
+        p = rate_above_p(
+            [r.heap_growth for r in current],
+            [r.heap_growth_se for r in current],
+            float(spec.max_growth),
+            baseline=[r.heap_growth for r in baseline or ()],
+            resolution=policy.growth_resolution,
+        )
+        past = growth > spec.max_growth
+        over = past and p < policy.alpha
+        check = BudgetCheck(
+            "max_growth", float(spec.max_growth), float(growth), len(current), p, policy.alpha
+        )
+        # Past the budget without proof yet: more runs, and inconclusive if they never prove it.
+        findings.append(
+            Finding(Metric.HEAP_GROWTH, Reason.BUDGET, check, over, False, past and not over, past)
+        )
     return findings
 
 
@@ -293,9 +315,10 @@ def decide(
     """Verdict for one scenario; ``final=False`` lets ambiguity ask for more runs.
 
     ``policy`` is the session's; the scenario's own (``Policy.for_scenario``) counts its
-    budget tests in the family."""
+    budget tests in the family. ``trend_p`` (the floors' Mann-Kendall evidence) is no
+    longer used: a growth budget rests on the runs' slopes (``stats.rate_above_p``)."""
     policy = policy.for_scenario(spec)
-    findings = _budgets(spec, current, trend_p, policy.alpha)
+    findings = _budgets(spec, current, baseline, policy)
     if baseline:
         findings += compare_runs(current, baseline, policy)
     return verdict_of(findings, compared=bool(baseline), final=final)
@@ -303,18 +326,21 @@ def decide(
 
 def verdict_of(findings: Sequence[Finding], *, compared: bool, final: bool = True) -> Verdict:
     """The outcome that a set of findings amounts to: a regression beats everything, then
-    an unclear case (more runs, or inconclusive at the end), then an improvement."""
+    an unclear case (more runs, or inconclusive at the end: a growth budget past its limit
+    without proof, too, with no baseline), then an improvement."""
     found = tuple(findings)
     regressed = [f for f in found if f.regressed]
     if regressed:
         return Verdict(Outcome.REGRESSION, tuple(dict.fromkeys(f.reason for f in regressed)), found)
-    if not compared:
-        return Verdict(Outcome.NEW, (), found)
     ambiguous = [f for f in found if f.ambiguous]
+    if not compared and not ambiguous:
+        return Verdict(Outcome.NEW, (), found)
     if ambiguous and not final:
         return Verdict(Outcome.INCONCLUSIVE, (), found, needs_more_runs=True)
     if any(f.suspected for f in ambiguous):
         return Verdict(Outcome.INCONCLUSIVE, (), found)
+    if not compared:
+        return Verdict(Outcome.NEW, (), found)
     if any(f.improved for f in found):
         return Verdict(Outcome.IMPROVED, (), found)
     return Verdict(Outcome.PASS, (), found)

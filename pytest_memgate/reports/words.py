@@ -138,9 +138,15 @@ def _rate(metric: str, e: RateTest) -> str:
 def _budget(metric: str, e: BudgetCheck, over: bool) -> str:
     verb = "exceeds" if over else "is within"
     if e.trend_p is not None:  # a growth budget
+        if e.alpha is None:  # an older report: a trend test on the floor
+            return (
+                f"{metric} {format_size(e.value, signed=True)}/call (median of {e.runs} runs, trend p "
+                f"{p_equals(e.trend_p)}) {verb} the budget {e.name}={format_size(e.limit)}/call"
+            )
         return (
-            f"{metric} {format_size(e.value, signed=True)}/call (median of {e.runs} runs, trend p "
-            f"{p_equals(e.trend_p)}) {verb} the budget {e.name}={format_size(e.limit)}/call"
+            f"{metric} {format_size(e.value, signed=True)}/call (median of {e.runs} runs; one-sided "
+            f"test on per-run slopes p {p_equals(e.trend_p)}, over it needs p < {p_text(e.alpha)}) "
+            f"{verb} the budget {e.name}={format_size(e.limit)}/call"
         )
     budget = f"{e.name}={format_size(e.limit)}"
     return f"{metric} {format_size(e.value)} (median of {e.runs} runs) {verb} the budget {budget}"

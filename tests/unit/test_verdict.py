@@ -13,21 +13,24 @@ import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
 from pytest_memgate.config import GateConfig
+from pytest_memgate.findings import BudgetCheck, Finding
 from pytest_memgate.marker import ScenarioSpec
-from pytest_memgate.metrics import summarize_run
+from pytest_memgate.metrics import analyse_growth, summarize_run
 from pytest_memgate.model import RunRecord, RunStatus, RunSummary
 from pytest_memgate.reports.words import finding_text, verdict_message
 from pytest_memgate.results import Metric, Outcome, Reason, Verdict
 from pytest_memgate.schedule import look_schedule, run_until_settled
 from pytest_memgate.session import GateSession
-from pytest_memgate.stats import bonferroni
+from pytest_memgate.stats import bonferroni, combine_pvalues
 from pytest_memgate.verdict import COMPARISONS, Policy, compare_runs, decide
 
 KiB = 1024
@@ -45,6 +48,7 @@ CALLS = 50
 INDEX = np.arange(CALLS + 1)
 
 Make = Callable[[np.random.Generator], RunSummary]
+NDArrayF = NDArray[np.float64]
 
 PROPERTY = settings(
     max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
@@ -843,16 +847,22 @@ def test_peak_budget_uses_the_median_run():
     assert decide(runs, None, spec, POLICY).outcome is Outcome.NEW
 
 
-def test_growth_budget_needs_a_trend():
+def test_growth_budget_needs_evidence():
+    """Over the budget takes a median slope past it and proof from the runs' slopes: the
+    same median with slopes scattered (or errors) as wide as the growth is not proof."""
     spec = ScenarioSpec(max_growth=1024)
-    runs = [summary(50 * MiB, heap_growth=2048.0, heap_se=10.0)] * 3
-    over = decide(runs, None, spec, POLICY, trend_p=1e-9)
+    runs = [summary(50 * MiB, heap_growth=g, heap_se=10.0) for g in (2040.0, 2048.0, 2056.0)]
+    over = decide(runs, None, spec, POLICY)
     assert over.outcome is Outcome.REGRESSION
     assert over.reasons == ("budget",)
-    no_trend = decide(runs, None, spec, POLICY, trend_p=0.5)
-    assert no_trend.outcome is Outcome.NEW
+    # Past the budget without proof: inconclusive (with a warning), not a silent "new".
+    scattered = [summary(50 * MiB, heap_growth=g, heap_se=10.0) for g in (100.0, 2048.0, 4000.0)]
+    assert decide(scattered, None, spec, POLICY).outcome is Outcome.INCONCLUSIVE
+    vague = [summary(50 * MiB, heap_growth=2048.0, heap_se=3000.0)] * 3
+    assert decide(vague, None, spec, POLICY).outcome is Outcome.INCONCLUSIVE
+    assert decide(vague, None, spec, POLICY, final=False).needs_more_runs
     small = [summary(50 * MiB, heap_growth=512.0, heap_se=10.0)] * 3
-    assert decide(small, None, spec, POLICY, trend_p=1e-9).outcome is Outcome.NEW
+    assert decide(small, None, spec, POLICY).outcome is Outcome.NEW
 
 
 def test_no_baseline_and_no_budget_is_new():
@@ -1118,3 +1128,122 @@ def test_each_scenario_keeps_the_session_rate_over_every_test_it_may_make(scenar
     for look in LOOKS:
         plain += _tested_levels(decide(current[:look], baseline, SPEC, policy, final=False).findings)
     assert sum(plain) == pytest.approx(ALPHA / scenarios)
+
+
+# --- growth budgets on autocorrelated floors ----------------------------------------------
+
+
+def ar_floor(rng: np.random.Generator, phi: float = 0.9, sd: float = 3000.0) -> NDArrayF:
+    """(g) A flat heap floor that drifts: AR(1) with coefficient ``phi`` and stationary sd
+    ``sd`` bytes (an arena or free list kept for a few calls), over the gate's 51 floors."""
+    e = rng.normal(0.0, sd * math.sqrt(1 - phi**2), CALLS + 1)
+    x = np.empty(CALLS + 1)
+    x[0] = rng.normal(0.0, sd)
+    for i in range(1, CALLS + 1):
+        x[i] = phi * x[i - 1] + e[i]
+    return 8 * MiB + x
+
+
+@functools.cache
+def ar_pool(size: int = 150, seed: int = 60) -> tuple[tuple[RunSummary, float], ...]:
+    """Flat AR(0.9) runs through the real slope estimator (``analyse_growth``), each with the
+    Mann-Kendall p of its floor (what ``classify_shape`` combines)."""
+    rng = np.random.default_rng(seed)
+    pool = []
+    for _ in range(size):
+        gated = analyse_growth(ar_floor(rng).tolist()).gated
+        pool.append((summary(20 * MiB, heap_growth=gated.slope, heap_se=gated.se), gated.trend_p))
+    return tuple(pool)
+
+
+def _decide_against(
+    taken: Sequence[RunSummary], final: bool, *, baseline: Sequence[RunSummary], spec: ScenarioSpec
+) -> Verdict:
+    return decide(taken, baseline, spec, GATE_POLICY, final=final)
+
+
+def _budget_finding(verdict: Verdict) -> Finding:
+    return next(f for f in verdict.findings if f.reason is Reason.BUDGET)
+
+
+def test_growth_budget_pvalues_are_calibrated_on_autocorrelated_floors() -> None:
+    """A flat AR(0.9) floor against a 1 B/call budget (the boundary of "within budget"),
+    6 baseline runs and 2 current ones: the budget's p-value must fall under 0.05 in at most
+    5% of draws. 1000 draws (99.9% band up to 0.074): a doubled rate (0.10) fails. The
+    floors' Mann-Kendall p (combined over runs by Stouffer's method) ignores the
+    autocorrelation: measured 0.24 here."""
+    pool = ar_pool()
+    rng = np.random.default_rng(61)
+    spec = ScenarioSpec(max_growth=1)
+    draws, hits = 1000, 0
+    for _ in range(draws):
+        picked = rng.choice(len(pool), BASELINE_RUNS + 2, replace=False)
+        baseline = [pool[i][0] for i in picked[:BASELINE_RUNS]]
+        current = [pool[i] for i in picked[BASELINE_RUNS:]]
+        trend_p = combine_pvalues([p for _, p in current])
+        verdict = decide([s for s, _ in current], baseline, spec, GATE_POLICY, trend_p=trend_p, final=False)
+        check = _budget_finding(verdict).evidence
+        assert isinstance(check, BudgetCheck) and check.trend_p is not None
+        hits += check.trend_p < 0.05
+    assert hits / draws <= 0.074, hits / draws  # measured 0.018
+    assert hits / draws >= 0.01  # the p-value is not degenerate: a real test
+
+
+def test_growth_budget_raises_no_false_alarm_on_autocorrelated_floors() -> None:
+    """The issue's case: flat AR(0.9) floors, a 64 B/call budget, a baseline of 6 runs, the
+    gate's looks at one scenario's level. 600 scenarios (about 1 s): the budget's share of
+    the rate is 0.002, so a calibrated procedure fails none or few (at most 3: P < 0.4% for
+    a rate of 0.002); measured 0. The Mann-Kendall budget failed 12.7% (76 of 600)."""
+    pool = ar_pool()
+    rng = np.random.default_rng(62)
+    spec = ScenarioSpec(max_growth=64)
+    trials, fails = 600, 0
+    for _ in range(trials):
+        picked = rng.choice(len(pool), BASELINE_RUNS + max(LOOKS), replace=False)
+        baseline = [pool[i][0] for i in picked[:BASELINE_RUNS]]
+        runs = iter([pool[i] for i in picked[BASELINE_RUNS:]])
+
+        def judge(
+            taken: Sequence[tuple[RunSummary, float]], final: bool, baseline: list[RunSummary] = baseline
+        ) -> Verdict:
+            trend_p = combine_pvalues([p for _, p in taken])
+            return decide([s for s, _ in taken], baseline, spec, GATE_POLICY, trend_p=trend_p, final=final)
+
+        _, verdict = run_until_settled(partial(next, runs), LOOKS, judge, confirm=CONFIRM)
+        fails += verdict.outcome is Outcome.REGRESSION and Reason.BUDGET in verdict.reasons
+    assert fails <= 3, fails
+
+
+def test_growth_budget_catches_a_leak_on_autocorrelated_floors() -> None:
+    """The same floors leaking 1 KiB/call for good against the 64 B/call budget, against a
+    baseline of 6 runs through the gate's looks: caught in every trial (the slopes' spread,
+    about 120 B/call, is small against the leak; a look that cannot prove it yet takes more
+    runs). Without a baseline the gate takes 2 runs, whose slopes' spread has one degree of
+    freedom: 1 KiB/call is not proven at one scenario's level and ends inconclusive (README,
+    Limits; 64 KiB/call measured: proven in 75 of 100), 1 MiB/call is proven."""
+    pool = ar_pool()
+    rng = np.random.default_rng(63)
+    spec = ScenarioSpec(max_growth=64)
+
+    def leaking(picked: Sequence[int], leak: float) -> list[RunSummary]:
+        return [replace(pool[i][0], heap_growth=pool[i][0].heap_growth + leak) for i in picked]
+
+    alone: dict[int, list[Outcome]] = {1024: [], 64 * 1024: [], MiB: []}
+    for trial in range(100):
+        picked = rng.choice(len(pool), BASELINE_RUNS + max(LOOKS), replace=False)
+        baseline = [pool[i][0] for i in picked[:BASELINE_RUNS]]
+        runs = iter(leaking(picked[BASELINE_RUNS:], 1024))
+        _, verdict = run_until_settled(
+            partial(next, runs),
+            LOOKS,
+            partial(_decide_against, baseline=baseline, spec=spec),
+            confirm=CONFIRM,
+        )
+        assert Reason.BUDGET in verdict.reasons, (trial, _budget_finding(verdict).evidence)
+        for leak, outcomes in alone.items():
+            outcomes.append(
+                decide(leaking(picked[BASELINE_RUNS:][:CONFIRM], leak), None, spec, GATE_POLICY).outcome
+            )
+    assert set(alone[1024]) == {Outcome.INCONCLUSIVE}
+    assert set(alone[MiB]) == {Outcome.REGRESSION}
+    assert set(alone[64 * 1024]) <= {Outcome.REGRESSION, Outcome.INCONCLUSIVE}
