@@ -261,7 +261,7 @@ def compare_levels(
         ratio_high=high,
         p_increase=_t_sf(mean_diff / se, df),
         p_decrease=_t_sf(-mean_diff / se, df),
-        n_baseline=len(lx),
+        n_baseline=len(baseline),
         n_current=len(current),
     )
 
