@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from pytest_memgate.config import GateConfig
-from pytest_memgate.findings import BudgetCheck, Finding
+from pytest_memgate.findings import BudgetCheck, Finding, unvouched
 from pytest_memgate.marker import ScenarioSpec
 from pytest_memgate.metrics import analyse_growth, summarize_run
 from pytest_memgate.model import RunRecord, RunStatus, RunSummary
@@ -1309,3 +1309,49 @@ def test_an_odd_baseline_run_does_not_make_odd_levels_evidence() -> None:
     would do for one scenario and 22 of these 200 trials fail (measured)."""
     assert _forced_odd_baseline(GATE_POLICY, 200, seed=22) <= 2
     assert _forced_odd_baseline(session_policy(200), 200, seed=23) == 0
+
+
+# --- the noisier-machine guard on page-quantized floors -----------------------------------
+
+
+def _quantized_rss_se(rng: np.random.Generator, sd: float) -> float:
+    """The RSS slope error ``summarize_run`` gives a flat floor with ``sd`` bytes of scatter
+    read in 4 KiB pages."""
+    floor = 40 * MiB + np.floor((2048 + rng.normal(0.0, sd, CALLS + 1)) / 4096) * 4096
+    record = RunRecord(
+        status=RunStatus.OK,
+        backend="memray",
+        warmup=10,
+        iterations=CALLS,
+        peak_heap_bytes=20 * MiB,
+        peak_rss_bytes=80 * MiB,
+        heap_floor_bytes=tuple([8 * MiB] * (CALLS + 1)),
+        rss_floor_bytes=tuple(int(v) for v in floor),
+    )
+    return summarize_run(record).rss_growth_se
+
+
+def test_the_noisier_machine_guard_sees_page_quantized_floors() -> None:
+    """Quiet runs (8 KiB of floor scatter in 4 KiB pages) as the baseline's 6, one run from a
+    machine whose floors scatter 4x as much. The jackknife error alone was exactly 0 in 47%
+    of the quiet runs (the Theil-Sen slope of tied readings never moves) and the guard,
+    floored at the test's 256 B/call, fired on 27% of the noisy runs (measured over 120; 80 each here).
+    Floored at the readings' own scatter (``metrics.scatter_se``) and compared above 16
+    B/call: no zero error, the guard fires on 65% of the noisy runs (62% of 120 in another
+    draw) and on 1 of the 80 runs from the same machine (which then takes one more run)."""
+    rng = np.random.default_rng(95)
+    quiet = [_quantized_rss_se(rng, 8 * KiB) for _ in range(80)]
+    noisy = [_quantized_rss_se(rng, 32 * KiB) for _ in range(80)]
+    same = [_quantized_rss_se(rng, 8 * KiB) for _ in range(80)]
+    assert min(quiet) > 0
+    fires = calm_fires = 0
+    for i in range(80):
+        baseline = [summary(20 * MiB, rss_se=float(se)) for se in rng.choice(quiet, BASELINE_RUNS)]
+        for run, se in ((noisy, "noisy"), (same, "same")):
+            findings = compare_runs([summary(20 * MiB, rss_se=run[i])], baseline, GATE_POLICY)
+            rss = next(f for f in findings if f.metric is Metric.RSS_GROWTH)
+            hit = unvouched(rss.comparison, rss.evidence.noise)  # type: ignore[arg-type, union-attr]
+            fires += hit and se == "noisy"
+            calm_fires += hit and se == "same"
+    assert fires / 80 >= 0.5, fires
+    assert calm_fires / 80 <= 0.03, calm_fires
