@@ -378,7 +378,7 @@ def rate_above_p(
     autocorrelation within each run; a run's own slope error is not on strongly
     autocorrelated floors (it covered 75-80% of AR(0.9) slopes), and a trend test on the
     floor's points (Mann-Kendall) ignores it altogether: on flat AR(0.9) floors it read a
-    flat scenario as over a 64 B/call budget in 7% of scenarios. So Student's t on the
+    flat scenario as over a 64 B/call budget in 12.7% of scenarios. So Student's t on the
     mean slope, with the spread of the slopes about their own side's mean (the baseline's
     runs, from the same scenario, add their degrees of freedom), never below the current
     runs' own mean squared error or ``resolution``: exact when the slopes' spread governs,
