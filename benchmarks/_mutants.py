@@ -4,12 +4,17 @@ statistic checks nothing."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
-from pytest_memgate import stats
+from pytest_memgate import stats, verdict
+from pytest_memgate.config import GateConfig
+from pytest_memgate.findings import BudgetCheck
 
 _REAL = stats._t_sf
 
@@ -23,7 +28,68 @@ MUTANTS: dict[str, Callable[[float, float], float]] = {
 }
 
 
+def _no_looks(cls: Any, config: GateConfig, scenarios: int, looks: int) -> verdict.Policy:
+    """The session's Bonferroni count without the looks: one test per metric and scenario."""
+    policy: verdict.Policy = cls.from_config(config, tests=scenarios * verdict.COMPARISONS, looks=looks)
+    return policy
+
+
+def _normal_exponent_p(old: stats.PowerFit, new: stats.PowerFit, *, margin: float = 0.0) -> float:
+    """The scaling test's old normal approximation: each fit's error taken as known."""
+    se = math.hypot(old.se, new.se)
+    if not math.isfinite(se) or se == 0:
+        return 1.0
+    return float(stats._special().ndtr(-(new.exponent - old.exponent - margin) / se))
+
+
+_DECIDE = verdict.decide
+
+
+def _trend_budget_decide(
+    current: Any,
+    baseline: Any,
+    spec: Any,
+    policy: verdict.Policy,
+    *,
+    trend_p: float = 1.0,
+    final: bool = True,
+) -> verdict.Verdict:
+    """A growth budget judged by the floors' Mann-Kendall p (``trend_p``), which ignores
+    their autocorrelation, as it was before the runs' slopes judged it."""
+    judged = _DECIDE(current, baseline, spec, policy, trend_p=trend_p, final=final)
+    alpha = policy.for_scenario(spec).alpha
+    findings = []
+    for f in judged.findings:
+        e = f.evidence
+        if isinstance(e, BudgetCheck) and e.name == "max_growth":
+            over = e.value > e.limit and trend_p < alpha
+            f = replace(f, evidence=replace(e, trend_p=trend_p), regressed=over, ambiguous=False)
+        findings.append(f)
+    return verdict.verdict_of(findings, compared=bool(baseline), final=final)
+
+
+def _no_odd_exclusion(logs: Any, resolution: float) -> int:
+    """Odd runs counted in the t-test's spread again (one odd baseline run blinds it)."""
+    return 0
+
+
+def _budget_uncounted(self: verdict.Policy, spec: Any) -> verdict.Policy:
+    """Budgets and scaling tests left out of the scenario's share: the session's level for each."""
+    return self
+
+
+PATCHES: dict[str, Callable[[], None]] = {
+    "no_looks": lambda: setattr(verdict.Policy, "for_session", classmethod(_no_looks)),
+    "normal_scaling": lambda: setattr(stats, "exponent_increase_p", _normal_exponent_p),
+    "trend_budget": lambda: setattr(verdict, "decide", _trend_budget_decide),
+    "odd_in_spread": lambda: setattr(stats, "odd_baseline_runs", _no_odd_exclusion),
+    "budget_uncounted": lambda: setattr(verdict.Policy, "for_scenario", _budget_uncounted),
+}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     name = os.environ.get("MEMGATE_MUTANT", "")
-    if name:
+    if name in PATCHES:
+        PATCHES[name]()
+    elif name:
         stats._t_sf = MUTANTS[name]  # type: ignore[assignment]

@@ -16,7 +16,7 @@ from .baseline import BaselineEntry
 from .findings import ExponentFit, Finding, Metric, ProductionCheck, Reason, ScalingTest
 from .marker import ScenarioSpec
 from .results import Scaling, ScenarioResult
-from .stats import exponent_increase_p, fit_power_law, predict_power_law
+from .stats import exponent_above_p, exponent_increase_p, fit_power_law, predict_power_law
 from .verdict import Policy, with_findings
 
 
@@ -28,14 +28,19 @@ def judge_scaling(
     *,
     production: tuple[float, float] | None = None,
     memory_limit: int | None = None,
+    budget_p: float | None = None,
 ) -> list[Finding]:
     """How the peak grows with payload size, against the baseline and the budgets.
 
     ``old_exponent_p`` is the baseline's exponent and the one-sided p of the increase;
-    ``production`` the extrapolated peak at ``spec.production_size`` (point, upper bound).
-    A change from linear to quadratic fails even when the CI sizes' peaks are small,
-    because production payloads are not small.
+    ``budget_p`` the one-sided p that the exponent is above ``spec.max_exponent`` (without
+    it, the 95% interval's lower end decides); ``production`` the extrapolated peak at
+    ``spec.production_size`` (point, upper bound). A change from linear to quadratic fails
+    even when the CI sizes' peaks are small, because production payloads are not small.
+    ``policy`` is the session's: both tests take their level from the scenario's share
+    (``Policy.for_scenario``), so they count in the session's false-alarm rate.
     """
+    policy = policy.for_scenario(spec)
     findings = []
     if old_exponent_p is not None:
         old, p = old_exponent_p
@@ -45,8 +50,13 @@ def judge_scaling(
         regressed = past and p < policy.alpha
         findings.append(Finding(Metric.PEAK_SCALING, Reason.SCALING, test, regressed, past_tolerance=past))
     if spec.max_exponent is not None:
-        test = ScalingTest(new, max_exponent=spec.max_exponent)
-        findings.append(Finding(Metric.PEAK_SCALING, Reason.BUDGET, test, new.low > spec.max_exponent))
+        if budget_p is None:
+            test = ScalingTest(new, max_exponent=spec.max_exponent)
+            over = new.low > spec.max_exponent
+        else:
+            test = ScalingTest(new, p=budget_p, alpha=policy.alpha, max_exponent=spec.max_exponent)
+            over = budget_p < policy.alpha
+        findings.append(Finding(Metric.PEAK_SCALING, Reason.BUDGET, test, over))
     if spec.production_size is not None and production is not None:
         point, upper = production
         limits = [("max_peak", b) for b in (spec.max_peak,) if isinstance(b, int)]
@@ -80,8 +90,17 @@ def judge_family(
     production = None
     if spec.production_size is not None:
         production = predict_power_law(new, spec.production_size)
+    budget_p = None
+    if spec.max_exponent is not None:
+        budget_p = exponent_above_p(new, spec.max_exponent)
     findings = judge_scaling(
-        fit, old_exponent_p, spec, policy, production=production, memory_limit=memory_limit
+        fit,
+        old_exponent_p,
+        spec,
+        policy,
+        production=production,
+        memory_limit=memory_limit,
+        budget_p=budget_p,
     )
     scaling = Scaling(
         family,

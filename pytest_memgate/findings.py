@@ -141,7 +141,8 @@ class BudgetCheck:
     limit: float
     value: float  # median over the runs
     runs: int
-    trend_p: float | None = None  # growth budgets need a trend, too
+    trend_p: float | None = None  # growth budgets: one-sided p that growth is over the budget
+    alpha: float | None = None  # growth budgets: the level that p must fall below
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,7 @@ def ini_values(config: pytest.Config) -> dict[str, Any]:
     for option in OPTIONS:
         try:
             values[option.key] = config.getini(option.ini_name)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, pytest.UsageError) as exc:  # UsageError: pytest 9.2 and later
             if native is None:
                 native = native_pytest_table(config.inipath)
             if option.ini_name not in native:

@@ -342,8 +342,7 @@ class GateSession:
         """The session's false-alarm rate shared (Bonferroni) over the suite's scenarios, the
         four metrics and every look the adaptive runs may take, so that neither many
         scenarios, nor adding runs, nor splitting the suite across CI shards raises it."""
-        tests = self.suite_size * COMPARISONS * len(self.looks)
-        return Policy.from_config(self.config, tests=tests)
+        return Policy.for_session(self.config, self.suite_size, len(self.looks))
 
     @cached_property
     def provenance(self) -> dict[str, Any]:

@@ -43,11 +43,18 @@ from .stats import (
     bonferroni,
     compare_levels,
     compare_rates,
+    rate_above_p,
     unseen_level_p,
 )
 
 # Metrics compared with the baseline: heap peak, heap growth, RSS peak, RSS growth.
 COMPARISONS = 4
+# The least RSS slope error the noisier-machine guard tells apart, in B/call: about the
+# rounding of 51 page-quantized readings (``metrics.scatter_se``: 11 B/call). The test's
+# resolution (256 B/call) hid a quiet run's error of about 90 and a run 4x as noisy (about
+# 400) below twice it: the guard fired on 27% of such runs; at this floor on 61%, and on
+# 0.8% of runs from the same machine (one more run).
+RSS_NOISE_FLOOR = 16.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +102,34 @@ class Policy:
             rss_growth_tolerance=float(config.rss_growth_tolerance),
             futility_runs=config.runs,
         )
+
+    @classmethod
+    def for_session(cls, config: GateConfig, scenarios: int, looks: int) -> Policy:
+        """The session's policy: its false-alarm rate shared (Bonferroni) over ``scenarios``
+        scenarios, each with ``COMPARISONS`` metrics at every one of ``looks`` looks. Each
+        scenario's share is ``alpha / scenarios``; a scenario that also tests a growth
+        budget or a family's scaling splits its share further (``for_scenario``)."""
+        return cls.from_config(config, tests=scenarios * COMPARISONS * looks, looks=looks)
+
+    def for_scenario(self, spec: ScenarioSpec) -> Policy:
+        """This policy with ``alpha`` cut so that every test ``spec`` may make fits in one
+        scenario's share of the session's rate (``COMPARISONS`` tests per look): a growth
+        budget is one more test per look, a family's scaling against the baseline and its
+        ``max_exponent`` one more each (every size reserves them; the last size makes them).
+        A scenario without them keeps the session's per-test level."""
+        tests = scenario_tests(spec, self.looks)
+        if tests == COMPARISONS * max(self.looks, 1):
+            return self
+        share = self.alpha * COMPARISONS * max(self.looks, 1)
+        return replace(self, alpha=share / tests)
+
+
+def scenario_tests(spec: ScenarioSpec, looks: int) -> int:
+    """Tests one scenario may make: its comparisons and growth budget at every look, its
+    family's scaling tests once."""
+    per_look = COMPARISONS + (spec.max_growth is not None)
+    once = (1 + (spec.max_exponent is not None)) if spec.sizes else 0
+    return per_look * max(looks, 1) + once
 
 
 def _judge_level(
@@ -148,9 +183,17 @@ def _level_budget(metric: Metric, name: str, values: Sequence[float], budget: fl
 
 
 def _budgets(
-    spec: ScenarioSpec, current: Sequence[RunSummary], trend_p: float, alpha: float
+    spec: ScenarioSpec,
+    current: Sequence[RunSummary],
+    baseline: Sequence[RunSummary] | None,
+    policy: Policy,
 ) -> list[Finding]:
-    """Absolute budgets from the marker; ``spec`` carries bytes (shares already resolved)."""
+    """Absolute budgets from the marker; ``spec`` carries bytes (shares already resolved).
+
+    A growth budget is a test, counted in the scenario's share of the false-alarm rate
+    (``Policy.for_scenario``): over it when the median slope is and the runs' slopes prove
+    it (``stats.rate_above_p``, the baseline's runs lending their spread); past it without
+    proof, it asks for more runs."""
     findings = []
     if spec.max_peak is not None:
         peaks = [r.peak_heap_bytes for r in current]
@@ -160,9 +203,22 @@ def _budgets(
         findings.append(_level_budget(Metric.RSS_PEAK, "max_rss", peaks, spec.max_rss))
     if spec.max_growth is not None:
         growth = statistics.median(r.heap_growth for r in current)
-        over = growth > spec.max_growth and trend_p < alpha
-        check = BudgetCheck("max_growth", float(spec.max_growth), float(growth), len(current), trend_p)
-        findings.append(Finding(Metric.HEAP_GROWTH, Reason.BUDGET, check, over))
+        p = rate_above_p(
+            [r.heap_growth for r in current],
+            [r.heap_growth_se for r in current],
+            float(spec.max_growth),
+            baseline=[r.heap_growth for r in baseline or ()],
+            resolution=policy.growth_resolution,
+        )
+        past = growth > spec.max_growth
+        over = past and p < policy.alpha
+        check = BudgetCheck(
+            "max_growth", float(spec.max_growth), float(growth), len(current), p, policy.alpha
+        )
+        # Past the budget without proof yet: more runs, and inconclusive if they never prove it.
+        findings.append(
+            Finding(Metric.HEAP_GROWTH, Reason.BUDGET, check, over, False, past and not over, past)
+        )
     return findings
 
 
@@ -210,7 +266,7 @@ def compare_runs(
         [r.heap_growth_se for r in current], [r.heap_growth_se for r in baseline], policy.growth_resolution
     )
     rss_noise = noise_ratio(
-        [r.rss_growth_se for r in current], [r.rss_growth_se for r in baseline], policy.rss_growth_resolution
+        [r.rss_growth_se for r in current], [r.rss_growth_se for r in baseline], RSS_NOISE_FLOOR
     )
     heap_unseen = unseen_level_p(heap_b, heap_c, resolution=res)
     rss_unseen = unseen_level_p(rss_b, rss_c, resolution=res)
@@ -265,8 +321,13 @@ def decide(
     trend_p: float = 1.0,
     final: bool = True,
 ) -> Verdict:
-    """Verdict for one scenario; ``final=False`` lets ambiguity ask for more runs."""
-    findings = _budgets(spec, current, trend_p, policy.alpha)
+    """Verdict for one scenario; ``final=False`` lets ambiguity ask for more runs.
+
+    ``policy`` is the session's; the scenario's own (``Policy.for_scenario``) counts its
+    budget tests in the family. ``trend_p`` (the floors' Mann-Kendall evidence) is no
+    longer used: a growth budget rests on the runs' slopes (``stats.rate_above_p``)."""
+    policy = policy.for_scenario(spec)
+    findings = _budgets(spec, current, baseline, policy)
     if baseline:
         findings += compare_runs(current, baseline, policy)
     futility = 0 < policy.futility_runs <= len(current)
@@ -311,7 +372,8 @@ def verdict_of(
     findings: Sequence[Finding], *, compared: bool, final: bool = True, futility: bool = False
 ) -> Verdict:
     """The outcome that a set of findings amounts to: a regression beats everything, then
-    an unclear case (more runs, or inconclusive at the end), then an improvement.
+    an unclear case (more runs, or inconclusive at the end: a growth budget past its limit
+    without proof, too, with no baseline), then an improvement.
 
     ``futility``: open findings that are all ``futile`` end the runs here, as the last
     look would end them (a pass, or an improvement)."""
@@ -319,13 +381,15 @@ def verdict_of(
     regressed = [f for f in found if f.regressed]
     if regressed:
         return Verdict(Outcome.REGRESSION, tuple(dict.fromkeys(f.reason for f in regressed)), found)
-    if not compared:
-        return Verdict(Outcome.NEW, (), found)
     ambiguous = [f for f in found if f.ambiguous]
+    if not compared and not ambiguous:
+        return Verdict(Outcome.NEW, (), found)
     if ambiguous and not final and not (futility and all(f.futile for f in ambiguous)):
         return Verdict(Outcome.INCONCLUSIVE, (), found, needs_more_runs=True)
     if any(f.suspected for f in ambiguous):
         return Verdict(Outcome.INCONCLUSIVE, (), found)
+    if not compared:
+        return Verdict(Outcome.NEW, (), found)
     if any(f.improved for f in found):
         return Verdict(Outcome.IMPROVED, (), found)
     return Verdict(Outcome.PASS, (), found)

@@ -157,9 +157,15 @@ def _rate(metric: str, e: RateTest) -> str:
 def _budget(metric: str, e: BudgetCheck, over: bool) -> str:
     verb = "exceeds" if over else "is within"
     if e.trend_p is not None:  # a growth budget
+        if e.alpha is None:  # an older report: a trend test on the floor
+            return (
+                f"{metric} {format_size(e.value, signed=True)}/call (median of {e.runs} runs, trend p "
+                f"{p_equals(e.trend_p)}) {verb} the budget {e.name}={format_size(e.limit)}/call"
+            )
         return (
-            f"{metric} {format_size(e.value, signed=True)}/call (median of {plural(e.runs, 'run')}, trend p "
-            f"{p_equals(e.trend_p)}) {verb} the budget {e.name}={format_size(e.limit)}/call"
+            f"{metric} {format_size(e.value, signed=True)}/call (median of {plural(e.runs, 'run')}; "
+            f"one-sided test on per-run slopes p {p_equals(e.trend_p)}, over it needs p < {p_text(e.alpha)}) "
+            f"{verb} the budget {e.name}={format_size(e.limit)}/call"
         )
     budget = f"{e.name}={format_size(e.limit)}"
     return f"{metric} {format_size(e.value)} (median of {plural(e.runs, 'run')}) {verb} the budget {budget}"
@@ -168,7 +174,13 @@ def _budget(metric: str, e: BudgetCheck, over: bool) -> str:
 def _scaling(e: ScalingTest, over: bool) -> str:
     shape = _exponent(e.fit)
     if e.max_exponent is not None:
-        return f"{shape}; {'exceeds' if over else 'within'} the budget max_exponent={e.max_exponent:g}"
+        verb = "exceeds" if over else "within"
+        if e.p is None:
+            return f"{shape}; {verb} the budget max_exponent={e.max_exponent:g}"
+        return (
+            f"{shape}; {verb} the budget max_exponent={e.max_exponent:g} (one-sided test p "
+            f"{p_equals(e.p)}, over it needs p < {p_text(e.alpha or 0.0)})"
+        )
     return (
         f"{shape}, against n^{e.baseline_exponent or 0:.2f} in the baseline; one-sided test on the "
         f"exponent p {p_equals(e.p if e.p is not None else 1.0)} (regression needs p < "

@@ -37,6 +37,10 @@ def test_handler(payload):
 """
 
 
+# The planted leak's line in the written file (pytester drops SCENARIO's leading newline).
+LEAK_LINE = next(i for i, line in enumerate(SCENARIO.splitlines()) if "bytearray(2048)" in line)
+
+
 def write_scenario(pytester: pytest.Pytester, size: int = 6000) -> None:
     pytester.makepyfile(test_scenario=SCENARIO.format(size=size))
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers.pytester_runs import record_baseline, run, write_scenario
+from helpers.pytester_runs import LEAK_LINE, record_baseline, run, write_scenario
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ def test_planted_leak_fails_against_its_baseline(pytester: pytest.Pytester, reco
             "*heap growth per call went from * to +2.* KiB per call*"
             "t-test (pooled spread, never below the current runs')*p *",
             "*Memory still allocated after the 20 measured calls*",
-            "*test_scenario.py:20*",
+            f"*test_scenario.py:{LEAK_LINE}*",
         ]
     )
     assert "regression (growth)" in out
@@ -185,7 +185,7 @@ def test_report_has_the_documented_fields(pytester: pytest.Pytester, recorded: P
     assert "heap growth" in scenario["message"]
     record = scenario["run_records"][0]
     assert len(record["heap_floor_bytes"]) == 21
-    assert record["retained_sites"][0]["lineno"] == 20
+    assert record["retained_sites"][0]["lineno"] == LEAK_LINE
 
 
 def test_corrupt_baseline_is_a_clear_error_and_an_update_moves_it_aside(pytester: pytest.Pytester) -> None:

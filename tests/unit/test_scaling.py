@@ -240,3 +240,26 @@ def test_exponent_pvalues_are_calibrated_under_no_change() -> None:
     assert low <= float(np.mean(p < 0.05)) <= high
     low, high = _band(replicates, 0.5)
     assert low <= float(np.mean(p < 0.5)) <= high
+
+
+def test_exponent_pvalues_are_calibrated_with_the_gates_few_runs() -> None:
+    """The smallest family the gate judges: 3 sizes, a baseline of 6 runs per size (16
+    degrees of freedom) against 2 current runs per size (4). Under no change the two fits
+    share one residual spread, so Student's t on their pooled spread is exact here.
+
+    3000 replicates (about 2 s): the smallest count whose 99.9% binomial band at 0.01
+    (0.0047..0.0163) excludes a doubled rate (0.02) with probability about 99%. At 0.001 the
+    band is 0..0.0033. A normal approximation (the standard errors combined as if known)
+    measured 2.4x nominal at 0.01 and 6x at 0.001 on this design, and fails both."""
+    rng = np.random.default_rng(45)
+    sizes = (1_000, 4_000, 16_000)
+
+    def fit(runs: int) -> PowerFit:
+        n = np.repeat(np.asarray(sizes, float), runs)
+        return fit_power_law(n, 3 * OFFSET / sizes[0] * n * np.exp(rng.normal(0.0, 0.03, n.size)) - OFFSET)
+
+    replicates = 3000
+    p = np.array([exponent_increase_p(fit(6), fit(2)) for _ in range(replicates)])
+    for level in (0.01, 0.001):
+        low, high = _band(replicates, level)
+        assert low <= float(np.mean(p < level)) <= high, (level, float(np.mean(p < level)))
