@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .markdown import FAILING, counts, failure_lines, md, summary_rows, table
+from .markdown import counts, failures_section, md, summary_rows, table
 
 MARKER = "<!-- memgate-comment -->"
 _DIGEST = re.compile(r"<!-- memgate-verdicts: (sha256:[0-9a-f]{64}) -->")
@@ -95,11 +95,7 @@ def _sections(document: Mapping[str, Any], *, passing_rows: bool, notes: Sequenc
         lines += [f"_{left_out} passing scenario(s) are left out of the table to fit GitHub's limit._", ""]
     if shown:
         lines += [*table(shown), ""]
-    failing = [s for s in scenarios if s.get("verdict") in FAILING]
-    if failing:
-        lines += ["### Failures", ""]
-        for scenario in failing:
-            lines += failure_lines(scenario)
+    lines += failures_section(scenarios)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -301,9 +301,17 @@ def render_markdown(document: Mapping[str, Any], *, title: str = "memgate") -> s
     lines = [f"## {md(title)}: {md(counts(document))}", ""]
     if scenarios:
         lines += [*table(summary_rows(document)), ""]
-    failing = [s for s in scenarios if s.get("verdict") in FAILING]
-    if failing:
-        lines += ["### Failures", ""]
-        for scenario in failing:
-            lines += failure_lines(scenario)
+    lines += failures_section(scenarios)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def failures_section(scenarios: list[dict[str, Any]]) -> list[str]:
+    """Each failing scenario's paragraph under one heading (the report and the pull-request
+    comment both end with it)."""
+    failing = [s for s in scenarios if s.get("verdict") in FAILING]
+    if not failing:
+        return []
+    lines = ["### Failures", ""]
+    for scenario in failing:
+        lines += failure_lines(scenario)
+    return lines
