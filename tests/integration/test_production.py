@@ -60,6 +60,9 @@ def test_linear_scaling_passes_and_reports_the_exponent(pytester: pytest.Pyteste
 
 def test_native_leak_outside_the_heap_tracker_is_caught_through_rss(pytester: pytest.Pytester) -> None:
     # malloc reached through dlsym (ctypes) bypasses memray's hooks: heap flat, RSS climbing.
+    # Blocks past glibc's mmap threshold get fresh pages: smaller ones can first be carved
+    # from free heap the child inherited from pytest, already resident, so RSS does not rise
+    # until that is used up (README, Limits).
     pytester.makepyfile(
         test_native="""
         import ctypes, os
@@ -74,8 +77,8 @@ def test_native_leak_outside_the_heap_tracker_is_caught_through_rss(pytester: py
         def test_codec():
             frame = bytearray(200_000)
             if LEAK:
-                block = libc.malloc(64 * 1024)
-                ctypes.memset(block, 1, 64 * 1024)
+                block = libc.malloc(512 * 1024)
+                ctypes.memset(block, 1, 512 * 1024)
             return len(frame)
         """
     )
@@ -84,7 +87,7 @@ def test_native_leak_outside_the_heap_tracker_is_caught_through_rss(pytester: py
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()
     result.stdout.fnmatch_lines(
-        ["*RSS growth per call went from * to +6?.* KiB per call*", "*Heap flat, RSS climbing*"]
+        ["*RSS growth per call went from * to +5* KiB per call*", "*Heap flat, RSS climbing*"]
     )
     assert "heap growth per call went" not in out  # the heap tracker did not see it
 
