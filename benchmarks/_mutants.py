@@ -68,11 +68,6 @@ def _trend_budget_decide(
     return verdict.verdict_of(findings, compared=bool(baseline), final=final)
 
 
-def _no_odd_exclusion(logs: Any, resolution: float) -> int:
-    """Odd runs counted in the t-test's spread again (one odd baseline run blinds it)."""
-    return 0
-
-
 def _budget_uncounted(self: verdict.Policy, spec: Any) -> verdict.Policy:
     """Budgets and scaling tests left out of the scenario's share: the session's level for each."""
     return self
@@ -82,7 +77,6 @@ PATCHES: dict[str, Callable[[], None]] = {
     "no_looks": lambda: setattr(verdict.Policy, "for_session", classmethod(_no_looks)),
     "normal_scaling": lambda: setattr(stats, "exponent_increase_p", _normal_exponent_p),
     "trend_budget": lambda: setattr(verdict, "decide", _trend_budget_decide),
-    "odd_in_spread": lambda: setattr(stats, "odd_baseline_runs", _no_odd_exclusion),
     "budget_uncounted": lambda: setattr(verdict.Policy, "for_scenario", _budget_uncounted),
 }
 

@@ -62,10 +62,6 @@ RATE_SPREADS = (POOLED, LARGER, CURRENT, WELCH)
 # Current runs this many standard deviations above every baseline run sit on a level of
 # their own (see ``unseen_level_p``).
 UNSEEN_GAP = 6.0
-# A side's highest run this many standard deviations of its other runs above all of them,
-# among at least ``ODD_RUNS_FROM`` runs, is an odd run (see ``odd_baseline_runs``).
-ODD_GAP = 16.0
-ODD_RUNS_FROM = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,35 +188,6 @@ def _log_levels(values: Sequence[float], offset: float) -> NDArray[np.float64]:
     return logs
 
 
-def odd_baseline_runs(logs: NDArray[np.float64], resolution: float) -> int:
-    """1 when the highest of ``logs`` (at least ``ODD_RUNS_FROM`` runs) sits on an odd level
-    of its own, more than ``ODD_GAP`` standard deviations of the other runs (floored at
-    ``resolution``) above all of them; else 0.
-
-    One run in ten peaking 8% higher (a resize, a collection at an unlucky moment) is a
-    discrete level, not noise: counted in the baseline's spread, one such run widened the
-    t-test's error fivefold and hid real +5% and +7% peaks (caught in 48% and 65% of
-    trials, 25% at 200 scenarios). Left out of the spread, the odd run still counts where
-    it belongs: in how often odd runs occur (``unseen_level_p``). The gap is wide and the
-    runs many because the spread of five Gaussian runs is itself uncertain: at 6 spreads
-    such a gap appears in 0.8% of 6 Gaussian runs, at 16 in 0.03% (and 2.5e-6 of 8), so the
-    t-test keeps its level where peaks vary smoothly."""
-    n = len(logs)
-    if n < ODD_RUNS_FROM:
-        return 0
-    ordered = np.sort(logs)
-    rest = ordered[:-1]
-    sd = math.sqrt(max(float(np.var(rest, ddof=1)), resolution**2))
-    return int(float(ordered[-1] - rest[-1]) > ODD_GAP * sd)
-
-
-def _main_level(logs: NDArray[np.float64], resolution: float) -> NDArray[np.float64]:
-    """The baseline's runs without its odd ones (``odd_baseline_runs``)."""
-    m = odd_baseline_runs(logs, resolution)
-    main: NDArray[np.float64] = np.sort(logs)[: len(logs) - m]
-    return main
-
-
 def compare_levels(
     baseline: Sequence[float],
     current: Sequence[float],
@@ -237,8 +204,8 @@ def compare_levels(
     """
     if len(baseline) < 1 or len(current) < 1 or len(baseline) + len(current) < 3:
         return _insufficient(baseline, current, offset)
-    lx = _main_level(_log_levels(baseline, offset), resolution)
-    ly = _main_level(_log_levels(current, offset), resolution)
+    lx = _log_levels(baseline, offset)
+    ly = _log_levels(current, offset)
     var_x = float(np.var(lx, ddof=1)) if len(lx) > 1 else 0.0
     var_y = float(np.var(ly, ddof=1)) if len(ly) > 1 else 0.0
     se_a, df_a = level_spread(var_x, len(lx), var_y, len(ly), spread, floor=resolution**2)
@@ -278,23 +245,20 @@ def unseen_level_p(
     run sits more than ``UNSEEN_GAP`` pooled standard deviations (floored at the
     resolution) above every baseline run, they are on a level of their own, and the
     chance that ``k`` runs of an unchanged scenario all landed there is ``q**k``, with
-    ``q = (m + 1) / (n_baseline + 2)`` the rule-of-succession rate of runs off the main
-    level, ``m`` of the baseline's runs having been odd (``odd_baseline_runs``; 1/8 for 6
-    runs and none odd, 1/4 with one). Otherwise 0.0: the runs overlap or sit
+    ``q = 1 / (n_baseline + 2)`` the rule-of-succession rate of a level the baseline never
+    showed in ``n_baseline`` runs (1/8 for 6). Otherwise 0.0: the runs overlap or sit
     within the noise, and the t-test alone is the evidence. The bound assumes that odd
     levels occur in at most that share of runs.
     """
     if not len(baseline) or not len(current):
         return 0.0
-    everything, ly = _log_levels(baseline, offset), _log_levels(current, offset)
-    lx, main_y = _main_level(everything, resolution), _main_level(ly, resolution)
-    odd = len(everything) - len(lx)
-    ss = float(np.sum((lx - lx.mean()) ** 2) + np.sum((main_y - main_y.mean()) ** 2))
-    dof = len(lx) + len(main_y) - 2
+    lx, ly = _log_levels(baseline, offset), _log_levels(current, offset)
+    ss = float(np.sum((lx - lx.mean()) ** 2) + np.sum((ly - ly.mean()) ** 2))
+    dof = len(lx) + len(ly) - 2
     sd = math.sqrt(max(ss / dof if dof > 0 else 0.0, resolution**2))
     if float(ly.min() - lx.max()) <= UNSEEN_GAP * sd:
         return 0.0
-    return float(((odd + 1.0) / (len(everything) + 2)) ** len(ly))
+    return float((1.0 / (len(lx) + 2)) ** len(ly))
 
 
 def compare_rates(
