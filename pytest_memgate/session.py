@@ -292,14 +292,14 @@ class GateSession:
         taken: int,
     ) -> int:
         """Cheap runs to take after the verdict, for the baseline's later first looks: an
-        entry this session may write should hold ``SCREEN_RUNS`` of them. A refresh keeps
-        the entry's own (``recording.refreshed_entry``); an entry written anew keeps none."""
+        entry this session may write should hold ``SCREEN_RUNS`` of them. A refresh of a
+        passing scenario keeps the entry's own (``recording.refreshed_entry``); an entry
+        written anew (an improvement on an update branch, too) keeps none."""
         may_write = self.update_reason() is not None or self.accepted(nodeid)
         if not may_write or verdict.outcome is Outcome.ERROR or not self._cheap_runs_apply(family):
             return 0
-        kept = (
-            0 if entry is None or self.records_in_full(nodeid, entry is not None) else len(entry.screen_runs)
-        )
+        refresh = verdict.outcome is Outcome.PASS and not self.records_in_full(nodeid, True)
+        kept = len(entry.screen_runs) if entry is not None and refresh else 0
         return max(0, SCREEN_RUNS - kept - taken)
 
     @property

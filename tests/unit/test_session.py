@@ -469,3 +469,15 @@ def test_summary_table_shows_each_metric_from_baseline_to_current_and_marks_the_
     assert cells[6] == format_size(growth.delta, signed=True) + " !"
     assert " -> " in cells[3] and " -> " in cells[7]  # the peaks too, from the baseline's
     assert lines[header + 3].startswith("marks: ! regression (proven)")
+
+
+def test_an_improvement_on_a_release_branch_is_written_with_three_cheap_runs(tmp_path: Path) -> None:
+    """An improvement writes its entry anew: it takes the cheap runs a new entry needs, not
+    only the one its first look took."""
+    record_baseline(tmp_path)
+    gate = session(tmp_path, runner(lambda rng: record(rng, peak=4 * MiB)), update_branches=("release/*",))
+    gate.environ = RELEASE_CI
+    result = gate.measure("t.py::test_a", ScenarioSpec(), body)
+    assert result.outcome is Outcome.IMPROVED and len(result.screen) == 3
+    gate.write_baseline()
+    assert len(gate.baseline.entries["t.py::test_a"].screen_runs) == 3
