@@ -103,16 +103,20 @@ class GateConfig:
         return self.output_path("report")
 
 
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            document: dict[str, Any] = tomllib.load(handle)
+            return document
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"memgate: cannot read {path}: {exc}; fix the TOML syntax") from None
+
+
 def read_pyproject_table(path: Path) -> dict[str, Any]:
     """The ``[tool.memgate]`` table of a pyproject.toml, or ``{}`` when there is none."""
     if not path.is_file():
         return {}
-    try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"memgate: cannot read {path}: {exc}; fix the TOML syntax") from exc
-    table = document.get("tool", {}).get("memgate", {})
+    table = _read_toml(path).get("tool", {}).get("memgate", {})
     if not isinstance(table, dict):
         raise ConfigError(f"memgate: [tool.memgate] in {path} must be a table")
     unknown = sorted(set(table) - set(OPTIONS_BY_KEY))
@@ -129,11 +133,7 @@ def native_pytest_table(inipath: Path | None) -> dict[str, Any]:
     pytest.toml) with its values' TOML types; ``{}`` for any other configuration file."""
     if inipath is None or inipath.suffix != ".toml":
         return {}
-    try:
-        with inipath.open("rb") as handle:
-            document = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"memgate: cannot read {inipath}: {exc}; fix the TOML syntax") from None
+    document = _read_toml(inipath)
     table = document.get("pytest", {}) if inipath.name in ("pytest.toml", ".pytest.toml") else None
     if table is None:
         table = document.get("tool", {}).get("pytest", {})
