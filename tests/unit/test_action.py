@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.report_document import EVIL, report_document, scenario
+from helpers.report_document import EVIL, scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_GH = """#!/usr/bin/env bash
@@ -38,11 +38,6 @@ def _action() -> dict[str, Any]:
 def _step(name: str) -> dict[str, Any]:
     step: dict[str, Any] = next(s for s in _action()["runs"]["steps"] if s.get("name") == name)
     return step
-
-
-@pytest.fixture(scope="module")
-def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return report_document(tmp_path_factory.mktemp("report"))
 
 
 class PullRequest:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.report_document import CRASH, EVIL, FLAT, TEST_LINES, report_document, scenario
+from helpers.report_document import CRASH, EVIL, FLAT, TEST_LINES, scenario
 
 from pytest_memgate.cli import main
 from pytest_memgate.config import GateConfig
@@ -28,11 +28,6 @@ from pytest_memgate.reports.comment import (
     verdicts_digest,
 )
 from pytest_memgate.reports.github import ANNOTATIONS_PER_LEVEL, annotations, step_summary
-
-
-@pytest.fixture(scope="module")
-def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return report_document(tmp_path_factory.mktemp("report"))
 
 
 def save(document: dict[str, Any], path: Path) -> Path:

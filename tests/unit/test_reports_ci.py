@@ -15,17 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.report_document import CRASH, EVIL, FLAT, PLANTED, TEST_LINES, report_document, scenario, sized
+from helpers.report_document import CRASH, EVIL, FLAT, PLANTED, TEST_LINES, scenario, sized
 
 from pytest_memgate.reports.github import annotations, escape_data, escape_property, step_summary
 from pytest_memgate.reports.markdown import first_clause, render_markdown
 
 WORKFLOW = Path(__file__).resolve().parents[2] / "examples" / "github-workflow.yml"
-
-
-@pytest.fixture(scope="module")
-def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return report_document(tmp_path_factory.mktemp("report"))
 
 
 def passing(document: dict[str, Any]) -> dict[str, Any]:

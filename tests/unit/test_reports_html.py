@@ -22,7 +22,6 @@ from helpers.report_document import (
     PLANTED,
     PRODUCTION,
     SIZES,
-    report_document,
     scenario,
     sized,
 )
@@ -30,11 +29,6 @@ from helpers.report_document import (
 from pytest_memgate.reports.html import OTHER_RUN_POINTS, POINTS, render_html, thin
 from pytest_memgate.reports.markdown import visible
 from pytest_memgate.units import format_size
-
-
-@pytest.fixture(scope="module")
-def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return report_document(tmp_path_factory.mktemp("report"))
 
 
 class Page(HTMLParser):
