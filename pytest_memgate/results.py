@@ -108,6 +108,22 @@ class Verdict:
         )
 
 
+class Doubt(str, enum.Enum):
+    """Why a cheap first look is not a clear pass."""
+
+    UNCLEAR = "unclear"  # the look itself: more runs wanted, or a change seen
+    IMPROVEMENT = "improvement"  # a heap figure fell past its tolerance: full runs record it
+    BLOCKS = "blocks"  # pymalloc's block count could hide growth the malloc floor cannot see
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenDoubt:
+    kind: Doubt
+    finding: Finding | None = None  # IMPROVEMENT: the heap figure that fell
+    blocks_per_call: float = 0.0  # BLOCKS: the upper end of the blocks a call over the baseline's
+    bytes_per_call: float = 0.0  # BLOCKS: what those blocks could hold at pymalloc's largest size
+
+
 class NoteKind(str, enum.Enum):
     TRACE_MODE = "trace_mode"  # baseline measured with the other trace_python_allocators
     BACKEND = "backend"  # baseline measured with another backend

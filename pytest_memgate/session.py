@@ -40,7 +40,16 @@ from .metrics import classify_shape, summarize_run
 from .model import RunRecord, RunRequest, RunSummary
 from .outputs import github_annotations, process_environ, write_error
 from .recording import accepted, held_update, plan_recording, update_reason
-from .results import Note, NoteKind, Outcome, ScenarioResult, SessionReport, ShapeReport, Verdict
+from .results import (
+    Note,
+    NoteKind,
+    Outcome,
+    ScenarioResult,
+    ScreenDoubt,
+    SessionReport,
+    ShapeReport,
+    Verdict,
+)
 from .runner import keeping_capture, run_isolated_many
 from .schedule import look_schedule, run_until_settled, settled, stopped_for_futility
 from .stats import scipy_stats
@@ -56,7 +65,7 @@ from .verdict import (
     error_verdict,
     not_compared,
     scenario_failure,
-    screen_pass,
+    screen_doubt,
 )
 
 Body = Callable[[], object]
@@ -100,7 +109,9 @@ class Progress(Protocol):
 
     def ran(self, nodeid: str, number: int, record: RunRecord, summary: RunSummary | None) -> None: ...
 
-    def looked(self, nodeid: str, runs: int, verdict: Verdict, stopping: bool) -> None: ...
+    def looked(
+        self, nodeid: str, runs: int, verdict: Verdict, stopping: bool, doubt: ScreenDoubt | None = None
+    ) -> None: ...
 
     def finished(self, result: ScenarioResult) -> None: ...
 
@@ -275,7 +286,7 @@ class GateSession:
         )
 
     def screens(self, nodeid: str, family: tuple[str, int] | None, entry: BaselineEntry) -> bool:
-        """Whether the scenario gets the cheap first look (``verdict.screen_pass``): its entry
+        """Whether the scenario gets the cheap first look (``verdict.screen_doubt``): its entry
         holds cheap runs to compare with, and this session does not record it in full."""
         return (
             self._cheap_runs_apply(family)
@@ -439,9 +450,10 @@ class GateSession:
                 records = [first]
                 if verdict is None:
                     look = decide(screen, entry.screen_runs, spec, policy, final=False)
-                    screened = screen_pass(look, screen, entry.screen_runs, policy)
+                    doubt = screen_doubt(look, screen, entry.screen_runs, policy)
+                    screened = doubt is None
                     if self.progress is not None:
-                        self.progress.looked(nodeid, 0, look, screened)
+                        self.progress.looked(nodeid, 0, look, screened, doubt)
                     if screened:  # no shape: its floors are counters' (malloc's), not the heap's
                         verdict = look
                         summaries.extend(screen)

@@ -13,6 +13,7 @@ Everything here decides; nothing here words. The sentences are in ``reports/word
 from __future__ import annotations
 
 import enum
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -24,12 +25,14 @@ from .model import RunSummary
 from .results import (
     BudgetCheck,
     Comparison,
+    Doubt,
     Finding,
     LevelTest,
     Metric,
     Outcome,
     RateTest,
     Reason,
+    ScreenDoubt,
     Shape,
     ShapeReport,
     Verdict,
@@ -334,38 +337,52 @@ def decide(
     return verdict_of(findings, compared=bool(baseline), final=final, futility=futility)
 
 
-# The cheap first look (``screen_pass``): pymalloc serves objects of up to 512 bytes, so a
+# The cheap first look (``screen_doubt``): pymalloc serves objects of up to 512 bytes, so a
 # block more a call is at most that many bytes more a call; the block slope's upper end is
 # its estimate plus this many standard errors.
 PYMALLOC_MAX_BLOCK = 512
 SCREEN_Z = 3.0
 
 
-def screen_pass(
+def screen_doubt(
     verdict: Verdict, current: Sequence[RunSummary], baseline: Sequence[RunSummary], policy: Policy
-) -> bool:
-    """Whether a cheap first look (``backends.memray.measure_cheap``) is a clear pass.
+) -> ScreenDoubt | None:
+    """Why a cheap first look (``backends.memray.measure_cheap``) is not a clear pass; None
+    when it is.
 
     A cheap run's heap floor counts ``malloc``'s bytes, which do not include the small
     Python objects pymalloc keeps in its arenas. pymalloc's block count sees each of them,
     so the look passes only when the blocks a call, at their upper end, could add no more
-    than the growth tolerance over the baseline's, even at 512 bytes a block. Anything less
-    clear goes to the full runs, which judge it; this never fails a scenario, so it spends
-    none of the false-alarm rate (it can only cost power, which the detection benchmark
-    measures)."""
+    than the growth tolerance over the baseline's, even at 512 bytes a block. A heap figure
+    that fell past its tolerance goes on too: the full runs can prove the improvement,
+    and a release branch then records it, so the baseline tightens instead of keeping room
+    for the old figure. Anything less clear goes to the full runs, which judge it; this
+    never fails a scenario, so it spends none of the false-alarm rate (it can only cost
+    power, which the detection benchmark measures)."""
     if verdict.outcome is not Outcome.PASS or verdict.needs_more_runs:
-        return False
+        return ScreenDoubt(Doubt.UNCLEAR)
+    for finding in verdict.findings:
+        if finding.metric in (Metric.HEAP_PEAK, Metric.HEAP_GROWTH) and fell_past_tolerance(finding):
+            return ScreenDoubt(Doubt.IMPROVEMENT, finding)
     base = [r.blocks_growth for r in baseline if r.blocks_growth is not None]
-    if not base:
-        return False
+    if not base or any(run.blocks_growth is None for run in current):
+        return ScreenDoubt(Doubt.BLOCKS, None, math.inf, math.inf)
     typical = statistics.median(base)
-    for run in current:
-        if run.blocks_growth is None:
-            return False
-        high = run.blocks_growth + SCREEN_Z * (run.blocks_growth_se or 0.0)
-        if (high - typical) * PYMALLOC_MAX_BLOCK > policy.growth_tolerance:
-            return False
-    return True
+    high = max(r.blocks_growth + SCREEN_Z * (r.blocks_growth_se or 0.0) for r in current)  # type: ignore[operator]
+    if (high - typical) * PYMALLOC_MAX_BLOCK > policy.growth_tolerance:
+        return ScreenDoubt(Doubt.BLOCKS, None, high - typical, (high - typical) * PYMALLOC_MAX_BLOCK)
+    return None
+
+
+def fell_past_tolerance(finding: Finding) -> bool:
+    """The estimate alone is a fall past the practical size (proven or not)."""
+    evidence = finding.evidence
+    if isinstance(evidence, LevelTest):
+        c = evidence.comparison
+        return c.ratio - 1 <= -evidence.tolerance and c.delta <= -evidence.min_bytes
+    if isinstance(evidence, RateTest):
+        return evidence.comparison.delta <= -evidence.needed
+    return False
 
 
 def verdict_of(

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ..model import RunRecord, RunSummary
-from ..results import Note, ScenarioResult, Verdict
+from ..results import Note, ScenarioResult, ScreenDoubt, Verdict
 from ..units import format_size, plural
-from .words import look_text, note_text, printable, run_figures
+from .words import look_text, note_text, printable, run_figures, screen_text
 
 
 class Terminal(Protocol):
@@ -56,10 +56,12 @@ class ProgressPrinter:
         )
         self.terminal.write_line(f"  {name}: {figures}")
 
-    def looked(self, nodeid: str, runs: int, verdict: Verdict, stopping: bool) -> None:
+    def looked(
+        self, nodeid: str, runs: int, verdict: Verdict, stopping: bool, doubt: ScreenDoubt | None = None
+    ) -> None:
         """``runs`` 0 is the cheap first look: stopping there is a clear pass; anything else
-        goes on to the traced runs."""
-        text = look_text(verdict, stopping) if stopping or runs else "not a clear pass: traced runs follow"
+        goes on to the traced runs, and ``doubt`` says why."""
+        text = look_text(verdict, stopping) if runs else screen_text(verdict, doubt)
         if self.verbose:
             where = f"after {plural(runs, 'run')}" if runs else "first (cheap)"
             self.terminal.write_line(f"  look {where}: {text}")

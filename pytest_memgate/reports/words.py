@@ -16,6 +16,7 @@ from ..findings import unvouched
 from ..results import (
     BudgetCheck,
     Comparison,
+    Doubt,
     ExponentFit,
     Finding,
     LevelTest,
@@ -27,6 +28,7 @@ from ..results import (
     Reason,
     Scaling,
     ScalingTest,
+    ScreenDoubt,
     Verdict,
 )
 from ..units import format_percent, format_size, plural
@@ -376,6 +378,25 @@ def look_text(verdict: Verdict, stopping: bool) -> str:
         else:
             unclear.append(f"{_change(f)}, interval still reaches the {_tolerance(f)} tolerance")
     return "more runs: " + "; ".join(unclear) if unclear else "more runs"
+
+
+def screen_text(verdict: Verdict, doubt: ScreenDoubt | None) -> str:
+    """What the cheap first look concluded: a clear pass, or why the traced runs follow."""
+    if doubt is None:
+        return look_text(verdict, True)
+    if doubt.kind is Doubt.IMPROVEMENT and doubt.finding is not None:
+        fell = doubt.finding
+        why = f"{_change(fell)}, a fall past the {_tolerance(fell)} tolerance that traced runs can record"
+    elif doubt.kind is Doubt.BLOCKS:
+        why = (
+            "no pymalloc block counts to rule out growth in small objects"
+            if math.isinf(doubt.blocks_per_call)
+            else f"pymalloc blocks up to {doubt.blocks_per_call:+.2f}/call over the baseline's: "
+            f"small objects could hide up to {format_size(doubt.bytes_per_call)}/call from malloc's counter"
+        )
+    else:
+        why = look_text(verdict, False)
+    return f"not a clear pass ({why}): traced runs follow"
 
 
 def run_figures(peak: float, growth: float, rss_peak: float, rss_growth: float, seconds: float) -> str:

@@ -17,8 +17,15 @@ def test_an_unchanged_scenario_passes_on_one_cheap_run(pytester: pytest.Pytester
     entry = json.loads(baseline.read_text())["scenarios"]["test_scenario.py::test_handler"]
     assert len(entry["screen_runs"]) == 3
     assert all(abs(r["blocks_growth"]) < 0.5 for r in entry["screen_runs"])
-    result = run(pytester, "--memgate", "-v", "--memgate-report", "r.json")
-    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    # A clear pass is a measurement, so a busy machine can make one look unclear (the line
+    # says why, and the traced runs follow); the promise is that it is rare, so a second
+    # session is allowed, never a third.
+    for attempt in (1, 2):
+        result = run(pytester, "--memgate", "-v", "--memgate-report", "r.json")
+        assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+        if "look first (cheap): pass" in result.stdout.str() or attempt == 2:
+            break
+        print("first session's look was not a clear pass:", result.stdout.str())
     result.stdout.fnmatch_lines(["*cheap run: heap peak*", "*look first (cheap): pass*"])
     (scenario,) = json.loads((pytester.path / "r.json").read_text())["scenarios"]
     assert scenario["screened"] is True and scenario["runs"] == 1
@@ -32,5 +39,8 @@ def test_small_objects_hidden_in_arenas_go_on_to_the_traced_runs(pytester: pytes
     result = run(pytester, "--memgate", "-v", plant="small")
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
     result.stdout.fnmatch_lines(
-        ["*look first (cheap): not a clear pass: traced runs follow*", "*regression (growth)*"]
+        [
+            "*look first (cheap): not a clear pass (pymalloc blocks up to +*): traced runs follow*",
+            "*regression (growth)*",
+        ]
     )

@@ -23,16 +23,16 @@ from numpy.typing import NDArray
 
 from pytest_memgate.backends import BackendChoice
 from pytest_memgate.config import GateConfig
-from pytest_memgate.findings import BudgetCheck, Finding, unvouched
+from pytest_memgate.findings import BudgetCheck, Comparison, Finding, RateTest, unvouched
 from pytest_memgate.marker import ScenarioSpec
-from pytest_memgate.metrics import analyse_growth, summarize_run
+from pytest_memgate.metrics import analyse_growth, settled_floor, summarize_run
 from pytest_memgate.model import RunRecord, RunStatus, RunSummary
-from pytest_memgate.reports.words import finding_text, verdict_message
-from pytest_memgate.results import Metric, Outcome, Reason, Verdict
+from pytest_memgate.reports.words import finding_text, screen_text, verdict_message
+from pytest_memgate.results import Doubt, Metric, Outcome, Reason, ScreenDoubt, Verdict
 from pytest_memgate.schedule import look_schedule, run_until_settled
 from pytest_memgate.session import GateSession
 from pytest_memgate.stats import bonferroni, combine_pvalues
-from pytest_memgate.verdict import COMPARISONS, Policy, compare_runs, decide
+from pytest_memgate.verdict import COMPARISONS, Policy, compare_runs, decide, screen_doubt
 
 KiB = 1024
 MiB = 1024**2
@@ -1320,3 +1320,64 @@ def test_the_noisier_machine_guard_sees_page_quantized_floors() -> None:
             calm_fires += hit and se == "same"
     assert fires / 80 >= 0.5, fires
     assert calm_fires / 80 <= 0.03, calm_fires
+
+
+# --- the cheap first look -------------------------------------------------------------------
+
+
+def _growth_finding(delta: float) -> Finding:
+    c = Comparison(
+        baseline=2048.0, current=2048.0 + delta, delta=delta, delta_low=delta - 3000, delta_high=delta + 3000,
+        ratio=1.0, ratio_low=1.0, ratio_high=1.0, p_increase=0.9, p_decrease=0.1, n_baseline=3, n_current=1,
+    )  # fmt: skip
+    evidence = RateTest(c, alpha=1e-4, needed=256.0, pooled=True)
+    return Finding(Metric.HEAP_GROWTH, Reason.GROWTH, evidence, regressed=False)
+
+
+def _cheap(blocks: float, se: float = 0.0) -> RunSummary:
+    return RunSummary(8 * MiB, 12 * MiB, 0.0, 0.0, 0.0, 0.0, blocks_growth=blocks, blocks_growth_se=se)
+
+
+def test_an_unproven_heap_fall_past_its_tolerance_is_not_a_clear_first_look() -> None:
+    """A look that passes but whose heap growth fell by more than its tolerance goes on to
+    the full runs, which can prove the fall (and a release branch record it)."""
+    fell = _growth_finding(-2048.0)
+    verdict = Verdict(Outcome.PASS, (), (fell,))
+    doubt = screen_doubt(verdict, [_cheap(0.0)], [_cheap(0.0)] * 3, POLICY)
+    assert doubt == ScreenDoubt(Doubt.IMPROVEMENT, fell)
+    assert screen_text(verdict, doubt) == (
+        "not a clear pass (heap growth -2.00 KiB/call, a fall past the 256 B/call tolerance "
+        "that traced runs can record): traced runs follow"
+    )
+    small = Verdict(Outcome.PASS, (), (_growth_finding(-100.0),))
+    assert screen_doubt(small, [_cheap(0.0)], [_cheap(0.0)] * 3, POLICY) is None
+    assert screen_text(small, None) == "pass"
+
+
+def test_blocks_a_call_that_could_hide_growth_are_not_a_clear_first_look() -> None:
+    """Half a block a call at up to 512 bytes a block is the 256 B/call tolerance: at the
+    slope's upper end (estimate + 3 errors) past it, the traced runs judge."""
+    verdict = Verdict(Outcome.PASS, (), (_growth_finding(0.0),))
+    base = [_cheap(0.0)] * 3
+    assert screen_doubt(verdict, [_cheap(0.3, 0.05)], base, POLICY) is None  # up to 0.45
+    doubt = screen_doubt(verdict, [_cheap(0.3, 0.1)], base, POLICY)  # up to 0.6
+    assert doubt is not None and doubt.kind is Doubt.BLOCKS
+    assert doubt.blocks_per_call == pytest.approx(0.6) and doubt.bytes_per_call == pytest.approx(0.6 * 512)
+    assert "pymalloc blocks up to +0.60/call over the baseline's" in screen_text(verdict, doubt)
+    uncounted_base = [RunSummary(8 * MiB, 12 * MiB, 0.0, 0.0, 0.0, 0.0)]
+    uncounted = screen_doubt(verdict, [_cheap(0.0)], uncounted_base, POLICY)
+    assert uncounted is not None and math.isinf(uncounted.bytes_per_call)
+    unclear = Verdict(Outcome.INCONCLUSIVE, (), (), needs_more_runs=True)
+    assert screen_doubt(unclear, [_cheap(0.0)], base, POLICY) == ScreenDoubt(Doubt.UNCLEAR)
+
+
+def test_the_blocks_floor_drops_transient_spikes_but_keeps_a_leak() -> None:
+    """Counts measured between calls of an unchanged scenario (a run's spikes of 5-20 blocks
+    gave a slope error of 0.23 block a call, past what the first look lets pass)."""
+    spiky = [531664, 531675, 531675, 531675, 531675, 531675, 531695, 531675, 531677, 531677, 531677,
+             531686, 531675, 531677, 531675, 531675, 531675, 531678, 531677, 531675, 531677]  # fmt: skip
+    assert analyse_growth(spiky).gated.se > 0.2
+    steady = analyse_growth(settled_floor(spiky)).gated
+    assert steady.slope == 0.0 and steady.se < 0.05
+    leak = [531000 + i + 12 * (i % 5 == 3) for i in range(21)]  # a block a call, and spikes
+    assert analyse_growth(settled_floor(leak)).gated.slope == pytest.approx(1.0)
