@@ -654,6 +654,7 @@ class GateSession:
             hard_cap_source=self.hard_cap().source,
             environment=self.fingerprint,
             results=in_order(self.results),
+            failing=tuple(n for n, r in self.results.items() if self.failure(r) is not None),
             written=tuple(self.written),
             not_written=tuple(self.not_written),
             update_reason=self.update_reason(),

@@ -180,14 +180,15 @@ def _current(result: ScenarioResult) -> dict[Metric, float | None]:
     }
 
 
-def _row(result: ScenarioResult) -> CompareRow:
+def _row(result: ScenarioResult, failing: bool) -> CompareRow:
     """Each metric as baseline -> current and the change as the finding estimated it: the
-    table and the failure text show one number for one change."""
+    table and the failure text show one number for one change. ``failing``: the scenario
+    fails its test (a new one under --memgate-strict too, an accepted increase not)."""
     findings = result.verdict.findings if result.measured else ()
     return CompareRow(
         printable(result.nodeid),
         verdict_cell(result),
-        result.outcome in (Outcome.REGRESSION, Outcome.ERROR),
+        failing,
         cells_from(findings, _current(result)),
         (
             f"{len(result.records)} cheap" if result.screened else str(len(result.records)),
@@ -231,7 +232,7 @@ def _summary_lines(report: SessionReport) -> list[str]:
         )
     if not report.results:
         return [*lines, "no memload scenarios were measured"]
-    rows = [_row(r) for r in report.results]
+    rows = [_row(r, r.nodeid in report.failing) for r in report.results]
     lines.extend(format_table(table_rows(rows, DEFAULT_COLUMNS, ("runs", "shape"))))
     if any(cell.mark for row in rows for cell in row.cells.values()) or any(row.failing for row in rows):
         lines.append(LEGEND)

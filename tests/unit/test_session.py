@@ -506,6 +506,19 @@ def test_summary_table_shows_each_metric_from_baseline_to_current_and_marks_the_
     assert lines[header + 3].startswith("marks: ! regression (proven)")
 
 
+def test_the_summary_table_marks_every_scenario_that_fails_its_test(tmp_path: Path) -> None:
+    """A new scenario under --memgate-strict fails its test, so its row says FAIL; without
+    strict the same row is not marked (and no FAIL column is shown)."""
+    strict = session(tmp_path, runner(record), strict=True)
+    strict.measure("t.py::test_a", ScenarioSpec(), body)
+    row = next(line for line in summary_lines(strict.report()) if "t.py::test_a" in line)
+    assert row.startswith("FAIL  t.py::test_a  new")
+    plain = session(tmp_path, runner(record))
+    plain.measure("t.py::test_a", ScenarioSpec(), body)
+    row = next(line for line in summary_lines(plain.report()) if "t.py::test_a" in line)
+    assert row.startswith("t.py::test_a  new")
+
+
 def test_an_improvement_on_a_release_branch_is_written_with_three_cheap_runs(tmp_path: Path) -> None:
     """An improvement writes its entry anew: it takes the cheap runs a new entry needs, not
     only the one its first look took."""
