@@ -123,3 +123,16 @@ def test_a_broken_link_or_anchor_is_found(tmp_path: Path) -> None:
         "```\n[in code](docs/c.md)\n```\n"
     )
     assert broken_links(page, tmp_path) == ["README.md: docs/b.md", "README.md: docs/a.md#nothing"]
+
+
+def test_ci_runs_the_readmes_test_command() -> None:
+    """The README's second setup command is what CI runs: `.ci/run` installs the same extras
+    and ends with the same pytest command, so a reader who runs it runs CI's suite."""
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("```sh\n") : readme.index("\n```", readme.index("```sh\n"))]
+    install, _, test = next(line for line in block.splitlines() if "pytest -q" in line).partition(" && ")
+    ci = (DOCS.parent / ".ci" / "run").read_text(encoding="utf-8")
+    lines = [line.strip() for line in ci.splitlines()]
+    commands = [line for line in lines if line and not line.startswith("#")]
+    assert commands[-1] == test
+    assert '-e ".[test]"' in install and any(c.endswith('-e ".[test]"') for c in commands), install
