@@ -1,5 +1,5 @@
 """Write docs/configuration.md from the option table in pytest_memgate/options.py, the table
-the plugin, the `memgate` command and the README's table are all checked against.
+the plugin, the `memgate` command and the table in docs/cli.md are all checked against.
 
     python docs/generate_configuration.py          # rewrite docs/configuration.md
     python docs/generate_configuration.py --check  # exit 1 when it is out of date

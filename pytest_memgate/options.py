@@ -53,7 +53,7 @@ class Option:
 
     @property
     def default_text(self) -> str:
-        """The default as ``--help`` and the README say it: ``auto`` rather than the
+        """The default as ``--help`` and docs/cli.md say it: ``auto`` rather than the
         ``None`` that stands for it, ``none`` for an unset path or list."""
         if self.shown is not None:
             return self.shown

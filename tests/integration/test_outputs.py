@@ -113,7 +113,7 @@ def test_keep_captures_keeps_one_capture_of_every_scenario_under_xdist(pytester:
     assert "2 memray capture(s) written" in result.stdout.str()
 
 
-# memray commands on a kept capture (memray's aggregated format), as the README names them.
+# memray commands on a kept capture (memray's aggregated format), as docs/reports.md names them.
 READ_KEPT = {
     "memray flamegraph": ("flamegraph", "-o", "peak.html"),
     "memray flamegraph --leaks": ("flamegraph", "--leaks", "-o", "leaks.html"),
@@ -124,7 +124,7 @@ READ_KEPT = {
 REFUSE_KEPT = {"memray stats": ("stats",), "memray flamegraph --temporal": ("flamegraph", "--temporal")}
 
 
-def test_the_memray_commands_the_readme_names_read_a_kept_capture(pytester: pytest.Pytester) -> None:
+def test_the_memray_commands_the_reports_page_names_read_a_kept_capture(pytester: pytest.Pytester) -> None:
     import subprocess
 
     pytester.makepyfile(test_out=SCENARIO)
@@ -145,8 +145,8 @@ def test_the_memray_commands_the_readme_names_read_a_kept_capture(pytester: pyte
         assert (done.returncode == 0) is (argv in READ_KEPT.values()), (argv, done.stderr[-500:])
         if argv in REFUSE_KEPT.values():
             assert "pre-aggregated capture file" in done.stderr
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    paragraph = readme[readme.index("`--memgate-keep-captures DIR` keeps") :].split("\n\n", 1)[0]
+    page = (Path(__file__).parents[2] / "docs" / "reports.md").read_text()
+    paragraph = page[page.index("`--memgate-keep-captures DIR` keeps") :].split("\n\n", 1)[0]
     paragraph = " ".join(paragraph.split())
     for command in READ_KEPT:
         assert f"`{command}`" in paragraph, command

@@ -62,7 +62,7 @@ def test_native_leak_outside_the_heap_tracker_is_caught_through_rss(pytester: py
     # malloc reached through dlsym (ctypes) bypasses memray's hooks: heap flat, RSS climbing.
     # Blocks past glibc's mmap threshold get fresh pages: smaller ones can first be carved
     # from free heap the child inherited from pytest, already resident, so RSS does not rise
-    # until that is used up (README, Limits).
+    # until that is used up (docs/concepts.md, Limits).
     pytester.makepyfile(
         test_native="""
         import ctypes, os

@@ -3,7 +3,7 @@
 Options reach ``resolve_config`` as text (command line and ini, read here through pytest's
 real parser via ``pytester``) or as TOML values (``[tool.memgate]``). Each test below can
 fail on a real change: a parser returning the wrong type, a source not consulted, a
-default that drifted from the README, an error that does not say where the bad value is.
+default that drifted from its documentation, an error that does not say where the bad value is.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pytest_memgate.errors import ConfigError
 from pytest_memgate.marker import ScenarioSpec, parse_marker
 
 ROOT = Path("/project")
-README = Path(__file__).parents[2] / "README.md"
+OPTIONS_PAGE = Path(__file__).parents[2] / "docs" / "cli.md"  # the hand-written options table
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
 
 
@@ -220,9 +220,9 @@ def test_each_source_gives_the_same_typed_value(pytester: pytest.Pytester, ini_f
         assert all(_conforms(v, FIELD_TYPES[key]) for v in values), (key, values)
 
 
-def _readme_table() -> dict[str, tuple[str, str]]:
-    """``key: (flag, default)`` from the table under "## Configuration" in the README."""
-    text = README.read_text()
+def _options_page_table() -> dict[str, tuple[str, str]]:
+    """``key: (flag, default)`` from the table under "## Configuration" in docs/cli.md."""
+    text = OPTIONS_PAGE.read_text()
     section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
     rows = {}
     for line in section.splitlines():
@@ -232,16 +232,16 @@ def _readme_table() -> dict[str, tuple[str, str]]:
     return rows
 
 
-# README words for a default that is not a value of the option: nothing set, or discovered.
+# The table's words for a default that is not a value of the option: nothing set, or discovered.
 UNSET_WORDS = {"none": (None, (), ""), "cgroup": (None,)}
 
 
-def test_readme_configuration_table_matches_the_option_table() -> None:
-    """Every option is in the README's table and every row is an option, with the option's flag
-    and its default: the README's default, read by the option's own parser, is the table's
+def test_the_options_page_table_matches_the_option_table() -> None:
+    """Every option is in docs/cli.md's table and every row is an option, with the option's flag
+    and its default: the page's default, read by the option's own parser, is the table's
     default ('none' for an empty one, 'cgroup' for a limit that is discovered)."""
-    rows = _readme_table()
-    assert len(rows) >= 20, "the configuration table was not found in README.md"
+    rows = _options_page_table()
+    assert len(rows) >= 20, "the configuration table was not found in docs/cli.md"
     assert set(rows) == set(OPTIONS_BY_KEY)
     for key, (flag, default) in rows.items():
         option = OPTIONS_BY_KEY[key]
@@ -451,12 +451,12 @@ def test_marker_errors_name_test_and_argument(args: tuple, kwargs: dict, message
     assert message in str(info.value)
 
 
-def test_readme_documents_every_marker_argument() -> None:
+def test_the_options_page_documents_every_marker_argument() -> None:
     from pytest_memgate.marker import ARGUMENTS
 
-    readme = README.read_text()
+    page = OPTIONS_PAGE.read_text()
     for name in ARGUMENTS:
-        assert f"`{name}`" in readme, name
+        assert f"`{name}`" in page, name
 
 
 def test_options_given_without_the_gate_say_they_are_ignored(pytester: pytest.Pytester) -> None:
@@ -476,11 +476,11 @@ def test_options_given_without_the_gate_say_they_are_ignored(pytester: pytest.Py
     assert plain.ret == 0 and "MemgateWarning" not in plain.stdout.str()
 
 
-def test_pytest_help_shows_each_default_as_the_readme_does(pytester: pytest.Pytester) -> None:
-    """``pytest --help`` says each default as the README's table does (``auto``, not the
+def test_pytest_help_shows_each_default_as_the_options_page_does(pytester: pytest.Pytester) -> None:
+    """``pytest --help`` says each default as docs/cli.md's table does (``auto``, not the
     ``None`` that stands for it inside), and it reads back as the option's own default."""
     text = " ".join(pytester.runpytest("--help").stdout.str().split())
-    rows = _readme_table()
+    rows = _options_page_table()
     for option in OPTIONS:
         if option.is_flag:
             continue

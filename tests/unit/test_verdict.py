@@ -316,7 +316,7 @@ def test_rss_toggling_by_an_allocator_block_raises_no_false_alarm(
     blocks 100% (99% and 96%); no false regression before or now.
     A single toggle in the middle of a 50-call run reads as a slope of about 20 KiB/call
     (past the 16 KiB tolerance), which one or two runs cannot tell from growth: those
-    scenarios still take four to eight runs (README, Limits)."""
+    scenarios still take four to eight runs (docs/concepts.md, Limits)."""
     pool = toggle_pool(block, flip)
     rng = np.random.default_rng(block + int(flip * 1000))
     trials, regressions, fast = 300, 0, 0
@@ -474,7 +474,7 @@ def test_heap_growth_keeps_its_level_when_current_slopes_spread_more() -> None:
     the two noisy runs borrow the baseline's small spread: 1.3% false regressions (21x).
     Never below the current runs' own spread: about 0.3% (5x), measured. Still above the level, and about 1.0%
     when only the run-to-run spread grows and the within-run error does not: two runs
-    cannot show their own spread (README, Limits); the practical size is the guard there."""
+    cannot show their own spread (docs/concepts.md, Limits); the practical size is the guard there."""
     rng = np.random.default_rng(82)
     policy = replace(SIZES_OFF, alpha=GATE_POLICY.alpha)
     trials, hits = 8000, 0
@@ -1246,7 +1246,7 @@ def test_growth_budget_catches_a_leak_on_autocorrelated_floors() -> None:
     baseline of 6 runs through the gate's looks: caught in every trial (the slopes' spread,
     about 120 B/call, is small against the leak; a look that cannot prove it yet takes more
     runs). Without a baseline the gate takes 2 runs, whose slopes' spread has one degree of
-    freedom: 1 KiB/call is not proven at one scenario's level and ends inconclusive (README,
+    freedom: 1 KiB/call is not proven at one scenario's level and ends inconclusive (docs/concepts.md,
     Limits; 64 KiB/call measured: proven in 75 of 100), 1 MiB/call is proven."""
     pool = ar_pool()
     rng = np.random.default_rng(63)
