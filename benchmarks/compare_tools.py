@@ -357,6 +357,8 @@ def _measure(python: str, tool: str, project: Path, test: str, baseline: Path, v
 
 
 def _count(outcomes: Sequence[Outcome]) -> str:
+    if not outcomes:
+        return "-"
     failed = [o for o in outcomes if o.failed]
     whys = sorted({o.why for o in failed if o.why})
     return f"{len(failed)}/{len(outcomes)}" + (f" ({', '.join(whys)})" if whys else "")
