@@ -50,8 +50,11 @@ TIMEOUT_S = 1800.0
 ITERATIONS, WARMUP = 30, 5
 LIMIT_MARGIN = 0.10  # limit_memory = the unchanged peak plus this share
 # plain pytest; pytest-memray with limit_memory, then with limit_leaks; pytest-memgate.
-TOOLS = ("plain", "memray limit_memory", "memray limit_leaks", "memgate")
+TOOLS = ("plain", "memray limit_memory", "memray limit_leaks", "benchmem", "memgate")
 MEMRAY_LIMIT = {"memray limit_memory": "memory", "memray limit_leaks": "leaks"}
+RECORDED = ("memgate", "benchmem")  # the tools that compare with a recorded run of the unchanged variant
+BENCHMEM_FAIL = "peak:10%"  # the threshold pytest-benchmem's README shows
+BENCHMEM_REGRESSION = "memory regression(s) over threshold"
 
 MODULE = '''\
 """{doc}"""
@@ -84,6 +87,11 @@ def unit():
 @pytest.mark.memload(iterations={iterations}, warmup={warmup})
 def test_{name}():
     unit()
+
+
+def test_{name}_bench(benchmark):
+    """The same call as a pytest-benchmark test, for pytest-benchmem."""
+    benchmark(unit)
 '''
 
 
@@ -181,7 +189,7 @@ class ScenarioResult:
     scenario: Scenario
     limit_memory: str = ""
     calibrated_peak: int = 0
-    record_s: float = 0.0
+    record_s: dict[str, float] = field(default_factory=dict)
     tools: dict[str, ToolResult] = field(default_factory=lambda: {t: ToolResult() for t in TOOLS})
 
     def ratio(self, tool: str, variant: str) -> float | None:
@@ -259,7 +267,9 @@ def memgate_checks(report: dict[str, Any]) -> str:
 def calibrate(python: str, project: Path, test: str) -> int:
     """The unchanged variant's high-water mark as pytest-memray's ``limit_memory`` counts it."""
     captures = project / "memray-bin"
-    done, _ = _run(python, ["--memray", f"--memray-bin-path={captures}", test], project, "unchanged")
+    done, _ = _run(
+        python, [*_only("memray"), "--memray", f"--memray-bin-path={captures}", test], project, "unchanged"
+    )
     if done.returncode != 0:
         raise _failure("calibration run (pytest --memray)", done)
     bins = sorted(captures.glob("*.bin"))
@@ -276,44 +286,47 @@ def calibrate(python: str, project: Path, test: str) -> int:
     return int(out.stdout.strip())
 
 
+# Each tool runs with the other tools' plugins disabled, so that its cost is its own.
+PLUGINS = ("memray", "memgate", "benchmem", "benchmark")
+
+
+def _only(*keep: str) -> list[str]:
+    return [arg for name in PLUGINS if name not in keep for arg in ("-p", f"no:{name}")]
+
+
 def run_scenario(
     python: str, scenario: Scenario, rounds: int, leak_limit: str, log: bool = True
 ) -> ScenarioResult:
     project = Path(tempfile.mkdtemp(prefix=f"memgate-compare-{scenario.name}-"))
     result = ScenarioResult(scenario)
-    test = f"test_{scenario.name}.py"
+    module = f"test_{scenario.name}.py"
     try:
-        (project / "pyproject.toml").write_text(
-            '[tool.pytest.ini_options]\naddopts = "-p no:benchmark -p no:benchmem -p no:codspeed"\n'
-        )
-        (project / test).write_text(module_text(scenario))
-        result.calibrated_peak = calibrate(python, project, test)
+        (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+        (project / module).write_text(module_text(scenario))
+        result.calibrated_peak = calibrate(python, project, f"{module}::test_{scenario.name}")
         result.limit_memory = memray_limit(result.calibrated_peak)
-        (project / test).write_text(module_text(scenario, result.limit_memory, leak_limit))
-        baseline = project / ".memgate" / "baseline.json"
-        done, result.record_s = _run(
-            python,
-            ["-p", "no:memray", "--memgate", "--memgate-update", f"--memgate-baseline={baseline}", test],
-            project,
-            "unchanged",
-        )
-        if done.returncode != 0:
-            raise _failure("baseline recording (pytest --memgate --memgate-update)", done)
+        (project / module).write_text(module_text(scenario, result.limit_memory, leak_limit))
+        for tool in RECORDED:
+            done, seconds = _run(python, _command(tool, project, module, record=True), project, "unchanged")
+            if done.returncode != 0:
+                raise _failure(f"{tool}'s baseline recording", done)
+            result.record_s[tool] = seconds
         if log:
             print(
                 f"{scenario.name}: memray peak {result.calibrated_peak} B, "
-                f"limit_memory {result.limit_memory}, memgate recording {result.record_s:.1f} s",
+                f"limit_memory {result.limit_memory}, recordings "
+                + ", ".join(f"{t} {s:.1f} s" for t, s in result.record_s.items()),
                 file=sys.stderr,
                 flush=True,
             )
         for round_number in range(1, rounds + 1):
             for variant in ("unchanged", "changed"):
                 for tool in TOOLS:
-                    outcome = _measure(python, tool, project, test, baseline, variant)
+                    outcome = _measure(python, tool, project, module, variant)
                     getattr(result.tools[tool], variant).append(outcome)
                     if log:
                         print(
-                            f"  round {round_number}/{rounds} {variant:<9} {tool:<7} "
+                            f"  round {round_number}/{rounds} {variant:<9} {tool:<19} "
                             f"{'FAIL ' + outcome.why if outcome.failed else 'pass'} {outcome.seconds:.1f} s",
                             file=sys.stderr,
                             flush=True,
@@ -323,32 +336,53 @@ def run_scenario(
     return result
 
 
-def _measure(python: str, tool: str, project: Path, test: str, baseline: Path, variant: str) -> Outcome:
+def _command(tool: str, project: Path, module: str, record: bool = False, report: str = "") -> list[str]:
+    """pytest's arguments for a tool: its plugin alone, and the test written for it."""
+    name = module.removesuffix(".py")
     if tool == "plain":
-        done, seconds = _run(python, ["-p", "no:memray", test], project, variant)
+        return [*_only(), f"{module}::{name}"]
+    if tool in MEMRAY_LIMIT:
+        return [*_only("memray"), "--memray", f"{module}::{name}"]
+    if tool == "memgate":
+        baseline = f"--memgate-baseline={project / '.memgate' / 'baseline.json'}"
+        extra = ["--memgate-update"] if record else [f"--memgate-report={report}"]
+        return [*_only("memgate"), "--memgate", baseline, *extra, f"{module}::{name}"]
+    storage = f"--benchmark-storage={project / '.benchmarks'}"
+    extra = ["--benchmark-autosave"] if record else [f"--benchmark-memory-compare-fail={BENCHMEM_FAIL}"]
+    return [
+        *_only("benchmem", "benchmark"),
+        "--benchmark-only",
+        "--benchmark-memory",
+        storage,
+        *extra,
+        f"{module}::{name}_bench",
+    ]
+
+
+def _measure(python: str, tool: str, project: Path, module: str, variant: str) -> Outcome:
+    report = project / f"report-{variant}.json"
+    command = _command(tool, project, module, report=str(report))
+    done, seconds = _run(
+        python,
+        command,
+        project,
+        variant,
+        MEMRAY_LIMIT.get(tool, ""),
+    )
+    output = done.stdout + done.stderr
+    if tool == "plain":
         if done.returncode != 0:
             raise _failure(f"plain pytest ({variant})", done)
         return Outcome(False, seconds)
     if tool in MEMRAY_LIMIT:
-        done, seconds = _run(python, ["--memray", test], project, variant, MEMRAY_LIMIT[tool])
         if done.returncode not in (0, 1):
             raise _failure(f"pytest --memray ({variant})", done)
-        output = done.stdout + done.stderr
         return Outcome(done.returncode == 1, seconds, memray_checks(output))
-    report = project / f"report-{variant}.json"
-    done, seconds = _run(
-        python,
-        [
-            "-p",
-            "no:memray",
-            "--memgate",
-            f"--memgate-baseline={baseline}",
-            f"--memgate-report={report}",
-            test,
-        ],
-        project,
-        variant,
-    )
+    if tool == "benchmem":
+        regressed = BENCHMEM_REGRESSION in output
+        if done.returncode != 0 and not regressed:
+            raise _failure(f"pytest --benchmark-memory ({variant})", done)
+        return Outcome(regressed, seconds, "peak" if regressed else "")
     if done.returncode not in (0, 1) or not report.exists():
         raise _failure(f"pytest --memgate ({variant})", done)
     why = memgate_checks(json.loads(report.read_text()))
@@ -396,18 +430,24 @@ def table(results: Sequence[ScenarioResult]) -> str:
 
 
 def setup_table(results: Sequence[ScenarioResult]) -> str:
-    """What each scenario's limits were and what the one-off baseline recording cost."""
+    """What each scenario's limit was and what the one-off recordings of a baseline cost."""
     lines = [
         "| scenario | memray peak (unchanged, one run) | limit_memory "
-        "| memgate recording s | recording vs plain |",
-        "| --- | --- | --- | --- | --- |",
+        + "".join(f"| {tool} recording s (vs plain) " for tool in RECORDED)
+        + "|",
+        "| --- | --- | --- " + "| --- " * len(RECORDED) + "|",
     ]
     for r in results:
         plain = [o.seconds for o in r.tools["plain"].unchanged]
-        ratio = r.record_s / statistics.median(plain) if plain else None
+        cells = []
+        for tool in RECORDED:
+            seconds = r.record_s.get(tool)
+            ratio = seconds / statistics.median(plain) if seconds is not None and plain else None
+            cells.append("-" if seconds is None else f"{seconds:.1f} ({_ratio(ratio)})")
         lines.append(
-            f"| {r.scenario.name} | {r.calibrated_peak / 1024:.0f} KiB | {r.limit_memory} "
-            f"| {r.record_s:.1f} | {_ratio(ratio)} |"
+            f"| {r.scenario.name} | {r.calibrated_peak / 1024:.0f} KiB | {r.limit_memory} | "
+            + " | ".join(cells)
+            + " |"
         )
     return "\n".join(lines)
 
@@ -422,7 +462,8 @@ def versions(python: str) -> str:
     code = (
         "import importlib.metadata as m, platform; "
         "print(f'Python {platform.python_version()}, ' + ', '.join("
-        "f'{p} {m.version(p)}' for p in ('pytest', 'pytest-memgate', 'pytest-memray', 'memray')))"
+        "f'{p} {m.version(p)}' for p in ('pytest', 'pytest-memgate', 'pytest-memray', 'memray', "
+        "'pytest-benchmem', 'pytest-benchmark')))"
     )
     done = subprocess.run([python, "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
@@ -446,7 +487,7 @@ def cpu_model() -> str:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--python", default=sys.executable, help="python with the tools installed")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds of every tool on both variants")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every tool on both variants")
     parser.add_argument("--only", default="", help=f"comma-separated scenarios (of {', '.join(NAMES)})")
     parser.add_argument("--leak-limit", default="1 KB", help="limit_leaks value per location")
     parser.add_argument("--out", type=Path, default=None, help="also write the Markdown to this file")
