@@ -1,10 +1,13 @@
-"""Side-by-side comparison: pytest-memgate, pytest-memray and plain pytest on the same scenarios.
+"""Side by side: pytest-memgate, pytest-memray, pytest-benchmem and plain pytest on the same scenarios.
 
 Each scenario is one small pytest file generated in a temporary project, with an unchanged
-and a changed variant selected by ``CMP_VARIANT`` (``unchanged`` or ``changed``). The same
-file carries both tools' markers: ``@pytest.mark.memload`` (active only with ``--memgate``)
-and pytest-memray's ``limit_memory`` / ``limit_leaks`` (active only with ``--memray``), so
-every tool runs the same test and plain ``pytest`` on that file is the cost reference.
+and a changed variant selected by ``CMP_VARIANT`` (``unchanged`` or ``changed``). One test,
+``test_<name>``, carries ``@pytest.mark.memload`` (active only with ``--memgate``) and, by
+``CMP_MEMRAY_LIMIT``, one of pytest-memray's markers (it takes one per test):
+``limit_memory`` or ``limit_leaks``. A second test, ``test_<name>_bench``, makes the same
+call through pytest-benchmark's ``benchmark`` fixture, which pytest-benchmem measures.
+Every tool runs with the other tools' plugins disabled; plain ``pytest`` of ``test_<name>``
+(one call) is the cost reference.
 
 For each scenario:
 
@@ -12,18 +15,26 @@ For each scenario:
    the high-water mark it holds (what ``limit_memory`` compares with) plus 10% becomes the
    ``limit_memory`` written into the file, as a team setting a limit would do;
    ``limit_leaks`` gets a small fixed value (``--leak-limit``, default 1 KB per location);
-2. *record*: ``pytest --memgate --memgate-update`` on the unchanged variant (timed; once);
-3. per round, per variant: ``pytest`` (plain), ``pytest --memray`` and ``pytest --memgate``
-   against that baseline, each a whole process timed start to exit, in that order.
+2. *record* (once, timed): ``pytest --memgate --memgate-update`` and pytest-benchmem's
+   ``--benchmark-only --benchmark-memory --benchmark-autosave`` on the unchanged variant;
+3. per round, per variant: plain ``pytest``, ``pytest --memray`` with ``limit_memory``, then
+   with ``limit_leaks``, pytest-benchmem with ``--benchmark-memory-compare-fail=peak:10%``
+   against its saved run, and ``pytest --memgate`` against its baseline; each a whole
+   process timed from start to exit.
 
 The table gives per tool and scenario: whether the changed variant failed (in how many
 rounds, and on which check), false alarms on the unchanged variant over the rounds, and the
-median wall time over the rounds relative to plain pytest on the same file and variant.
-The python that runs the tools is ``--python`` (default: this one); it needs pytest-memray
-and pytest-memgate installed, e.g. in a separate virtualenv.
+median over the rounds of the wall time relative to plain pytest in the same round. The
+python that runs the tools is ``--python`` (default: this one); it needs pytest-memgate,
+pytest-memray and pytest-benchmem, best in a separate virtualenv:
 
-    python benchmarks/compare_tools.py [--python /tmp/cmp-venv/bin/python] [--rounds 3]
+    python -m venv /tmp/cmp-venv
+    /tmp/cmp-venv/bin/pip install -e . pytest-memray pytest-benchmem
+    python benchmarks/compare_tools.py --python /tmp/cmp-venv/bin/python [--rounds 3]
         [--only slow_leak,peak_2x] [--out benchmarks/RESULTS-compare.md]
+
+A round of one scenario takes about 30 s on an idle 2-core machine (`--only` one scenario
+with `--rounds 1` takes about a minute, recordings included).
 """
 
 from __future__ import annotations
@@ -469,7 +480,7 @@ def versions(python: str) -> str:
     if done.returncode != 0:
         raise RuntimeError(
             f"{python} lacks a tool ({done.stderr.strip().splitlines()[-1] if done.stderr else ''}); "
-            f"install them with: {python} -m pip install -e {REPO_DIR} pytest-memray"
+            f"install them with: {python} -m pip install -e {REPO_DIR} pytest-memray pytest-benchmem"
         )
     return done.stdout.strip()
 

@@ -53,15 +53,16 @@ def test_memgate_reasons_come_from_failing_scenarios_only() -> None:
 
 
 @pytest.mark.parametrize("scenario", ct.SCENARIOS, ids=ct.NAMES)
-def test_every_generated_module_is_python_with_one_test(scenario: object) -> None:
+def test_every_generated_module_is_python_with_the_test_and_its_benchmark(scenario: object) -> None:
     tree = ast.parse(ct.module_text(scenario, "4613771 B", "1 KB"))
     tests = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
-    assert tests == [f"test_{scenario.name}"]  # type: ignore[attr-defined]
+    name = scenario.name  # type: ignore[attr-defined]
+    assert tests == [f"test_{name}", f"test_{name}_bench"]
 
 
 def _result(name: str, plain: list[float], gate: list[tuple[bool, float, str]]) -> object:
     scenario = next(s for s in ct.SCENARIOS if s.name == name)
-    result = ct.ScenarioResult(scenario, limit_memory="10 B", calibrated_peak=4096, record_s=12.0)
+    result = ct.ScenarioResult(scenario, "10 B", 4096, {"memgate": 12.0})
     result.tools["plain"].unchanged = [ct.Outcome(False, s) for s in plain]
     result.tools["plain"].changed = [ct.Outcome(False, s) for s in plain]
     result.tools["memgate"].unchanged = [ct.Outcome(False, s * 4) for s in plain]
@@ -78,11 +79,13 @@ def test_table_counts_failures_and_gives_median_ratios() -> None:
     assert "| 4.0x (4.0 s) | 3.0x (4.0 s) |" in rows["memgate"]
     assert rows["plain"].endswith("| - | - | 1.0x (1.0 s) | 1.0x (1.0 s) |")
     assert "| - | - | - | - |" in rows["memray limit_memory"]  # not run: no figures invented
+    assert "| - | - | - | - |" in rows["benchmem"]
 
 
 def test_setup_table_gives_recording_against_plain() -> None:
     result = _result("noise", [2.0, 4.0, 3.0], [(False, 1.0, "")] * 3)
-    assert "| noise | 4 KiB | 10 B | 12.0 | 4.0x |" in ct.setup_table([result])
+    # a tool whose recording did not run reads "-"
+    assert "| noise | 4 KiB | 10 B | 12.0 (4.0x) | - |" in ct.setup_table([result])
 
 
 def test_unknown_scenario_is_refused_with_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
