@@ -43,6 +43,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import statistics
@@ -125,6 +126,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         "    return len(rows)",
         True,
         "leak, 2 KiB/call",
+    ),
+    Scenario(
+        "large_call_leak",
+        "Changed: the same 2 KiB per call kept, in a call that buffers a 4 MiB payload.",
+        "    payload = b'p' * (4 * MIB)\n"
+        "    if CHANGED:\n"
+        "        KEPT.append(bytes(2048))\n"
+        "    return len(payload)",
+        True,
+        "leak, 2 KiB/call in a 4 MiB call",
     ),
     Scenario(
         "peak_2x",
@@ -271,7 +282,13 @@ def memgate_checks(report: dict[str, Any]) -> str:
     reasons: list[str] = []
     for scenario in report.get("scenarios", []):
         if isinstance(scenario, dict) and scenario.get("verdict") not in ("pass", "improvement"):
-            reasons += [str(r) for r in scenario.get("reasons", [])] or [str(scenario.get("verdict"))]
+            # the message names the metrics ("REGRESSION (heap growth, RSS growth) in ..."),
+            # the reasons only their kind ("growth")
+            named = re.search(r"REGRESSION \(([^)]*)\)", str(scenario.get("message", "")))
+            if named:
+                reasons += [m.strip() for m in named.group(1).split(",")]
+            else:
+                reasons += [str(r) for r in scenario.get("reasons", [])] or [str(scenario.get("verdict"))]
     return "+".join(reasons)
 
 

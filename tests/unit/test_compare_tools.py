@@ -52,6 +52,12 @@ def test_memgate_reasons_come_from_failing_scenarios_only() -> None:
     assert ct.memgate_checks(report) == "growth+rss_growth+error"
 
 
+def test_memgate_names_the_metrics_its_message_names() -> None:
+    message = "memgate: REGRESSION (heap growth, RSS growth) in t.py::test_x\n\n  heap growth per call ..."
+    report = {"scenarios": [{"verdict": "regression", "reasons": ["growth"], "message": message}]}
+    assert ct.memgate_checks(report) == "heap growth+RSS growth"
+
+
 @pytest.mark.parametrize("scenario", ct.SCENARIOS, ids=ct.NAMES)
 def test_every_generated_module_is_python_with_the_test_and_its_benchmark(scenario: object) -> None:
     tree = ast.parse(ct.module_text(scenario, "4613771 B", "1 KB"))
