@@ -43,7 +43,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shlex
 import shutil
 import statistics
@@ -282,13 +281,10 @@ def memgate_checks(report: dict[str, Any]) -> str:
     reasons: list[str] = []
     for scenario in report.get("scenarios", []):
         if isinstance(scenario, dict) and scenario.get("verdict") not in ("pass", "improvement"):
-            # the message names the metrics ("REGRESSION (heap growth, RSS growth) in ..."),
-            # the reasons only their kind ("growth")
-            named = re.search(r"REGRESSION \(([^)]*)\)", str(scenario.get("message", "")))
-            if named:
-                reasons += [m.strip() for m in named.group(1).split(",")]
-            else:
-                reasons += [str(r) for r in scenario.get("reasons", [])] or [str(scenario.get("verdict"))]
+            # the findings name the metric ("heap growth", "RSS growth"), the reasons only its kind
+            metrics = [str(f["metric"]) for f in scenario.get("findings", []) if f.get("regressed")]
+            kinds = [str(r) for r in scenario.get("reasons", [])]
+            reasons += metrics or kinds or [str(scenario.get("verdict"))]
     return "+".join(reasons)
 
 
