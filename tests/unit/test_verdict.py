@@ -582,6 +582,38 @@ def test_a_jump_to_an_unseen_level_is_confirmed_by_more_runs(scenarios: int, run
     assert taken == runs
 
 
+def _two_level_false_alarms(share: float, policy: Policy, trials: int, seed: int) -> int:
+    """Regressions of an unchanged scenario whose peak is +8% in ``share`` of its runs,
+    when its 6 baseline runs all landed on the low level (probability ``(1 - share)**6``)."""
+    rng = np.random.default_rng(seed)
+
+    def make(rng: np.random.Generator) -> RunSummary:
+        odd = 1.08 if rng.random() < share else 1.0
+        return summary(20 * MiB * odd, 150 * MiB * odd * math.exp(rng.normal(0, 0.03)))
+
+    hits = 0
+    for _ in range(trials):
+        baseline = [summary(20 * MiB, 150 * MiB * math.exp(rng.normal(0, 0.03))) for _ in range(6)]
+        verdict, _ = adaptive(rng, baseline, make, policy=policy)
+        hits += verdict.outcome is Outcome.REGRESSION
+    return hits
+
+
+@pytest.mark.calibration
+@pytest.mark.parametrize(("scenarios", "runs"), [(1, 3), (200, 6)])
+def test_two_level_peaks_fail_as_often_as_the_limits_say(scenarios: int, runs: int) -> None:
+    """The odd-run rule takes odd levels to occur in at most 1 of n + 2 runs. A scenario
+    whose peak sits on a second level in half its runs fails when its baseline missed that
+    level and the first ``runs`` current runs all land on it: ``(1 - q)**6 * q**runs`` per
+    scenario (README, Limits: 2.0e-3 at one scenario, 2.4e-4 at 200, 4.9x that suite's
+    per-scenario budget). Checked: given a baseline on the low level, the rate is
+    ``0.5**runs`` (Binomial 99.9% bounds)."""
+    trials, share = 400, 0.5
+    hits = _two_level_false_alarms(share, session_policy(scenarios), trials, seed=95 + scenarios)
+    low, high = sps_binom.ppf([0.0005, 0.9995], trials, share**runs)
+    assert low <= hits <= high, f"{hits} of {trials}, expected about {trials * share**runs:.1f}"
+
+
 # --- the same models with a real change: the calibration tests are not vacuous ---------
 
 
