@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pytest
 
-from pytest_memgate import stats, verdict
+from pytest_memgate import metrics, stats, verdict
 from pytest_memgate.config import GateConfig
 from pytest_memgate.findings import BudgetCheck
 
@@ -73,11 +74,22 @@ def _budget_uncounted(self: verdict.Policy, spec: Any) -> verdict.Policy:
     return self
 
 
+def _pooled_df_level_p(
+    diff: Any, var_x: Any, n_x: int, var_y: Any, n_y: int, spread: str = stats.POOLED, floor: float = 0.0
+) -> Any:
+    """The peak test without the current runs' own t-test as the larger spread's bound: two
+    runs' variance given the pooled degrees of freedom."""
+    se, df = stats.level_spread(var_x, n_x, var_y, n_y, spread, floor=floor)
+    return stats._special().stdtr(df, -np.asarray(diff, float) / se)
+
+
 PATCHES: dict[str, Callable[[], None]] = {
     "no_looks": lambda: setattr(verdict.Policy, "for_session", classmethod(_no_looks)),
     "normal_scaling": lambda: setattr(stats, "exponent_increase_p", _normal_exponent_p),
     "trend_budget": lambda: setattr(verdict, "decide", _trend_budget_decide),
     "budget_uncounted": lambda: setattr(verdict.Policy, "for_scenario", _budget_uncounted),
+    "unbounded_larger": lambda: setattr(stats, "level_p", _pooled_df_level_p),
+    "trend_warmup": lambda: setattr(metrics, "_RISE_SPREADS", 0.0),
 }
 
 

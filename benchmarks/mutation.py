@@ -27,16 +27,21 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = ["tests/unit/test_stats.py", "tests/unit/test_verdict.py", "tests/unit/test_scaling.py"]
+FILES = [
+    "tests/unit/test_stats.py",
+    "tests/unit/test_verdict.py",
+    "tests/unit/test_scaling.py",
+    "tests/unit/test_metrics.py",
+]
 # The calibration and false-alarm tests: what must fail when the statistics are broken.
 SELECT = (
     "calibrated or false_alarm or keeps_its_level or keeps_the_session_rate or odd_levels or noisier"
-    " or autocorrelated or odd_runs_in_the_baseline or odd_baseline_run"
+    " or autocorrelated or odd_runs_in_the_baseline or odd_baseline_run or drifting"
 )
 # Breakages of the test statistic: each must be caught with the sizes on and with them off.
 STATISTIC = ["p_zero", "half_error", "double_rate"]
 # Breakages of one rule each (``_mutants.PATCHES``): each must be caught by some test.
-RULES = ["no_looks", "budget_uncounted", "normal_scaling", "trend_budget"]
+RULES = ["no_looks", "budget_uncounted", "normal_scaling", "trend_budget", "unbounded_larger", "trend_warmup"]
 MUTANTS = ["", *STATISTIC, *RULES]
 
 

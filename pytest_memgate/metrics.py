@@ -22,6 +22,8 @@ from .stats import SlopeFit, combine_pvalues, fit_slope, theil_sen_slope
 # A first half this much steeper than the second is warm-up, not a leak.
 _SATURATION_RATIO = 0.25
 _TREND_ALPHA = 0.01
+# A first half's rise must be this many times the second half's scatter about its line.
+_RISE_SPREADS = 10.0
 # Warm-up rising slower than this (bytes per call) is not worth a "raise warmup" note.
 _HINT_SLOPE = 128.0
 
@@ -151,15 +153,27 @@ def scatter_se(floor: Sequence[float], slope: float, quantum: float = _PAGE) -> 
 
 
 def analyse_growth(floor: Sequence[float]) -> GrowthAnalysis:
+    """The floor's growth, and whether it is warm-up that saturates: the first half rises
+    (a trend at ``_TREND_ALPHA``), the second is flat by comparison, and the rise is far
+    beyond how far the floor wanders on its own (``_RISE_SPREADS`` times the second half's
+    scatter about its line). A trend test on neighbouring calls that drift together
+    (AR(1), 0.9) read a flat floor's first half as rising, and called 19% of flat runs
+    warm-up (0.35% with the rise held to this), whose second-half slope then stood for the
+    run; such a floor wanders by a few of its spreads over half a run, while a cache
+    filling rises by 50 (4 KiB over +-100 B of jitter) to thousands."""
     full = _fit(floor)
     half = len(floor) // 2
     head = _fit(floor[: half + 1])
     tail = _fit(floor[half:])
+    after = np.asarray(floor[half:], float)
+    after = after - tail.slope * np.arange(len(after))  # the second half about its line
+    scatter = 1.4826 * float(np.median(np.abs(after - np.median(after)))) if len(after) else 0.0
     saturating = (
         head.n >= 5
         and head.trend_p < _TREND_ALPHA
         and head.slope > 0
         and tail.slope <= _SATURATION_RATIO * head.slope
+        and head.slope * half > _RISE_SPREADS * scatter
     )
     settled_after = None
     if saturating:
