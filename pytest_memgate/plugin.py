@@ -482,5 +482,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(line)
     for line in gate.warnings:  # flame graphs that could not be rendered: the reports stand
         terminalreporter.write_line(line, yellow=True)
-    for command in gate.annotations():  # GitHub Actions reads these from the log
+    for command in gate.annotations:  # GitHub Actions reads these from the log
         terminalreporter.write_line(command)

@@ -38,7 +38,7 @@ from .limits import (
 from .marker import ScenarioSpec
 from .metrics import classify_shape, summarize_run
 from .model import RunRecord, RunRequest, RunSummary
-from .outputs import github_annotations, process_environ, write_error
+from .outputs import process_environ, wants_document, write_documents, write_error
 from .recording import accepted, held_update, plan_recording, update_reason
 from .results import (
     Note,
@@ -53,7 +53,7 @@ from .results import (
 from .runner import keeping_capture, run_isolated_many
 from .schedule import look_schedule, run_until_settled, settled, stopped_for_futility
 from .stats import scipy_stats
-from .summary import in_order, shown, stale_entries, wants_document, write_documents
+from .summary import in_order, shown, stale_entries
 from .transport import WorkerMessage
 from .verdict import (
     COMPARISONS,
@@ -139,7 +139,7 @@ class GateSession:
     families: Families = field(default_factory=Families)  # sizes=[...] scenarios measured so far
     progress: Progress | None = None  # told of each run and look as it happens
     locations: dict[str, tuple[str, int]] = field(default_factory=dict)  # nodeid -> (file, line)
-    document: dict[str, Any] | None = None  # the public report, once written
+    annotations: list[str] = field(default_factory=list)  # GitHub Actions workflow commands, once written
     xdist_workers: int = 1  # runs measuring at once (pytest-xdist -n): the hard cap's share divides
     _baseline: Baseline | None = None
     _stored_count: int | None = None  # the baseline's scenarios when first read
@@ -609,21 +609,15 @@ class GateSession:
             self.errors.append(write_error("baseline", self.baseline_path, exc, "left as it was"))
         if not self.wants_document:
             return
-        written = write_documents(self.config, self.report(), self.provenance, process_environ(self.environ))
-        self.document, self.warnings = written.document, written.warnings
+        environ = process_environ(self.environ)
+        written = write_documents(self.config, self.report(), self.provenance, environ, self.locations)
+        self.warnings, self.annotations = written.warnings, written.annotations
         self.files += written.files
         self.errors += written.errors
 
     @property
     def wants_document(self) -> bool:
         return wants_document(self.config, process_environ(self.environ))
-
-    def annotations(self) -> list[str]:
-        """GitHub Actions workflow commands for failures (empty elsewhere)."""
-        if self.document is None:
-            return []
-        environ = process_environ(self.environ)
-        return github_annotations(self.document, environ, self.locations, self.config.rootdir)
 
     def stale_entries(self) -> list[str]:
         """Baseline scenarios whose test is gone (see ``summary.stale_entries``); only a run
