@@ -8,21 +8,22 @@ travel to the controller as their ``to_dict`` form, and only the controller writ
 
 from __future__ import annotations
 
+import json
 import statistics
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from enum import Enum
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from . import __version__
 from .backends import BackendChoice
 from .backends.counters import malloc_in_use
 from .baseline import Baseline, BaselineEntry, load_baseline, set_aside, update_baseline
 from .branches import BranchInfo, current_branch, git, provenance, working_tree_dirty
-from .captures import CaptureKeeper
+from .captures import CaptureKeeper, check_output_dirs
 from .config import GateConfig
 from .environment import Comparability, comparability, environment_fingerprint, expand_baseline_path
 from .errors import ConfigError, CorruptBaseline, MemgateError
@@ -36,8 +37,8 @@ from .limits import (
     resolve_memory_limit,
 )
 from .marker import ScenarioSpec
-from .metrics import classify_shape, summarize_run
-from .model import RunRecord, RunRequest, RunSummary
+from .measuring import Body, Measurement, Progress, RunFn, foreign_threads
+from .model import RunRecord, RunRequest
 from .outputs import process_environ, wants_document, write_documents, write_error
 from .recording import accepted, held_update, plan_recording, update_reason
 from .results import (
@@ -45,13 +46,11 @@ from .results import (
     NoteKind,
     Outcome,
     ScenarioResult,
-    ScreenDoubt,
     SessionReport,
-    ShapeReport,
     Verdict,
 )
-from .runner import keeping_capture, run_isolated_many
-from .schedule import look_schedule, run_until_settled, settled, stopped_for_futility
+from .runner import run_isolated_many
+from .schedule import look_schedule, stopped_for_futility
 from .stats import scipy_stats
 from .summary import in_order, shown, stale_entries
 from .transport import WorkerMessage
@@ -60,62 +59,29 @@ from .verdict import (
     Failure,
     Policy,
     consistent_shape,
-    decide,
     environment_error,
-    error_verdict,
     not_compared,
     scenario_failure,
-    screen_doubt,
 )
 
-Body = Callable[[], object]
-RunFn = Callable[[Body, RunRequest, float], RunRecord]
-
-
-def foreign_threads() -> tuple[str, ...]:
-    """Names of the threads besides this one: a forked child has none of them."""
-    current = threading.current_thread()
-    return tuple(
-        t.name for t in threading.enumerate() if t is not current and not t.name.startswith("memgate-")
-    )
-
-
-# Cheap runs an entry is recorded with, and the fewest a first look compares against; the
-# measured calls a cheap run traces for its peak (``backends.memray.measure_cheap``).
+# Cheap runs an entry is recorded with, and the fewest a first look compares against.
 SCREEN_RUNS = 3
 MIN_SCREEN_RUNS = 2
-CHEAP_TRACED_CALLS = 2
 
 NEVER_RAN = (
     "never measured: the session ended before it ran (-x, --maxfail, or an interruption); run it again"
 )
 
-# timeout = "auto": a first run may take long (production-sized payloads); once one run is
-# known, a run five times slower than the slowest so far is stuck, not slow.
-FIRST_RUN_TIMEOUT_S = 600.0
-MIN_TIMEOUT_S = 60.0
+# What decoding a worker's payload raises when it is not what this version writes.
+UNREADABLE = (ValueError, TypeError, KeyError, AttributeError)
 
 
-def auto_timeout(slowest_run_s: float | None) -> float:
-    if slowest_run_s is None:
-        return FIRST_RUN_TIMEOUT_S
-    return max(MIN_TIMEOUT_S, 5 * slowest_run_s)
+class Ending(Enum):
+    """How the session's end changes pytest's exit status."""
 
-
-class Progress(Protocol):
-    """Who is told of a scenario's runs and looks as they happen (the terminal, in pytest)."""
-
-    def started(self, nodeid: str, looks: Sequence[int], notes: tuple[Note, ...]) -> None: ...
-
-    def ran(self, nodeid: str, number: int, record: RunRecord, summary: RunSummary | None) -> None: ...
-
-    def looked(
-        self, nodeid: str, runs: int, verdict: Verdict, stopping: bool, doubt: ScreenDoubt | None = None
-    ) -> None: ...
-
-    def finished(self, result: ScenarioResult) -> None: ...
-
-    def arrived(self, result: ScenarioResult, worker: str, done: int) -> None: ...
+    CLEAN = "clean"
+    LATE_FAILURES = "late failures"  # scenarios judged failing after their tests passed
+    ERRORS = "errors"  # a write failed, or a worker's message could not be read
 
 
 @dataclass
@@ -141,6 +107,9 @@ class GateSession:
     locations: dict[str, tuple[str, int]] = field(default_factory=dict)  # nodeid -> (file, line)
     annotations: list[str] = field(default_factory=list)  # GitHub Actions workflow commands, once written
     xdist_workers: int = 1  # runs measuring at once (pytest-xdist -n): the hard cap's share divides
+    specs: dict[str, ScenarioSpec] = field(default_factory=dict)  # collected scenarios, as marked
+    resolved: dict[str, ScenarioSpec] = field(default_factory=dict)  # the same, resolved for this session
+    unreadable: list[str] = field(default_factory=list)  # scenarios whose worker payload could not be read
     _baseline: Baseline | None = None
     _stored_count: int | None = None  # the baseline's scenarios when first read
     moved_aside: tuple[str, str] | None = None  # (why, where): an unreadable baseline moved aside
@@ -383,99 +352,60 @@ class GateSession:
         ``family`` is (scenario family, payload size) for ``sizes=[...]`` scenarios: once
         every size of a family is measured, how the peak scales with size is judged too.
         """
-        spec = self.resolve_spec(nodeid, spec)
+        return self._measure(nodeid, self.resolve_spec(nodeid, spec), body, family)
+
+    def measure_collected(
+        self, nodeid: str, body: Body, *, family: tuple[str, int] | None = None
+    ) -> ScenarioResult:
+        """``measure`` with the spec collection resolved (``collect``). Once judged, a run's
+        timeline (up to 400 samples) is read only by the report's charts: without a report,
+        keeping it cost some 30 KiB of pytest's memory per run, so it is dropped."""
+        result = self._measure(nodeid, self.resolved[nodeid], body, family)
+        if not self.wants_document:
+            result = without_timelines(result)
+            self.results[nodeid] = result
+        return result
+
+    def _measure(
+        self, nodeid: str, spec: ScenarioSpec, body: Body, family: tuple[str, int] | None
+    ) -> ScenarioResult:
         compared = self.comparability(nodeid, spec)
         entry = compared.entry
-        notes = [compared.note] if compared.note is not None else []
-        threads = foreign_threads()
-        if threads:
-            notes.append(Note(NoteKind.THREADS, names=threads))
-        if entry is not None and len(entry.runs) < self.recorded_runs and self.update_reason() is None:
-            notes.append(Note(NoteKind.SMALL_BASELINE, count=len(entry.runs), wanted=self.recorded_runs))
-        request = RunRequest(
-            warmup=spec.warmup,
-            iterations=spec.iterations,
-            backend=self.backend.name,
-            native_traces=spec.native_traces,
-            trace_python_allocators=bool(spec.trace_python_allocators),
-            hard_cap_bytes=self.hard_cap((spec.max_peak, spec.max_rss)).bytes,
-            project_root=str(self.config.rootdir),
-        )
-        fixed_timeout = spec.timeout or self.config.timeout
-        policy = self.policy
-        summaries: list[RunSummary] = []
-        screen: list[RunSummary] = []  # cheap runs: the first look, or for the baseline
-        shapes: list[ShapeReport] = []
-        records_so_far: list[RunRecord] = []
+        notes = self._notes(compared, entry)
         keeper = self.capture_keeper
-        staged = keeper.staging(nodeid) if keeper is not None else None  # each run's capture
-        cheap_request = replace(request, traced_calls=CHEAP_TRACED_CALLS)
-
-        def next_runs(count: int, cheap: bool = False, keep: bool = True) -> list[RunRecord]:
-            """``keep``: the run's capture replaces the staged one (the last judged run's)."""
-            slowest = max((r.wall_s for r in records_so_far), default=None)
-            timeout = fixed_timeout or auto_timeout(slowest)
-            with keeping_capture(staged if keep else None):
-                records = self.take_runs(body, cheap_request if cheap else request, timeout, count)
-            for record in records:
-                summary = summarize_run(record) if record.ok else None
-                (screen if cheap else summaries).extend([summary] if summary is not None else [])
-                if not cheap:
-                    records_so_far.append(record)
-                if self.progress is not None:
-                    self.progress.ran(nodeid, 0 if cheap else len(records_so_far), record, summary)
-            return records
-
-        def judge(records: Sequence[RunRecord], final: bool) -> Verdict:
-            shapes.append(classify_shape(records))
-            baseline_runs = entry.runs if entry is not None else None
-            verdict = decide(summaries, baseline_runs, spec, policy, trend_p=shapes[-1].trend_p, final=final)
-            if self.progress is not None:
-                stopping = settled(verdict, len(records), self.config.runs, final)
-                self.progress.looked(nodeid, len(records), verdict, stopping)
-            return verdict
-
-        def failed(record: RunRecord, number: int) -> Verdict | None:
-            return None if record.ok else error_verdict(record.status.value, record.error, number)
-
+        runs = Measurement(
+            nodeid,
+            spec,
+            self.policy,
+            entry,
+            self._request(spec),
+            spec.timeout or self.config.timeout,
+            self.config.runs,
+            lambda request, timeout, count: self.take_runs(body, request, timeout, count),
+            self.progress,
+            keeper.staging(nodeid) if keeper is not None else None,  # each run's capture
+        )
         looks = self.looks_for(nodeid, entry is not None, sized=family is not None)
         if self.progress is not None:
             self.progress.started(nodeid, looks, tuple(notes))
+        verdict: Verdict | None = None
+        records: list[RunRecord] = []
         screened = False
         try:
-            verdict: Verdict | None = None
             if entry is not None and self.screens(nodeid, family, entry):
-                (first,) = next_runs(1, cheap=True)
-                verdict = failed(first, 1)
-                records = [first]
-                if verdict is None:
-                    look = decide(screen, entry.screen_runs, spec, policy, final=False)
-                    doubt = screen_doubt(look, screen, entry.screen_runs, policy)
-                    screened = doubt is None
-                    if self.progress is not None:
-                        self.progress.looked(nodeid, 0, look, screened, doubt)
-                    if screened:  # no shape: its floors are counters' (malloc's), not the heap's
-                        verdict = look
-                        summaries.extend(screen)
+                verdict, records, screened = runs.cheap_look()
             if verdict is None:
-                records, verdict = run_until_settled(
-                    lambda: next_runs(1)[0],
-                    looks,
-                    judge,
-                    confirm=self.config.runs,
-                    failed=failed,
-                    batch=next_runs,
-                )
-            wanted = self.cheap_runs_wanted(nodeid, family, entry, verdict, len(screen))
-            for record in next_runs(wanted, cheap=True, keep=False) if wanted else ():
-                verdict = failed(record, len(records)) or verdict
+                records, verdict = runs.full_runs(looks)
+            wanted = self.cheap_runs_wanted(nodeid, family, entry, verdict, len(runs.screen))
+            verdict = runs.cheap_runs(wanted, verdict, len(records))
         except BaseException:
-            if keeper is not None and staged is not None:
-                keeper.settle(staged, regressed=False)
+            if keeper is not None and runs.staged is not None:
+                keeper.settle(runs.staged, regressed=False)
             raise
-        shape = shapes[-1] if shapes else None
-        if shape is not None and summaries:
-            shape = consistent_shape(shape, statistics.median(s.heap_growth for s in summaries), policy)
+        shape = runs.shapes[-1] if runs.shapes else None
+        if shape is not None and runs.summaries:
+            growth = statistics.median(s.heap_growth for s in runs.summaries)
+            shape = consistent_shape(shape, growth, runs.policy)
         if compared.fail:
             verdict = environment_error(verdict)
         elif compared.entry is None and compared.note is not None:
@@ -491,25 +421,46 @@ class GateSession:
             spec,
             self.backend.name,
             tuple(records),
-            tuple(summaries),
+            tuple(runs.summaries),
             verdict,
             shape,
             entry,
             tuple(notes),
-            screen=tuple(screen),
+            screen=tuple(runs.screen),
             screened=screened,
         )
         if family is not None:
             result = replace(result, family=family[0], size=family[1])
             if verdict.outcome is not Outcome.ERROR:
                 result = self._judge_family(result, *family)
-        if keeper is not None and staged is not None:  # the last run's capture: kept or removed
+        if keeper is not None and runs.staged is not None:  # the last run's capture: kept or removed
             regressed = result.outcome is Outcome.REGRESSION
-            result = replace(result, capture=keeper.settle(staged, regressed=regressed))
+            result = replace(result, capture=keeper.settle(runs.staged, regressed=regressed))
         self.results[nodeid] = result
         if self.progress is not None:
             self.progress.finished(result)
         return result
+
+    def _notes(self, compared: Comparability, entry: BaselineEntry | None) -> list[Note]:
+        """What a reader of the scenario's result should know before its runs."""
+        notes = [compared.note] if compared.note is not None else []
+        threads = foreign_threads()
+        if threads:
+            notes.append(Note(NoteKind.THREADS, names=threads))
+        if entry is not None and len(entry.runs) < self.recorded_runs and self.update_reason() is None:
+            notes.append(Note(NoteKind.SMALL_BASELINE, count=len(entry.runs), wanted=self.recorded_runs))
+        return notes
+
+    def _request(self, spec: ScenarioSpec) -> RunRequest:
+        return RunRequest(
+            warmup=spec.warmup,
+            iterations=spec.iterations,
+            backend=self.backend.name,
+            native_traces=spec.native_traces,
+            trace_python_allocators=bool(spec.trace_python_allocators),
+            hard_cap_bytes=self.hard_cap((spec.max_peak, spec.max_rss)).bytes,
+            project_root=str(self.config.rootdir),
+        )
 
     def _judge_family(self, result: ScenarioResult, name: str, size: int) -> ScenarioResult:
         """One size of a family in; the family judged once every size is (``families.py``)."""
@@ -528,6 +479,83 @@ class GateSession:
         return scenario_failure(
             result.outcome, self.config, accepted=accepted, updating=self.update_reason() is not None
         )
+
+    # --- what pytest's hooks hand over ----------------------------------------------------
+
+    def start(self, *, whole_suite: bool, progress: Progress | None) -> None:
+        """Before collection: read the baseline (a corrupt one stops the run before any work)
+        and refuse an output directory that leads out of the project."""
+        self.whole_suite = whole_suite
+        self.progress = progress
+        self.baseline  # noqa: B018
+        check_output_dirs(self.config)
+
+    def count(self, nodeid: str) -> None:
+        """A memload scenario collected, before -k, -m or pytest-split deselect any: every CI
+        shard then shares the false-alarm rate over the whole suite (``memgate merge`` names
+        the ones no shard measured)."""
+        self.scenario_count += 1
+        self.suite_ids.add(nodeid)
+
+    def collect(self, nodeid: str, spec: ScenarioSpec, location: tuple[str, int]) -> None:
+        """A memload test as marked, its spec resolved for this session (a '40%' budget needs
+        a memory limit: ConfigError without one), and where it is defined."""
+        self.specs[nodeid] = spec
+        self.resolved[nodeid] = self.resolve_spec(nodeid, spec)
+        self.locations[nodeid] = location
+
+    def deselect(self, nodeids: Iterable[str]) -> None:
+        self.deselected.update(nodeids)
+
+    def select(self, nodeids: Iterable[str]) -> None:
+        """What will run after deselection, for stale entries and the suite size check."""
+        self.collected = {nodeid for nodeid in nodeids if nodeid in self.specs}
+        self.scenario_count = max(self.scenario_count, len(self.collected))
+        self.check_suite_size()
+
+    def not_measured(self, nodeid: str, outcome: Outcome, why: str) -> None:
+        """A scenario's test ended with no measurement (the first reason given stands)."""
+        self.unmeasured.setdefault(nodeid, (outcome, why))
+
+    def arrived(self, nodeid: str, payload: str, worker: str) -> None:
+        """On the xdist controller: a scenario's result as its test report brings it. A
+        payload that cannot be read (a worker of another version, a corrupted message) makes
+        that scenario an error naming the problem; the controller and the others go on."""
+        try:
+            self.merge({"results": [json.loads(payload)]})
+        except UNREADABLE as exc:
+            self.unreadable.append(nodeid)
+            self.results[nodeid] = unreadable_result(nodeid, self.backend.name, problem(exc))
+        result = self.results.get(nodeid)
+        if self.progress is not None and result is not None:
+            self.progress.arrived(result, worker, len(self.results))
+
+    def worker_ended(self, worker: str, payload: str) -> None:
+        """On the xdist controller: a worker's end-of-session message; one that cannot be read
+        is an error after the table (exit status 3), never a traceback."""
+        try:
+            self.merge(json.loads(payload))
+        except UNREADABLE as exc:
+            self.errors.append(
+                f"memgate: the end-of-session message of {worker} could not be read ({problem(exc)}); "
+                "its collected and deselected scenarios are missing, so stale baseline entries may "
+                "be listed wrongly. Run the same version of pytest-memgate on the controller and "
+                "the workers."
+            )
+
+    def end(self, *, account: bool) -> Ending:
+        """The session's end: families split across workers judged, every selected scenario
+        given a result (``account``: not for --collect-only or --setup-only), and the baseline
+        and outputs written. Late failures are scenarios whose tests passed but that fail now
+        (a scaling regression judged here, a result that could not be read)."""
+        late = self.judge_split_families()
+        if account:
+            late.extend(self.account_for_unmeasured())
+        late.extend(self.unreadable)
+        self.finish()
+        if self.errors:  # shown after the table; an internal error, not a regression
+            return Ending.ERRORS
+        return Ending.LATE_FAILURES if late else Ending.CLEAN
 
     # --- xdist: workers export, the controller merges ------------------------------------
 
@@ -552,7 +580,7 @@ class GateSession:
         self.scenario_count = max(self.scenario_count, message.scenario_count)
         self.suite_ids.update(message.suite_ids)
 
-    def account_for_unmeasured(self, specs: Mapping[str, ScenarioSpec]) -> list[str]:
+    def account_for_unmeasured(self) -> list[str]:
         """Every selected scenario gets a result: one that never reached its measurement (a
         fixture that raised, a crashed xdist worker, a session stopped early) is an error saying
         so, and one pytest skipped is skipped. A sharded CI run leaves the verdict to the merge,
@@ -561,7 +589,7 @@ class GateSession:
         for nodeid in sorted(self.collected - self.results.keys()):
             outcome, why = self.unmeasured.get(nodeid, (Outcome.ERROR, NEVER_RAN))
             verdict = Verdict(outcome, error=why)
-            spec = specs.get(nodeid, ScenarioSpec())
+            spec = self.specs.get(nodeid, ScenarioSpec())
             self.results[nodeid] = ScenarioResult(nodeid, spec, self.backend.name, (), (), verdict)
             if outcome is Outcome.ERROR:
                 errors.append(nodeid)
@@ -659,3 +687,25 @@ class GateSession:
             files=tuple(self.files),
             errors=tuple(self.errors),
         )
+
+
+def without_timelines(result: ScenarioResult) -> ScenarioResult:
+    return replace(result, records=tuple(replace(r, timeline=()) for r in result.records))
+
+
+def problem(exc: Exception) -> str:
+    """The decoding error in words (an ``InvalidValue`` names its key)."""
+    if isinstance(exc, KeyError):
+        return f"{exc.args[0]!r} is missing" if exc.args else "a key is missing"
+    return str(exc) or type(exc).__name__
+
+
+def unreadable_result(nodeid: str, backend: str, why: str) -> ScenarioResult:
+    """An error result for a scenario measured on a worker whose result could not be read."""
+    error = (
+        f"its result from the xdist worker could not be read: {why}. Run the same version of "
+        "pytest-memgate on the controller and the workers, or run this scenario without -n"
+    )
+    return ScenarioResult(
+        nodeid, ScenarioSpec(), backend, (), (), Verdict(Outcome.ERROR, (), (), error=error)
+    )
