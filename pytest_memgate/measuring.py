@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Protocol
 
 from .baseline import BaselineEntry
+from .captures import keeping_capture
 from .marker import ScenarioSpec
 from .metrics import classify_shape, summarize_run
 from .model import RunRecord, RunRequest, RunSummary
 from .results import Note, ScenarioResult, ScreenDoubt, ShapeReport, Verdict
-from .runner import keeping_capture
 from .schedule import run_until_settled, settled
 from .verdict import Policy, decide, error_verdict, screen_doubt
 

@@ -6,7 +6,6 @@ once ``--memgate`` is on: a plain pytest run pays nothing for the plugin being i
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import warnings
@@ -140,7 +139,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         terminal = config.pluginmanager.get_plugin("terminalreporter")
         progress = None
         if terminal is not None and config.get_verbosity() >= 0 and not hasattr(config, "workerinput"):
-            from .reports.progress import ProgressPrinter
+            from .reports.progress import LiveTerminal, ProgressPrinter
 
             live = LiveTerminal(terminal, config.pluginmanager.get_plugin("capturemanager"))
             progress = ProgressPrinter(live, config.get_verbosity())
@@ -247,38 +246,6 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
     gate = items[0].config.stash.get(GATE, None) if items else None
     if gate is not None:
         gate.deselect(item.nodeid for item in items)
-
-
-class LiveTerminal:
-    """Writes to the terminal while a test runs: output capture is paused for each write,
-    as pytest's own live logging does, so progress is seen as it happens."""
-
-    def __init__(self, terminal: pytest.TerminalReporter, capture: Any) -> None:
-        self.terminal = terminal
-        self.capture = capture
-
-    def _paused(self) -> contextlib.AbstractContextManager[None]:
-        if self.capture is None:
-            return contextlib.nullcontext()
-        paused: contextlib.AbstractContextManager[None] = self.capture.global_and_fixture_disabled()
-        return paused
-
-    def ensure_newline(self) -> None:
-        with self._paused():
-            self.terminal.ensure_newline()
-            # Under xdist the result letters are written with no file path on their line, which
-            # pytest's ensure_newline does not see: a line begun is ended here.
-            writer = getattr(self.terminal, "_tw", None)
-            if getattr(writer, "width_of_current_line", 0):
-                self.terminal.write("\n")
-
-    def write(self, content: str, *, flush: bool = False) -> None:
-        with self._paused():
-            self.terminal.write(content, flush=flush)
-
-    def write_line(self, line: str) -> None:
-        with self._paused():
-            self.terminal.write_line(line)
 
 
 class MeasureHook:

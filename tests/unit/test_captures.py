@@ -11,13 +11,18 @@ from pathlib import Path
 import pytest
 
 from pytest_memgate.backends import memray as memray_backend
-from pytest_memgate.captures import CaptureKeeper, render_flamegraphs, safe_name, without_machine_paths
+from pytest_memgate.captures import (
+    CAPTURE_NAME,
+    CaptureKeeper,
+    render_flamegraphs,
+    safe_name,
+    without_machine_paths,
+)
 from pytest_memgate.child import raised_text
 from pytest_memgate.config import GateConfig
 from pytest_memgate.marker import ScenarioSpec
 from pytest_memgate.outputs import kept_paths, write_flamegraphs, write_outputs
 from pytest_memgate.results import Outcome, ScenarioResult, Verdict
-from pytest_memgate.runner import CAPTURE_NAME
 
 LEAK = "tests/test_app.py::test_cache[n=1000]"
 FLAT = "tests/test_app.py::test_flat"
