@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_memgate import stats, verdict
+from pytest_memgate import powerlaw, slopes, stats, verdict
 from pytest_memgate.config import GateConfig
 from pytest_memgate.findings import BudgetCheck
 
@@ -34,7 +34,7 @@ def _no_looks(cls: Any, config: GateConfig, scenarios: int, looks: int) -> verdi
     return policy
 
 
-def _normal_exponent_p(old: stats.PowerFit, new: stats.PowerFit, *, margin: float = 0.0) -> float:
+def _normal_exponent_p(old: powerlaw.PowerFit, new: powerlaw.PowerFit, *, margin: float = 0.0) -> float:
     """The scaling test's old normal approximation: each fit's error taken as known."""
     se = math.hypot(old.se, new.se)
     if not math.isfinite(se) or se == 0:
@@ -75,7 +75,7 @@ def _budget_uncounted(self: verdict.Policy, spec: Any) -> verdict.Policy:
 
 PATCHES: dict[str, Callable[[], None]] = {
     "no_looks": lambda: setattr(verdict.Policy, "for_session", classmethod(_no_looks)),
-    "normal_scaling": lambda: setattr(stats, "exponent_increase_p", _normal_exponent_p),
+    "normal_scaling": lambda: setattr(powerlaw, "exponent_increase_p", _normal_exponent_p),
     "trend_budget": lambda: setattr(verdict, "decide", _trend_budget_decide),
     "budget_uncounted": lambda: setattr(verdict.Policy, "for_scenario", _budget_uncounted),
 }
@@ -86,4 +86,5 @@ def pytest_configure(config: pytest.Config) -> None:
     if name in PATCHES:
         PATCHES[name]()
     elif name:
-        stats._t_sf = MUTANTS[name]  # type: ignore[assignment]
+        for module in (stats, slopes, powerlaw):  # each holds the t distribution's tail
+            module._t_sf = MUTANTS[name]  # type: ignore[attr-defined]

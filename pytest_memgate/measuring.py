@@ -21,7 +21,8 @@ from .metrics import classify_shape, summarize_run
 from .model import RunRecord, RunRequest, RunSummary
 from .results import Note, ScenarioResult, ScreenDoubt, ShapeReport, Verdict
 from .schedule import run_until_settled, settled
-from .verdict import Policy, decide, error_verdict, screen_doubt
+from .screening import screen_doubt
+from .verdict import Policy, decide, error_verdict
 
 Body = Callable[[], object]
 RunFn = Callable[[Body, RunRequest, float], RunRecord]

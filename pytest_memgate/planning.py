@@ -23,6 +23,7 @@ from .captures import CaptureKeeper
 from .config import GateConfig
 from .environment import Comparability, comparability, environment_fingerprint, expand_baseline_path
 from .errors import ConfigError, CorruptBaseline
+from .failing import Failure, scenario_failure
 from .families import Families
 from .limits import (
     HardCap,
@@ -41,7 +42,7 @@ from .runner import run_isolated_many
 from .schedule import look_schedule
 from .stats import scipy_stats
 from .summary import shown
-from .verdict import Failure, Policy, scenario_failure
+from .verdict import Policy
 
 # Cheap runs an entry is recorded with, and the fewest a first look compares against.
 SCREEN_RUNS = 3
@@ -223,7 +224,7 @@ class SessionPlan:
         )
 
     def screens(self, nodeid: str, family: tuple[str, int] | None, entry: BaselineEntry) -> bool:
-        """Whether the scenario gets the cheap first look (``verdict.screen_doubt``): its entry
+        """Whether the scenario gets the cheap first look (``screening.screen_doubt``): its entry
         holds cheap runs to compare with, and this session does not record it in full."""
         return (
             self._cheap_runs_apply(family)
@@ -343,7 +344,7 @@ class SessionPlan:
         )
 
     def failure(self, result: ScenarioResult) -> Failure | None:
-        """Whether the scenario fails its test (the rule is ``verdict.scenario_failure``)."""
+        """Whether the scenario fails its test (the rule is ``failing.scenario_failure``)."""
         accepted = self.accepted(result.nodeid)
         return scenario_failure(
             result.outcome, self.config, accepted=accepted, updating=self.update_reason() is not None

@@ -282,11 +282,11 @@ class MeasureHook:
         if gate is None or pyfuncitem.nodeid not in gate.specs:
             return None
         from .bodies import make_body
+        from .failing import Failure
         from .reports.junit import junit_properties
         from .reports.terminal import failure_text
         from .reports.words import printable, verdict_message
         from .results import Outcome
-        from .verdict import Failure
 
         body = make_body(pyfuncitem.obj, pyfuncitem.funcargs)
         result = gate.measure_collected(pyfuncitem.nodeid, body, family=_family(pyfuncitem))

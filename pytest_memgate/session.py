@@ -21,6 +21,7 @@ from .baseline import update_baseline
 from .branches import provenance
 from .captures import check_output_dirs
 from .errors import MemgateError
+from .failing import environment_error, not_compared
 from .marker import ScenarioSpec
 from .measuring import Body, Measurement, Progress
 from .model import RunRecord
@@ -31,7 +32,7 @@ from .results import Note, NoteKind, Outcome, ScenarioResult, SessionReport, Ver
 from .schedule import stopped_for_futility
 from .summary import in_order, shown, stale_entries
 from .transport import UNREADABLE, WorkerMessage, problem, unreadable_result, without_timelines
-from .verdict import COMPARISONS, consistent_shape, environment_error, not_compared
+from .verdict import COMPARISONS, consistent_shape
 
 NEVER_RAN = (
     "never measured: the session ended before it ran (-x, --maxfail, or an interruption); run it again"
