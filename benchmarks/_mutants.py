@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_memgate import metrics, stats, verdict
+from pytest_memgate import metrics, powerlaw, slopes, stats, verdict
 from pytest_memgate.config import GateConfig
 from pytest_memgate.findings import BudgetCheck
 
@@ -35,7 +35,7 @@ def _no_looks(cls: Any, config: GateConfig, scenarios: int, looks: int) -> verdi
     return policy
 
 
-def _normal_exponent_p(old: stats.PowerFit, new: stats.PowerFit, *, margin: float = 0.0) -> float:
+def _normal_exponent_p(old: powerlaw.PowerFit, new: powerlaw.PowerFit, *, margin: float = 0.0) -> float:
     """The scaling test's old normal approximation: each fit's error taken as known."""
     se = math.hypot(old.se, new.se)
     if not math.isfinite(se) or se == 0:
@@ -85,7 +85,7 @@ def _pooled_df_level_p(
 
 PATCHES: dict[str, Callable[[], None]] = {
     "no_looks": lambda: setattr(verdict.Policy, "for_session", classmethod(_no_looks)),
-    "normal_scaling": lambda: setattr(stats, "exponent_increase_p", _normal_exponent_p),
+    "normal_scaling": lambda: setattr(powerlaw, "exponent_increase_p", _normal_exponent_p),
     "trend_budget": lambda: setattr(verdict, "decide", _trend_budget_decide),
     "budget_uncounted": lambda: setattr(verdict.Policy, "for_scenario", _budget_uncounted),
     "unbounded_larger": lambda: setattr(stats, "level_p", _pooled_df_level_p),
@@ -98,4 +98,5 @@ def pytest_configure(config: pytest.Config) -> None:
     if name in PATCHES:
         PATCHES[name]()
     elif name:
-        stats._t_sf = MUTANTS[name]  # type: ignore[assignment]
+        for module in (stats, slopes, powerlaw):  # each holds the t distribution's tail
+            module._t_sf = MUTANTS[name]  # type: ignore[attr-defined]

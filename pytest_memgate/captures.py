@@ -28,7 +28,9 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,43 @@ from .files import write_atomic
 
 RENDER_TIMEOUT_S = 300.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+
+
+CAPTURE_NAME = "capture.bin"  # where backends/memray.py leaves its capture in a run's work directory
+_KEEP_CAPTURE: ContextVar[Path | None] = ContextVar("memgate_keep_capture", default=None)
+
+
+@contextmanager
+def keeping_capture(path: Path | None) -> Iterator[None]:
+    """Runs inside keep the heap phase's capture at ``path`` (each run replaces the last).
+
+    A context rather than an argument: the session's run function keeps its signature
+    (body, request, timeout), which the tests' injected runs share, and runs that have no
+    capture (tracemalloc, an injected run) simply leave nothing at ``path``.
+    """
+    token = _KEEP_CAPTURE.set(path)
+    try:
+        yield
+    finally:
+        _KEEP_CAPTURE.reset(token)
+
+
+def capture_to_keep() -> Path | None:
+    """Where the run taken now keeps its capture (``keeping_capture``), if anywhere."""
+    return _KEEP_CAPTURE.get()
+
+
+def keep_capture(capture: Path, keep: Path) -> None:
+    """Move a run's capture out of its work directory (``runner.py``) before that is removed.
+    A capture that cannot be kept (a full disk, a read-only directory) costs its flame graph,
+    not the run: the session finds no file at ``keep``, and pytest's warnings summary says why."""
+    if not capture.is_file():
+        return
+    try:
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(capture), str(keep))  # across file systems too (/tmp to the project)
+    except OSError as exc:
+        capture_not_kept(keep, exc)
 
 
 def safe_name(nodeid: str) -> str:

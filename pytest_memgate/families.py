@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from .baseline import BaselineEntry
 from .findings import ExponentFit, Finding, Metric, ProductionCheck, Reason, ScalingTest
 from .marker import ScenarioSpec
+from .powerlaw import exponent_above_p, exponent_increase_p, fit_power_law, predict_power_law
 from .results import Scaling, ScenarioResult
-from .stats import exponent_above_p, exponent_increase_p, fit_power_law, predict_power_law
 from .verdict import Policy, with_findings
 
 

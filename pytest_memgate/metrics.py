@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .model import RunRecord, RunSummary, Shape, ShapeReport
-from .stats import SlopeFit, combine_pvalues, fit_slope, theil_sen_slope
+from .slopes import SlopeFit, fit_slope, theil_sen_slope
+from .stats import combine_pvalues
 
 # A first half this much steeper than the second is warm-up, not a leak.
 _SATURATION_RATIO = 0.25

@@ -1,14 +1,18 @@
-"""The files a session leaves for people and tools: the JSON report, the HTML page with
-memray's flame graphs beside it, the Markdown summary, and GitHub's step summary. Each is
-rendered from the one public report document; a write that fails is an error message for
-the summary, never a traceback, and the other outputs are still written. A flame graph that
-cannot be rendered is a warning: the page goes without its link."""
+"""The session's end: the public report document, built once, and every file and line a
+session leaves for people and tools from it: the JSON report, the HTML page with memray's
+flame graphs beside it, the Markdown summary, GitHub's step summary and its annotations.
+
+A write that fails is an error message for the summary, never a traceback, and the other
+outputs are still written. A flame graph that cannot be rendered is a warning: the page goes
+without its link.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,8 @@ from .backends.sites import EXTERNAL
 from .config import GateConfig
 from .errors import MemgateError
 from .files import append_text, write_atomic
+from .results import Reason, SessionReport
+from .summary import shown
 
 
 def write_error(what: str, path: Path, exc: Exception, kept: str) -> str:
@@ -51,43 +57,79 @@ RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
 }
 
 
-def shown_path(path: Path, rootdir: Path) -> str:
-    """A kept file as reports show it: relative to the rootdir, else ``<external>/<name>``."""
-    try:
-        return path.resolve().relative_to(rootdir.resolve()).as_posix()
-    except ValueError:
-        return f"{EXTERNAL}/{path.name}"
+def wants_document(config: GateConfig, environ: Mapping[str, str]) -> bool:
+    """Whether any output needs the public document (a report file, or GitHub Actions)."""
+    return any(config.output_path(key) is not None for key in RENDERERS) or bool(
+        environ.get("GITHUB_STEP_SUMMARY") or environ.get("GITHUB_ACTIONS") == "true"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """What writing the outputs left, for the summary: nothing here is read again."""
+
+    files: list[tuple[str, str]]  # (what, path), flame graphs and kept captures included
+    errors: list[str]  # writes that failed
+    warnings: list[str]  # flame graphs that could not be rendered
+    annotations: list[str]  # GitHub Actions workflow commands, printed after the table
+
+
+def write_documents(
+    config: GateConfig,
+    report: SessionReport,
+    provenance: Mapping[str, Any],
+    environ: Mapping[str, str],
+    locations: Mapping[str, tuple[str, int]],
+) -> Outputs:
+    """memray's flame graphs of the kept captures, then the public document of ``report``
+    (built once, with the captures and flame graphs it names) and every output the
+    configuration asks for; a write that fails is an error in the result."""
+    from .reports.json import build_report
+
+    captures = {r.nodeid: r.capture for r in report.results if r.capture is not None}
+    growth = {r.nodeid for r in report.results if Reason.GROWTH in r.verdict.reasons}
+    rendered, kept, warnings = write_flamegraphs(config, captures, growth)
+    document = build_report(
+        replace(report, provenance=provenance),
+        kept={r.nodeid: kept_paths(config, r.capture, rendered.get(r.nodeid)) for r in report.results},
+    )
+    links = {nodeid: f"{path.parent.name}/{path.name}" for nodeid, path in rendered.items()}
+    files, errors = write_outputs(config, document, environ, flamegraphs=links)
+    annotations = github_annotations(document, environ, locations, config.rootdir)
+    return Outputs(files + kept, errors, warnings, annotations)
+
+
+def kept_paths(
+    config: GateConfig, capture: str | None, flamegraph: Path | None
+) -> tuple[str | None, str | None]:
+    """A scenario's kept capture and flame graph as the document names them."""
+    return (
+        None if capture is None else shown(Path(capture), config.rootdir, outside=EXTERNAL),
+        None if flamegraph is None else shown(flamegraph, config.rootdir, outside=EXTERNAL),
+    )
 
 
 def write_flamegraphs(
-    config: GateConfig, document: dict[str, Any], captures: Mapping[str, str]
-) -> tuple[dict[str, str], list[tuple[str, str]], list[str]]:
+    config: GateConfig, captures: Mapping[str, str], growth: set[str]
+) -> tuple[dict[str, Path], list[tuple[str, str]], list[str]]:
     """memray's flame graphs of the kept ``captures`` ({scenario: capture}) beside the HTML
-    report, when one is written. Returns (links relative to the page, files, warnings), and
-    sets each scenario's ``capture`` and ``flamegraph`` in ``document`` (relative paths)."""
+    report, when one is written (of the leaks for the scenarios in ``growth``). Returns
+    ({scenario: flame graph}, files, warnings)."""
     from .captures import flamegraph_dir, render_flamegraphs
 
     html = config.output_path("html")
     rendered: dict[str, Path] = {}
     warnings: list[str] = []
-    scenarios = [s for s in document.get("scenarios") or () if isinstance(s, dict)]
     if html is not None and captures:
-        growth = {str(s.get("id")) for s in scenarios if "growth" in (s.get("reasons") or ())}
         wanted = {nodeid: (capture, nodeid in growth) for nodeid, capture in captures.items()}
         rendered, warnings = render_flamegraphs(wanted, flamegraph_dir(html), config.rootdir)
-    for scenario in scenarios:
-        nodeid = str(scenario.get("id"))
-        capture, flamegraph = captures.get(nodeid), rendered.get(nodeid)
-        scenario["capture"] = None if capture is None else shown_path(Path(capture), config.rootdir)
-        scenario["flamegraph"] = None if flamegraph is None else shown_path(flamegraph, config.rootdir)
     files: list[tuple[str, str]] = []
     if rendered and html is not None:
         files.append((f"{len(rendered)} flame graph(s)", str(flamegraph_dir(html))))
     keep = config.output_path("keep_captures")
     if keep is not None and captures:
         files.append((f"{len(captures)} memray capture(s)", str(keep)))
-    links = {nodeid: f"{path.parent.name}/{path.name}" for nodeid, path in rendered.items()}
-    return links, files, warnings
+    return rendered, files, warnings
 
 
 def write_outputs(

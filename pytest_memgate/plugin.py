@@ -6,7 +6,6 @@ once ``--memgate`` is on: a plain pytest run pays nothing for the plugin being i
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import warnings
@@ -17,14 +16,13 @@ import pytest
 
 from .config import OPTIONS, GateConfig, native_pytest_table, read_pyproject_table, resolve_config
 from .errors import ConfigError, MemgateError
-from .marker import MARKER_HELP, MARKER_NAME, ScenarioSpec, parse_marker
+from .marker import MARKER_HELP, MARKER_NAME, parse_marker
 from .notices import MemgateWarning
 
 if TYPE_CHECKING:
     from .results import Outcome, ScenarioResult
     from .session import GateSession
 
-SPECS = pytest.StashKey[dict[str, ScenarioSpec]]()
 GATE: pytest.StashKey[GateSession] = pytest.StashKey()
 RESULT: pytest.StashKey[ScenarioResult] = pytest.StashKey()
 
@@ -95,7 +93,6 @@ def load_gate_config(config: pytest.Config) -> GateConfig:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
-    config.stash[SPECS] = {}
     try:
         gate_config = load_gate_config(config)
         if gate_config.enabled or gate_config.update or gate_config.accept:
@@ -103,13 +100,12 @@ def pytest_configure(config: pytest.Config) -> None:
             from .limits import xdist_workers
             from .session import GateSession
 
-            gate = GateSession(gate_config, choose_backend(gate_config.backend))
             # Each xdist worker runs two measuring children at once: the cap's share divides by them.
             numprocesses = getattr(config.option, "numprocesses", None)
-            gate.xdist_workers = xdist_workers(
-                worker=hasattr(config, "workerinput"), numprocesses=numprocesses
+            workers = xdist_workers(worker=hasattr(config, "workerinput"), numprocesses=numprocesses)
+            config.stash[GATE] = GateSession(
+                gate_config, choose_backend(gate_config.backend), xdist_workers=workers
             )
-            config.stash[GATE] = gate
             config.pluginmanager.register(MeasureHook(config), "memgate-measure")
         else:
             _warn_ignored_options(config)
@@ -140,18 +136,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     gate = session.config.stash.get(GATE, None)
     if gate is not None:
         config = session.config
-        gate.whole_suite = collects_whole_suite(config)
         terminal = config.pluginmanager.get_plugin("terminalreporter")
+        progress = None
         if terminal is not None and config.get_verbosity() >= 0 and not hasattr(config, "workerinput"):
-            from .reports.progress import ProgressPrinter
+            from .reports.progress import LiveTerminal, ProgressPrinter
 
             live = LiveTerminal(terminal, config.pluginmanager.get_plugin("capturemanager"))
-            gate.progress = ProgressPrinter(live, config.get_verbosity())
+            progress = ProgressPrinter(live, config.get_verbosity())
         try:
-            gate.baseline  # noqa: B018 - a corrupt baseline stops the run before any work
-            from .captures import check_output_dirs
-
-            check_output_dirs(gate.config)
+            gate.start(whole_suite=collects_whole_suite(config), progress=progress)
         except MemgateError as exc:
             raise pytest.UsageError(str(exc)) from None
 
@@ -171,17 +164,15 @@ def collects_whole_suite(config: pytest.Config) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    specs = config.stash[SPECS]
+    gate = config.stash.get(GATE, None)
     for item in items:
         marker = item.get_closest_marker(MARKER_NAME)
         if marker is not None:
             try:
-                specs[item.nodeid] = parse_marker(item.nodeid, marker.args, marker.kwargs)
-                gate = config.stash.get(GATE, None)
+                spec = parse_marker(item.nodeid, marker.args, marker.kwargs)
                 if gate is not None:
-                    gate.resolve_spec(item.nodeid, specs[item.nodeid])  # '40%' needs a limit
                     path, line, _ = item.location
-                    gate.locations[item.nodeid] = (path, (line or 0) + 1)
+                    gate.collect(item.nodeid, spec, (path, (line or 0) + 1))
             except MemgateError as exc:
                 from .reports.words import printable  # the message holds the test's id
 
@@ -202,19 +193,15 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     any: every CI shard then shares the false-alarm rate over the whole suite."""
     gate = item.config.stash.get(GATE, None)
     if gate is not None and item.get_closest_marker(MARKER_NAME) is not None:
-        gate.scenario_count += 1
-        gate.suite_ids.add(item.nodeid)  # ``memgate merge`` names the ones no shard measured
+        gate.count(item.nodeid)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Note what will run (after deselection), for stale entries and the suite size check."""
     gate = session.config.stash.get(GATE, None)
     if gate is not None:
-        specs = session.config.stash[SPECS]
-        gate.collected = {item.nodeid for item in session.items if item.nodeid in specs}
-        gate.scenario_count = max(gate.scenario_count, len(gate.collected))
         try:
-            gate.check_suite_size()
+            gate.select(item.nodeid for item in session.items)
         except MemgateError as exc:
             raise pytest.UsageError(str(exc)) from None
 
@@ -258,39 +245,7 @@ def _family(item: pytest.Function) -> tuple[str, int] | None:
 def pytest_deselected(items: list[pytest.Item]) -> None:
     gate = items[0].config.stash.get(GATE, None) if items else None
     if gate is not None:
-        gate.deselected.update(item.nodeid for item in items)
-
-
-class LiveTerminal:
-    """Writes to the terminal while a test runs: output capture is paused for each write,
-    as pytest's own live logging does, so progress is seen as it happens."""
-
-    def __init__(self, terminal: pytest.TerminalReporter, capture: Any) -> None:
-        self.terminal = terminal
-        self.capture = capture
-
-    def _paused(self) -> contextlib.AbstractContextManager[None]:
-        if self.capture is None:
-            return contextlib.nullcontext()
-        paused: contextlib.AbstractContextManager[None] = self.capture.global_and_fixture_disabled()
-        return paused
-
-    def ensure_newline(self) -> None:
-        with self._paused():
-            self.terminal.ensure_newline()
-            # Under xdist the result letters are written with no file path on their line, which
-            # pytest's ensure_newline does not see: a line begun is ended here.
-            writer = getattr(self.terminal, "_tw", None)
-            if getattr(writer, "width_of_current_line", 0):
-                self.terminal.write("\n")
-
-    def write(self, content: str, *, flush: bool = False) -> None:
-        with self._paused():
-            self.terminal.write(content, flush=flush)
-
-    def write_line(self, line: str) -> None:
-        with self._paused():
-            self.terminal.write_line(line)
+        gate.deselect(item.nodeid for item in items)
 
 
 class MeasureHook:
@@ -313,52 +268,30 @@ class MeasureHook:
             return
         if payload is None:
             if report.failed or report.skipped:
-                gate.unmeasured.setdefault(report.nodeid, _why_unmeasured(report))
+                gate.not_measured(report.nodeid, *_why_unmeasured(report))
             return
-        try:
-            gate.merge({"results": [json.loads(payload)]})
-        except _UNREADABLE as exc:
-            self.unreadable.append(report.nodeid)
-            gate.results[report.nodeid] = _unreadable_result(report.nodeid, gate.backend.name, _problem(exc))
-        result = gate.results.get(report.nodeid)
-        if gate.progress is not None and result is not None:
-            worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "a worker")
-            gate.progress.arrived(result, str(worker), len(gate.results))
+        worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "a worker")
+        gate.arrived(report.nodeid, payload, str(worker))
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.unreadable: list[str] = []  # scenarios whose worker payload could not be read
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
         gate = pyfuncitem.config.stash.get(GATE, None)
-        spec = pyfuncitem.config.stash[SPECS].get(pyfuncitem.nodeid)
-        if gate is None or spec is None:
+        if gate is None or pyfuncitem.nodeid not in gate.specs:
             return None
         from .bodies import make_body
+        from .failing import Failure
+        from .reports.junit import junit_properties
         from .reports.terminal import failure_text
         from .reports.words import printable, verdict_message
         from .results import Outcome
-        from .verdict import Failure
 
         body = make_body(pyfuncitem.obj, pyfuncitem.funcargs)
-        result = gate.measure(pyfuncitem.nodeid, spec, body, family=_family(pyfuncitem))
-        if not gate.wants_document:
-            # Once judged, a run's timeline (up to 400 samples) is read only by the report's
-            # charts: without a report, keeping it cost some 30 KiB of pytest's memory per run.
-            result = _without_timelines(result)
-            gate.results[pyfuncitem.nodeid] = result
+        result = gate.measure_collected(pyfuncitem.nodeid, body, family=_family(pyfuncitem))
         pyfuncitem.stash[RESULT] = result
-        # JUnit XML readers (CI test views) show these beside the test.
-        pyfuncitem.user_properties.extend(
-            [
-                ("memgate_verdict", result.outcome.value),
-                ("memgate_runs", len(result.records)),
-                ("memgate_heap_peak_bytes", int(result.median("peak_heap_bytes"))),
-                ("memgate_heap_growth_bytes_per_call", round(result.median("heap_growth"), 1)),
-                ("memgate_rss_peak_bytes", int(result.median("peak_rss_bytes"))),
-            ]
-        )
+        pyfuncitem.user_properties.extend(junit_properties(result))
         if result.outcome is Outcome.SKIPPED:
             message = verdict_message(result.verdict, result.notes)
             warnings.warn(MemgateWarning(f"{printable(pyfuncitem.nodeid)}: {message}"), stacklevel=1)
@@ -376,19 +309,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if workeroutput is not None:  # an xdist worker: the controller writes, once
         workeroutput["memgate"] = json.dumps(gate.export(results=False))
         return
-    late = gate.judge_split_families()
+    from .session import Ending
+
     option = session.config.option
-    if not (option.collectonly or getattr(option, "setuponly", False) or getattr(option, "setupplan", False)):
-        specs: dict[str, ScenarioSpec] = session.config.stash[SPECS]
-        late.extend(gate.account_for_unmeasured(specs))
-    measure = session.config.pluginmanager.get_plugin("memgate-measure")
-    if isinstance(measure, MeasureHook) and measure.unreadable:
-        late.extend(measure.unreadable)  # their tests passed on the worker; the gate could not judge them
-    if late and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a scaling regression, judged here
-    gate.finish()
-    if gate.errors:  # shown after the table; an internal error, not a regression
+    ending = gate.end(
+        account=not (
+            option.collectonly or getattr(option, "setuponly", False) or getattr(option, "setupplan", False)
+        )
+    )
+    if ending is Ending.ERRORS:  # shown after the table; an internal error, not a regression
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+    elif ending is Ending.LATE_FAILURES and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.hookimpl(wrapper=True)
@@ -407,16 +339,7 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     gate = node.config.stash.get(GATE, None)
     payload = getattr(node, "workeroutput", {}).get("memgate")
     if gate is not None and payload:
-        try:
-            gate.merge(json.loads(payload))
-        except _UNREADABLE as exc:  # shown after the table, exit status 3: never a traceback
-            name = getattr(getattr(node, "gateway", None), "id", "an xdist worker")
-            gate.errors.append(
-                f"memgate: the end-of-session message of {name} could not be read ({_problem(exc)}); "
-                "its collected and deselected scenarios are missing, so stale baseline entries may "
-                "be listed wrongly. Run the same version of pytest-memgate on the controller and "
-                "the workers."
-            )
+        gate.worker_ended(getattr(getattr(node, "gateway", None), "id", "an xdist worker"), payload)
 
 
 def _why_unmeasured(report: pytest.TestReport) -> tuple[Outcome, str]:
@@ -441,36 +364,6 @@ def _why_unmeasured(report: pytest.TestReport) -> tuple[Outcome, str]:
     return Outcome.ERROR, f"never measured: {phase}: {cause}"
 
 
-def _without_timelines(result: ScenarioResult) -> ScenarioResult:
-    return dataclasses.replace(
-        result, records=tuple(dataclasses.replace(r, timeline=()) for r in result.records)
-    )
-
-
-# What decoding a worker's payload raises when it is not what this version writes.
-_UNREADABLE = (ValueError, TypeError, KeyError, AttributeError)
-
-
-def _problem(exc: Exception) -> str:
-    """The decoding error in words (an ``InvalidValue`` names its key)."""
-    if isinstance(exc, KeyError):
-        return f"{exc.args[0]!r} is missing" if exc.args else "a key is missing"
-    return str(exc) or type(exc).__name__
-
-
-def _unreadable_result(nodeid: str, backend: str, problem: str) -> ScenarioResult:
-    """An error result for a scenario measured on a worker whose result could not be read."""
-    from .results import Outcome, ScenarioResult, Verdict
-
-    error = (
-        f"its result from the xdist worker could not be read: {problem}. Run the same version of "
-        "pytest-memgate on the controller and the workers, or run this scenario without -n"
-    )
-    return ScenarioResult(
-        nodeid, ScenarioSpec(), backend, (), (), Verdict(Outcome.ERROR, (), (), error=error)
-    )
-
-
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     gate = terminalreporter.config.stash.get(GATE, None)
     if gate is None or terminalreporter.config.option.collectonly:
@@ -482,5 +375,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(line)
     for line in gate.warnings:  # flame graphs that could not be rendered: the reports stand
         terminalreporter.write_line(line, yellow=True)
-    for command in gate.annotations():  # GitHub Actions reads these from the log
+    for command in gate.annotations:  # GitHub Actions reads these from the log
         terminalreporter.write_line(command)

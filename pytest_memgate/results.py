@@ -331,4 +331,4 @@ class SessionReport:
     baseline_set_aside: tuple[str, str] | None = None  # (why, where): an unreadable baseline moved
     provenance: Mapping[str, Any] | None = None  # commit and dirty, for the report
     suite_ids: tuple[str, ...] = ()  # the scenarios collected before deselection
-    failing: tuple[str, ...] = ()  # scenarios whose test the gate fails (``verdict.scenario_failure``)
+    failing: tuple[str, ...] = ()  # scenarios whose test the gate fails (``failing.scenario_failure``)

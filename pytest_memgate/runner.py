@@ -30,14 +30,12 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .backends import Body, janitor
 from .backends.rss import current_rss
+from .captures import CAPTURE_NAME, capture_to_keep, keep_capture
 from .child import RESULT_NAME, child_main, failed_record
 from .descendants import WALK_EVERY, descendants_rss, libc_prctl
 from .model import FLOOR_UNREADABLE, RunRecord, RunRequest, RunStatus
@@ -45,23 +43,6 @@ from .processes import Adopted, Stopped, StopSignals, kill, reap_if_ended
 from .units import format_size
 
 _PHASES = ("heap", "rss")
-CAPTURE_NAME = "capture.bin"  # where backends/memray.py leaves its capture in the run's work directory
-_KEEP_CAPTURE: ContextVar[Path | None] = ContextVar("memgate_keep_capture", default=None)
-
-
-@contextmanager
-def keeping_capture(path: Path | None) -> Iterator[None]:
-    """Runs inside keep the heap phase's capture at ``path`` (each run replaces the last).
-
-    A context rather than an argument: the session's run function keeps its signature
-    (body, request, timeout), which the tests' injected runs share, and runs that have no
-    capture (tracemalloc, an injected run) simply leave nothing at ``path``.
-    """
-    token = _KEEP_CAPTURE.set(path)
-    try:
-        yield
-    finally:
-        _KEEP_CAPTURE.reset(token)
 
 
 def run_isolated(body: Body, request: RunRequest, *, timeout_s: float, jobs: int = 2) -> RunRecord:
@@ -128,7 +109,7 @@ def _run(
     ends: dict[int, _End] = {}
     done: dict[tuple[int, str], RunRecord] = {}
     last = runs  # runs from here on are not needed: an earlier one failed
-    keep = _KEEP_CAPTURE.get()
+    keep = capture_to_keep()
     kept = -1
     adopted = Adopted()
     retried: set[int] = set()  # runs whose heap child was measured again (``FLOOR_UNREADABLE``)
@@ -157,7 +138,7 @@ def _run(
                     continue
                 done[number, phase] = record
                 if phase == "heap" and record.ok and keep is not None and number > kept:
-                    _keep_capture(child.workdir / CAPTURE_NAME, keep)  # the latest run's
+                    keep_capture(child.workdir / CAPTURE_NAME, keep)  # the latest run's
                     kept = number
                 with stop.held():
                     _clean(child, keeper)
@@ -215,21 +196,6 @@ def _combine(heap: RunRecord, rss: RunRecord | None) -> RunRecord:
         peak_rss_bytes=rss.peak_rss_bytes,
         wall_s=max(heap.wall_s, rss.wall_s),
     )
-
-
-def _keep_capture(capture: Path, keep: Path) -> None:
-    """Move the capture out of the work directory before it is removed. A capture that
-    cannot be kept (a full disk, a read-only directory) costs its flame graph, not the run:
-    the session finds no file at ``keep``, and pytest's warnings summary says why."""
-    if not capture.is_file():
-        return
-    try:
-        keep.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(capture), str(keep))  # across file systems too (/tmp to the project)
-    except OSError as exc:
-        from .captures import capture_not_kept
-
-        capture_not_kept(keep, exc)
 
 
 @dataclass(frozen=True, slots=True)

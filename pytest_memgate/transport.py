@@ -8,10 +8,11 @@ the results too when asked. Only the controller writes files.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .results import ScenarioResult
+from .marker import ScenarioSpec
+from .results import Outcome, ScenarioResult, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +55,29 @@ class WorkerMessage:
             int(payload.get("scenario_count", 0)),
             payload.get("suite_ids", ()),
         )
+
+
+# What decoding a worker's payload raises when it is not what this version writes.
+UNREADABLE = (ValueError, TypeError, KeyError, AttributeError)
+
+
+def without_timelines(result: ScenarioResult) -> ScenarioResult:
+    return replace(result, records=tuple(replace(r, timeline=()) for r in result.records))
+
+
+def problem(exc: Exception) -> str:
+    """The decoding error in words (an ``InvalidValue`` names its key)."""
+    if isinstance(exc, KeyError):
+        return f"{exc.args[0]!r} is missing" if exc.args else "a key is missing"
+    return str(exc) or type(exc).__name__
+
+
+def unreadable_result(nodeid: str, backend: str, why: str) -> ScenarioResult:
+    """An error result for a scenario measured on a worker whose result could not be read."""
+    error = (
+        f"its result from the xdist worker could not be read: {why}. Run the same version of "
+        "pytest-memgate on the controller and the workers, or run this scenario without -n"
+    )
+    return ScenarioResult(
+        nodeid, ScenarioSpec(), backend, (), (), Verdict(Outcome.ERROR, (), (), error=error)
+    )

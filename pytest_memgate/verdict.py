@@ -12,8 +12,6 @@ Everything here decides; nothing here words. The sentences are in ``reports/word
 
 from __future__ import annotations
 
-import enum
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -25,19 +23,18 @@ from .model import RunSummary
 from .results import (
     BudgetCheck,
     Comparison,
-    Doubt,
     Finding,
     LevelTest,
     Metric,
     Outcome,
     RateTest,
     Reason,
-    ScreenDoubt,
     Shape,
     ShapeReport,
     Verdict,
 )
 from .schedule import look_schedule
+from .slopes import compare_rates, rate_above_p
 from .stats import (
     CURRENT,
     LARGER,
@@ -45,8 +42,6 @@ from .stats import (
     WELCH,
     bonferroni,
     compare_levels,
-    compare_rates,
-    rate_above_p,
     unseen_level_p,
 )
 
@@ -195,7 +190,7 @@ def _budgets(
 
     A growth budget is a test, counted in the scenario's share of the false-alarm rate
     (``Policy.for_scenario``): over it when the median slope is and the runs' slopes prove
-    it (``stats.rate_above_p``, the baseline's runs lending their spread); past it without
+    it (``slopes.rate_above_p``, the baseline's runs lending their spread); past it without
     proof, it asks for more runs."""
     findings = []
     if spec.max_peak is not None:
@@ -328,61 +323,13 @@ def decide(
 
     ``policy`` is the session's; the scenario's own (``Policy.for_scenario``) counts its
     budget tests in the family. ``trend_p`` (the floors' Mann-Kendall evidence) is no
-    longer used: a growth budget rests on the runs' slopes (``stats.rate_above_p``)."""
+    longer used: a growth budget rests on the runs' slopes (``slopes.rate_above_p``)."""
     policy = policy.for_scenario(spec)
     findings = _budgets(spec, current, baseline, policy)
     if baseline:
         findings += compare_runs(current, baseline, policy)
     futility = 0 < policy.futility_runs <= len(current)
     return verdict_of(findings, compared=bool(baseline), final=final, futility=futility)
-
-
-# The cheap first look (``screen_doubt``): pymalloc serves objects of up to 512 bytes, so a
-# block more a call is at most that many bytes more a call; the block slope's upper end is
-# its estimate plus this many standard errors.
-PYMALLOC_MAX_BLOCK = 512
-SCREEN_Z = 3.0
-
-
-def screen_doubt(
-    verdict: Verdict, current: Sequence[RunSummary], baseline: Sequence[RunSummary], policy: Policy
-) -> ScreenDoubt | None:
-    """Why a cheap first look (``backends.memray.measure_cheap``) is not a clear pass; None
-    when it is.
-
-    A cheap run's heap floor counts ``malloc``'s bytes, which do not include the small
-    Python objects pymalloc keeps in its arenas. pymalloc's block count sees each of them,
-    so the look passes only when the blocks a call, at their upper end, could add no more
-    than the growth tolerance over the baseline's, even at 512 bytes a block. A heap figure
-    that fell past its tolerance goes on too: the full runs can prove the improvement,
-    and a release branch then records it, so the baseline tightens instead of keeping room
-    for the old figure. Anything less clear goes to the full runs, which judge it; this
-    never fails a scenario, so it spends none of the false-alarm rate (it can only cost
-    power, which the detection benchmark measures)."""
-    if verdict.outcome is not Outcome.PASS or verdict.needs_more_runs:
-        return ScreenDoubt(Doubt.UNCLEAR)
-    for finding in verdict.findings:
-        if finding.metric in (Metric.HEAP_PEAK, Metric.HEAP_GROWTH) and fell_past_tolerance(finding):
-            return ScreenDoubt(Doubt.IMPROVEMENT, finding)
-    base = [r.blocks_growth for r in baseline if r.blocks_growth is not None]
-    if not base or any(run.blocks_growth is None for run in current):
-        return ScreenDoubt(Doubt.BLOCKS, None, math.inf, math.inf)
-    typical = statistics.median(base)
-    high = max(r.blocks_growth + SCREEN_Z * (r.blocks_growth_se or 0.0) for r in current)  # type: ignore[operator]
-    if (high - typical) * PYMALLOC_MAX_BLOCK > policy.growth_tolerance:
-        return ScreenDoubt(Doubt.BLOCKS, None, high - typical, (high - typical) * PYMALLOC_MAX_BLOCK)
-    return None
-
-
-def fell_past_tolerance(finding: Finding) -> bool:
-    """The estimate alone is a fall past the practical size (proven or not)."""
-    evidence = finding.evidence
-    if isinstance(evidence, LevelTest):
-        c = evidence.comparison
-        return c.ratio - 1 <= -evidence.tolerance and c.delta <= -evidence.min_bytes
-    if isinstance(evidence, RateTest):
-        return evidence.comparison.delta <= -evidence.needed
-    return False
 
 
 def verdict_of(
@@ -417,13 +364,6 @@ def error_verdict(status: str, error: str, run_number: int) -> Verdict:
     return Verdict(Outcome.ERROR, (Reason(status),), (), error=error, error_run=run_number)
 
 
-def environment_error(verdict: Verdict) -> Verdict:
-    """``env_mismatch = "fail"``: a scenario not compared for its environment fails."""
-    if verdict.outcome is Outcome.ERROR:
-        return verdict
-    return Verdict(Outcome.ERROR, (Reason.ENVIRONMENT,), verdict.findings)
-
-
 def with_findings(verdict: Verdict, extra: Sequence[Finding]) -> Verdict:
     """A verdict with more findings (a family's scaling): a regression among them fails it."""
     if verdict.outcome is Outcome.ERROR:
@@ -434,44 +374,6 @@ def with_findings(verdict: Verdict, extra: Sequence[Finding]) -> Verdict:
         return replace(verdict, findings=findings)
     reasons = tuple(dict.fromkeys((*verdict.reasons, *(f.reason for f in regressed))))
     return Verdict(Outcome.REGRESSION, reasons, findings)
-
-
-# --- when a scenario fails its test -------------------------------------------------------
-
-
-class Failure(str, enum.Enum):
-    VERDICT = "verdict"  # a regression, an error, or an inconclusive verdict under "fail"
-    STRICT_NEW = "strict_new"  # no baseline, and --memgate-strict
-
-
-def scenario_failure(
-    outcome: Outcome, config: GateConfig, *, accepted: bool, updating: bool
-) -> Failure | None:
-    """The one rule for whether a scenario fails its pytest test.
-
-    An accepted increase passes (it is recorded with its reason); errors always fail;
-    ``inconclusive = "fail"`` fails unclear verdicts; ``--memgate-strict`` fails scenarios
-    with no baseline unless this very run records them.
-    """
-    if outcome is Outcome.ERROR:
-        return Failure.VERDICT
-    if accepted:
-        return None
-    if outcome is Outcome.REGRESSION:
-        return Failure.VERDICT
-    if outcome is Outcome.INCONCLUSIVE and config.inconclusive == "fail":
-        return Failure.VERDICT
-    if outcome is Outcome.NEW and config.strict and not updating:
-        return Failure.STRICT_NEW
-    return None
-
-
-def not_compared(verdict: Verdict) -> Verdict:
-    """A scenario whose baseline entry could not be compared (another environment, backend
-    or tracing mode) is visibly skipped, not "new": budgets and errors still count."""
-    if verdict.outcome is not Outcome.NEW:
-        return verdict
-    return replace(verdict, outcome=Outcome.SKIPPED)
 
 
 def consistent_shape(shape: ShapeReport, growth_per_call: float, policy: Policy) -> ShapeReport:

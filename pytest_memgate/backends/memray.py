@@ -9,7 +9,7 @@ snapshots: after each call the child collects garbage and then idles for a few s
 intervals; the snapshots taken inside that quiet window show the floor. The cost is
 ``_PAUSE_S`` per call, small against production-sized calls.
 
-The capture is left in the run's work directory (``runner.CAPTURE_NAME``), where the
+The capture is left in the run's work directory (``captures.CAPTURE_NAME``), where the
 runner removes it or keeps it for a flame graph. memray writes the command line into it,
 and its flame graph shows it: the tracker starts under a neutral ``sys.argv``, so that no
 path or argument of the pytest command reaches a report.
@@ -40,7 +40,7 @@ _PAUSE_S = 0.003
 _CHEAP_INTERVAL_MS = 100  # a cheap run reads no floor from memray's snapshots
 
 
-CAPTURE_NAME = "capture.bin"  # the runner's CAPTURE_NAME (not imported: the child only loads this)
+CAPTURE_NAME = "capture.bin"  # captures.CAPTURE_NAME (not imported: the child only loads this)
 _ARGV = ["pytest-memgate"]  # the command line memray records
 
 

@@ -218,10 +218,6 @@ def _from_report(document: dict[str, Any], path: Path) -> Document:
     return Document(path, "report", version_text, scenarios, environment, raw=document)
 
 
-# Verdicts that make a report fail (``memgate report`` and ``merge`` exit 1 on them).
-FAILING = ("regression", "error")
-
-
 def size_text(value: float | None, *, signed: bool = False, per_call: bool = False) -> str:
     """A figure for a table or a line: ``-`` when there is none."""
     if value is None:

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import BaselineError, MemgateError
+from ..reports.document import FAILING
 from ..summary import natural_key
 from ..validate import describe
-from .documents import EXIT_OK, EXIT_REGRESSION, FAILING, Document, load_document
+from .documents import EXIT_OK, EXIT_REGRESSION, Document, load_document
 
 if TYPE_CHECKING:
     from ..baseline import BaselineEntry

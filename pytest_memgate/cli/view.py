@@ -12,8 +12,9 @@ from typing import Any
 from ..backends.sites import EXTERNAL
 from ..errors import MemgateError
 from ..model import AllocSite, RunStatus
+from ..reports.document import FAILING
 from ..units import format_size, plural
-from .documents import EXIT_OK, EXIT_REGRESSION, FAILING, Document, Scenario, load_document
+from .documents import EXIT_OK, EXIT_REGRESSION, Document, Scenario, load_document
 from .documents import size_text as _size
 
 # --- memgate show ------------------------------------------------------------------------

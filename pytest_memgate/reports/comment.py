@@ -15,7 +15,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .markdown import counts, failures_section, md, summary_rows, table
+from .document import counts, summary_rows
+from .markdown import failures_section, md, table
 
 MARKER = "<!-- memgate-comment -->"
 _DIGEST = re.compile(r"<!-- memgate-verdicts: (sha256:[0-9a-f]{64}) -->")

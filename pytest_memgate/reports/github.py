@@ -16,17 +16,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .comment import STEP_SUMMARY_LIMIT, fit
-from .markdown import (
+from .document import (
     FAILING,
     grown_site,
     headline_lines,
     is_project_path,
     iterations_of,
-    render_markdown,
     site_amount,
     verdict_cell,
-    visible,
 )
+from .markdown import render_markdown
 from .words import printable
 
 TITLE = "memgate"
@@ -65,13 +64,13 @@ def command(kind: str, message: str, *, file: str | None = None, line: int | Non
         if line is not None and line > 0:
             properties.append(f"line={line}")
     properties.append(f"title={escape_property(TITLE)}")
-    return f"::{kind} {','.join(properties)}::{visible(escape_data(message))}"
+    return f"::{kind} {','.join(properties)}::{printable(escape_data(message), layout=True)}"
 
 
 def _repository_path(path: str, root: str) -> str | None:
     """``path`` (relative to the rootdir) relative to the repository, or None when it is not
     a relative path inside it: an annotation never carries a machine's absolute path."""
-    clean = visible(path).replace("\\", "/")
+    clean = printable(path, layout=True).replace("\\", "/")
     if not is_project_path(clean):
         return None
     joined = posixpath.normpath(posixpath.join(root.replace("\\", "/").strip("/"), clean))

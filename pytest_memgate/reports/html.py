@@ -23,12 +23,8 @@ from typing import Any
 from urllib.parse import quote
 
 from ..units import format_size, plural
-from .html_assets import CSP, CSS, JS
-from .html_charts import OTHER_RUN_POINTS, POINTS, floor_chart, run_records, scaling_chart, timeline_chart
-from .html_svg import esc, thin
-from .markdown import (
+from .document import (
     FAILING,
-    HEADER,
     SiteChange,
     counts,
     first_clause,
@@ -37,6 +33,10 @@ from .markdown import (
     summary_rows,
     verdict_cell,
 )
+from .html_assets import CSP, CSS, JS
+from .html_charts import OTHER_RUN_POINTS, POINTS, floor_chart, run_records, scaling_chart, timeline_chart
+from .html_svg import esc, thin
+from .words import TABLE_HEADER
 
 __all__ = ["OTHER_RUN_POINTS", "POINTS", "render_html", "thin"]
 
@@ -225,7 +225,7 @@ def _section(
 
 
 def _summary_table(document: Mapping[str, Any]) -> str:
-    head = "".join(f'<th><button type="button">{esc(h)}</button></th>' for h in HEADER)
+    head = "".join(f'<th><button type="button">{esc(h)}</button></th>' for h in TABLE_HEADER)
     rows = []
     for index, row in enumerate(summary_rows(document), 1):
         cells = []

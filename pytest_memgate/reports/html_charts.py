@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..units import format_size
+from .document import compared, number
 from .html_svg import Plot, Point, figure, linear_axis, log_axis, thin
-from .markdown import compared, number
 
 POINTS = 300  # points per drawn series: enough for any screen, small enough to send
 OTHER_RUN_POINTS = 120  # the faint lines of runs after the first

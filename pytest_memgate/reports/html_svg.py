@@ -14,14 +14,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..units import format_size
-from .markdown import visible
+from .words import printable
 
 Point = tuple[float, float]
 
 
 def esc(value: object) -> str:
     """Escaped for HTML text and attribute values, control characters spelled out."""
-    return html.escape(visible(value), quote=True)
+    return html.escape(printable(value, layout=True), quote=True)
 
 
 def _f(value: float) -> str:

@@ -6,13 +6,11 @@ session's state and the xdist payload are the typed results, not this dictionary
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from .. import __version__
-from ..files import write_atomic
 from ..results import Finding, Metric, ScenarioResult, SessionReport
 from .words import finding_text, note_text, verdict_message
 
@@ -98,7 +96,16 @@ def scenario_document(result: ScenarioResult) -> dict[str, Any]:
     }
 
 
-def build_report(report: SessionReport) -> dict[str, Any]:
+def build_report(
+    report: SessionReport, *, kept: Mapping[str, tuple[str | None, str | None]] | None = None
+) -> dict[str, Any]:
+    """The public document. ``kept`` gives each scenario's kept capture and flame graph
+    ({scenario: (capture, flame graph)}, paths as reports show them) when the session wrote
+    them; each scenario then names both (null for none)."""
+    scenarios = [scenario_document(r) for r in report.results]
+    if kept is not None:
+        for scenario, result in zip(scenarios, report.results):
+            scenario["capture"], scenario["flamegraph"] = kept.get(result.nodeid, (None, None))
     return {
         "memgate_version": __version__,
         "report_version": REPORT_VERSION,
@@ -114,9 +121,5 @@ def build_report(report: SessionReport) -> dict[str, Any]:
         "baseline_written": [{"id": nodeid, "why": why} for nodeid, why in report.written],
         "baseline_not_written": [{"id": nodeid, "outcome": why} for nodeid, why in report.not_written],
         "environment": dict(report.environment),
-        "scenarios": [scenario_document(r) for r in report.results],
+        "scenarios": scenarios,
     }
-
-
-def write_report(path: Path, document: dict[str, Any]) -> None:
-    write_atomic(path, json.dumps(document, indent=2, sort_keys=True) + "\n")

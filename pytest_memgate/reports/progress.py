@@ -4,8 +4,9 @@ for that long reads as a hang."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..model import RunRecord, RunSummary
 from ..results import Note, ScenarioResult, ScreenDoubt, Verdict
@@ -21,6 +22,38 @@ class Terminal(Protocol):
     def write(self, content: str, *, flush: bool = False) -> None: ...
 
     def write_line(self, line: str) -> None: ...
+
+
+class LiveTerminal:
+    """Writes to the terminal while a test runs: output capture is paused for each write,
+    as pytest's own live logging does, so progress is seen as it happens."""
+
+    def __init__(self, terminal: Terminal, capture: Any) -> None:
+        self.terminal = terminal
+        self.capture = capture
+
+    def _paused(self) -> contextlib.AbstractContextManager[None]:
+        if self.capture is None:
+            return contextlib.nullcontext()
+        paused: contextlib.AbstractContextManager[None] = self.capture.global_and_fixture_disabled()
+        return paused
+
+    def ensure_newline(self) -> None:
+        with self._paused():
+            self.terminal.ensure_newline()
+            # Under xdist the result letters are written with no file path on their line, which
+            # pytest's ensure_newline does not see: a line begun is ended here.
+            writer = getattr(self.terminal, "_tw", None)
+            if getattr(writer, "width_of_current_line", 0):
+                self.terminal.write("\n")
+
+    def write(self, content: str, *, flush: bool = False) -> None:
+        with self._paused():
+            self.terminal.write(content, flush=flush)
+
+    def write_line(self, line: str) -> None:
+        with self._paused():
+            self.terminal.write_line(line)
 
 
 class ProgressPrinter:

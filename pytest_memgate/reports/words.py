@@ -52,21 +52,28 @@ TABLE_HEADER = (
 # or split text (bidirectional overrides, line separators): in an id they could recolour the
 # terminal, forge a line of the log (a second GitHub workflow command) or make it read as another.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+# The same but tabs and newlines, for a renderer that lays text out itself.
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
-def printable(text: object) -> str:
+def printable(text: object, *, layout: bool = False) -> str:
     """``text`` on one line with its control characters spelled out as pytest spells them in
     ids (``\\n``, ``\\x1b[31m``): a test id or a path shown by the gate must never drive the
-    terminal or split a line of the log."""
+    terminal or split a line of the log. With ``layout`` (a Markdown cell that flattens
+    whitespace, an HTML page that escapes it), tabs and newlines stay and every other
+    control is spelled by its code."""
+    if layout:
+        return _HIDDEN.sub(_code, str(text))
     return _UNPRINTABLE.sub(_spelled, str(text))
 
 
 def _spelled(match: re.Match[str]) -> str:
-    char = match.group()
-    if char in _NAMED:
-        return _NAMED[char]
-    code = ord(char)
+    return _NAMED.get(match.group()) or _code(match)
+
+
+def _code(match: re.Match[str]) -> str:
+    code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 

@@ -11,13 +11,18 @@ from pathlib import Path
 import pytest
 
 from pytest_memgate.backends import memray as memray_backend
-from pytest_memgate.captures import CaptureKeeper, render_flamegraphs, safe_name, without_machine_paths
+from pytest_memgate.captures import (
+    CAPTURE_NAME,
+    CaptureKeeper,
+    render_flamegraphs,
+    safe_name,
+    without_machine_paths,
+)
 from pytest_memgate.child import raised_text
 from pytest_memgate.config import GateConfig
 from pytest_memgate.marker import ScenarioSpec
-from pytest_memgate.outputs import write_flamegraphs, write_outputs
+from pytest_memgate.outputs import kept_paths, write_flamegraphs, write_outputs
 from pytest_memgate.results import Outcome, ScenarioResult, Verdict
-from pytest_memgate.runner import CAPTURE_NAME
 
 LEAK = "tests/test_app.py::test_cache[n=1000]"
 FLAT = "tests/test_app.py::test_flat"
@@ -69,15 +74,6 @@ def test_a_capture_rides_with_its_result_to_the_controller() -> None:
     assert ScenarioResult.from_dict({**result.to_dict(), "capture": None}).capture is None
 
 
-def _document() -> dict[str, object]:
-    return {
-        "scenarios": [
-            {"id": LEAK, "verdict": "regression", "reasons": ["growth"], "runs": 2},
-            {"id": FLAT, "verdict": "pass", "reasons": [], "runs": 1},
-        ]
-    }
-
-
 def test_a_flame_graph_that_cannot_be_rendered_is_a_warning_and_the_report_is_written(
     tmp_path: Path,
 ) -> None:
@@ -85,21 +81,19 @@ def test_a_flame_graph_that_cannot_be_rendered_is_a_warning_and_the_report_is_wr
     corrupt = tmp_path / "out" / "r-flamegraphs" / "leak.bin"
     corrupt.parent.mkdir(parents=True)
     corrupt.write_bytes(b"not a memray capture")
-    document = _document()
-    links, files, warnings = write_flamegraphs(
-        config, document, {LEAK: str(corrupt), FLAT: str(tmp_path / "gone.bin")}
+    rendered, files, warnings = write_flamegraphs(
+        config, {LEAK: str(corrupt), FLAT: str(tmp_path / "gone.bin")}, {LEAK}
     )
-    assert links == {} and files == []
+    assert rendered == {} and files == []
     assert len(warnings) == 2
     assert all(w.startswith("memgate: warning: no flame graph for ") for w in warnings)
     assert all("the HTML report was written without its link" in w for w in warnings)
     assert any(LEAK in w and "memray flamegraph failed" in w for w in warnings)
     assert any(FLAT in w and "capture is gone" in w for w in warnings)
     assert all(str(tmp_path) not in w for w in warnings)
-    scenarios = document["scenarios"]
-    assert isinstance(scenarios, list)
-    assert scenarios[0]["capture"] == "out/r-flamegraphs/leak.bin" and scenarios[0]["flamegraph"] is None
-    written, errors = write_outputs(config, document, {}, flamegraphs=links)
+    assert kept_paths(config, str(corrupt), None) == ("out/r-flamegraphs/leak.bin", None)
+    document = {"scenarios": [{"id": LEAK, "verdict": "regression", "reasons": ["growth"], "runs": 2}]}
+    written, errors = write_outputs(config, document, {}, flamegraphs={})
     assert errors == [] and [what for what, _ in written] == ["report", "html"]
     page = (tmp_path / "out" / "r.html").read_text()
     assert LEAK in page and 'class="flame"' not in page

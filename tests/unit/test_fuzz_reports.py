@@ -41,7 +41,7 @@ from test_fuzz import (
     run_cli,
 )
 
-from pytest_memgate.cli.documents import FAILING
+from pytest_memgate.reports.document import FAILING
 from pytest_memgate.results import Outcome
 
 REPORT = "report"

@@ -75,8 +75,11 @@ def test_the_statistics_stand_on_the_ground_floor() -> None:
     through the result model that sits above them."""
     edges = imports(modules(PACKAGE))
     ground = {"pytest_memgate.model", "pytest_memgate.findings", "pytest_memgate.validate"}
+    statistics = {"pytest_memgate.stats", "pytest_memgate.slopes", "pytest_memgate.powerlaw"}
     assert edges["pytest_memgate.stats"] <= ground
-    assert edges["pytest_memgate.metrics"] <= ground | {"pytest_memgate.stats"}
+    for module in statistics:
+        assert edges[module] <= ground | statistics, module
+    assert edges["pytest_memgate.metrics"] <= ground | statistics
 
 
 def test_the_check_finds_a_cycle_through_a_function_level_import(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_memgate import runner
+from pytest_memgate import captures
 from pytest_memgate.captures import CaptureKeeper, check_output_dirs, safe_name
 from pytest_memgate.config import GateConfig
 from pytest_memgate.errors import ConfigError
@@ -98,10 +98,10 @@ def test_a_capture_that_cannot_be_kept_leaves_no_empty_file_and_warns(
     # --memgate-keep-captures: the runner moves the run's capture there
     work = tmp_path / "work"
     work.mkdir()
-    (work / runner.CAPTURE_NAME).write_bytes(b"capture")
+    (work / captures.CAPTURE_NAME).write_bytes(b"capture")
     keep = tmp_path / "caps" / f"{safe_name(LEAK)}.bin"
     with pytest.warns(MemgateWarning, match=r"could not keep the memray capture .*No space left on device"):
-        runner._keep_capture(work / runner.CAPTURE_NAME, keep)
+        captures.keep_capture(work / captures.CAPTURE_NAME, keep)
     assert not keep.exists()
     # the HTML report's flame-graph directory: the session moves a regression's capture there
     keeper = CaptureKeeper.from_config(GateConfig(html=Path("out/r.html"), rootdir=tmp_path))

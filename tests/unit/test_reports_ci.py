@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from helpers.report_document import CRASH, EVIL, FLAT, PLANTED, TEST_LINES, scenario, sized
 
+from pytest_memgate.reports.document import first_clause
 from pytest_memgate.reports.github import annotations, escape_data, escape_property, step_summary
-from pytest_memgate.reports.markdown import first_clause, render_markdown
+from pytest_memgate.reports.markdown import render_markdown
 
 WORKFLOW = Path(__file__).resolve().parents[2] / "examples" / "github-workflow.yml"
 

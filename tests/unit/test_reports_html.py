@@ -27,7 +27,7 @@ from helpers.report_document import (
 )
 
 from pytest_memgate.reports.html import OTHER_RUN_POINTS, POINTS, render_html, thin
-from pytest_memgate.reports.markdown import visible
+from pytest_memgate.reports.words import printable
 from pytest_memgate.units import format_size
 
 
@@ -103,7 +103,7 @@ def parse(text: str) -> Page:
 def section_of(text: str, nodeid: str) -> str:
     """The scenario's ``<section>`` of the page."""
     start = text.index('<section class="scenario v-')
-    start = text.index(f'data-id="{html.escape(visible(nodeid), quote=True)}"', start)
+    start = text.index(f'data-id="{html.escape(printable(nodeid, layout=True), quote=True)}"', start)
     return text[start : text.index("</section>", start)]
 
 
@@ -112,7 +112,7 @@ def test_the_page_parses_with_one_row_and_one_section_per_scenario(document: dic
     page = parse(text)
     ids = [s["id"] for s in document["scenarios"]]
     assert len(ids) == 6
-    shown = [visible(i) for i in ids]  # control characters are spelled out, even in attributes
+    shown = [printable(i, layout=True) for i in ids]  # control characters are spelled out, even in attributes
     assert page.summary_rows == shown
     assert list(page.sections) == shown
     assert page.scripts == 1  # ours; the evil id's <script> is text
@@ -122,7 +122,7 @@ def test_the_page_parses_with_one_row_and_one_section_per_scenario(document: dic
 def test_every_measured_scenario_has_a_chart_drawn_from_its_data(document: dict[str, Any]) -> None:
     page = parse(render_html(document))
     for s in document["scenarios"]:
-        geometry = page.sections[visible(s["id"])]
+        geometry = page.sections[printable(s["id"], layout=True)]
         if not any(r.get("timeline") for r in s["run_records"]):
             assert s["id"] == CRASH and geometry["svgs"] == []
             continue
@@ -150,7 +150,7 @@ def test_a_sized_family_is_drawn_on_log_axes_with_its_fit_and_production_point(
     scaling = last["scaling"]
     assert scaling["sizes"] == list(SIZES) and scaling["production_size"] == PRODUCTION
     page = parse(render_html(document))
-    geometry = page.sections[visible(sized(SIZES[-1]))]
+    geometry = page.sections[printable(sized(SIZES[-1]), layout=True)]
     assert len(geometry["svgs"]) == 3
     runs = sum(len(scenario(document, sized(n))["run_records"]) for n in SIZES)
     text = render_html(document)

@@ -10,6 +10,7 @@ import pytest
 from pytest_memgate.baseline import BaselineEntry
 from pytest_memgate.config import GateConfig
 from pytest_memgate.environment import comparability, environment_fingerprint
+from pytest_memgate.failing import Failure, scenario_failure
 from pytest_memgate.model import RunSummary
 from pytest_memgate.reports.words import finding_text
 from pytest_memgate.results import (
@@ -27,7 +28,6 @@ from pytest_memgate.results import (
     ScalingTest,
     Verdict,
 )
-from pytest_memgate.verdict import Failure, scenario_failure
 
 COMPARISON = Comparison(
     1e6, 1.1e6, 1e5, 5e4, 1.5e5, 1.1, 1.05, 1.15, 1e-5, 1 - 1e-5, 6, 2, insufficient_data=False

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from pytest_memgate.stats import PowerFit, exponent_increase_p, fit_power_law, predict_power_law
+from pytest_memgate.powerlaw import PowerFit, exponent_increase_p, fit_power_law, predict_power_law
 
 OFFSET = 4096.0  # the bytes fit_power_law and predict_power_law add before the logarithm
 SIZES = (1_000, 2_000, 4_000, 8_000, 16_000)

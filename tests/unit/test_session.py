@@ -17,6 +17,7 @@ from helpers.sessions import MiB, body, record, record_baseline, runner, session
 from pytest_memgate.backends import BackendChoice
 from pytest_memgate.branches import BranchInfo, current_branch
 from pytest_memgate.config import GateConfig
+from pytest_memgate.failing import Failure
 from pytest_memgate.marker import ScenarioSpec
 from pytest_memgate.model import RunRecord, RunRequest, RunStatus
 from pytest_memgate.recording import held_update, update_reason
@@ -25,7 +26,6 @@ from pytest_memgate.reports.terminal import failure_text, summary_lines
 from pytest_memgate.results import Doubt, Metric, NoteKind, Outcome, Reason, ScreenDoubt, Verdict
 from pytest_memgate.session import GateSession
 from pytest_memgate.units import format_size
-from pytest_memgate.verdict import Failure
 
 
 def test_new_scenario_takes_runs_and_is_not_written_without_update(tmp_path: Path) -> None:

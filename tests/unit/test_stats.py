@@ -17,17 +17,16 @@ from hypothesis import strategies as st
 from scipy import special
 from scipy import stats as sps
 
+import pytest_memgate.slopes as slopes_module
 import pytest_memgate.stats as stats_module
+from pytest_memgate.slopes import compare_rates, fit_slope, upward_trend_p
 from pytest_memgate.stats import (
     Comparison,
     bonferroni,
     combine_pvalues,
     compare_levels,
-    compare_rates,
-    fit_slope,
     hodges_lehmann,
     level_spread,
-    upward_trend_p,
 )
 
 MiB = 1024**2
@@ -259,6 +258,7 @@ def _fast_stats() -> _FastStats:  # stands in for stats.scipy_stats
 def fast_t(monkeypatch: pytest.MonkeyPatch) -> None:
     """Thousands of comparisons per calibration case: same numbers, half the time."""
     monkeypatch.setattr(stats_module, "scipy_stats", _fast_stats)
+    monkeypatch.setattr(slopes_module, "scipy_stats", _fast_stats)
 
 
 def _fields(c: Comparison) -> np.ndarray:

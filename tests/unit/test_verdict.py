@@ -31,9 +31,10 @@ from pytest_memgate.model import RunRecord, RunStatus, RunSummary
 from pytest_memgate.reports.words import finding_text, screen_text, verdict_message
 from pytest_memgate.results import Doubt, Metric, Outcome, Reason, ScreenDoubt, Verdict
 from pytest_memgate.schedule import look_schedule, run_until_settled
+from pytest_memgate.screening import screen_doubt
 from pytest_memgate.session import GateSession
 from pytest_memgate.stats import LARGER, bonferroni, combine_pvalues, level_p
-from pytest_memgate.verdict import COMPARISONS, Policy, compare_runs, decide, screen_doubt
+from pytest_memgate.verdict import COMPARISONS, Policy, compare_runs, decide
 
 KiB = 1024
 MiB = 1024**2
