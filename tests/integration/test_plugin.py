@@ -85,13 +85,7 @@ def test_planted_leak_fails_against_its_baseline_on_screen_and_in_the_report(
     assert record["retained_sites"][0]["lineno"] == LEAK_LINE
 
 
-def test_doubled_peak_fails(pytester: pytest.Pytester, recorded: Path) -> None:
-    result = run(pytester, "--memgate", plant="double")
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*heap peak grew from * to *", "*regression (peak)*"])
-
-
-def test_a_line_added_above_the_test_leaves_its_sites_matched(
+def test_doubled_peak_fails_and_a_line_added_above_the_test_leaves_its_sites_matched(
     pytester: pytest.Pytester, recorded: Path
 ) -> None:
     """The baseline's sites are matched by file and function: a blank line above the test
@@ -102,6 +96,7 @@ def test_a_line_added_above_the_test_leaves_its_sites_matched(
     line = next(i for i, row in enumerate(text.splitlines(), 1) if "text = json.dumps" in row)
     result = run(pytester, "--memgate", plant="double")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*heap peak grew from * to *", "*regression (peak)*"])
     result.stdout.fnmatch_lines(
         [
             "*Largest allocations alive at the heap peak (run 1):",
@@ -110,8 +105,10 @@ def test_a_line_added_above_the_test_leaves_its_sites_matched(
     )
 
 
-def test_unchanged_scenario_passes_five_times_in_a_row(pytester: pytest.Pytester, recorded: Path) -> None:
-    for attempt in range(5):
+def test_unchanged_scenario_passes_three_times_in_a_row(pytester: pytest.Pytester, recorded: Path) -> None:
+    """Sessions on an unchanged scenario pass one after another (the false-alarm rate itself
+    is simulated in ``tests/unit/test_verdict.py``)."""
+    for attempt in range(3):
         result = run(pytester, "--memgate")
         assert result.ret == pytest.ExitCode.OK, f"attempt {attempt}:\n{result.stdout.str()}"
         result.stdout.fnmatch_lines(["*test_scenario.py::test_handler*pass*"])
