@@ -79,10 +79,16 @@ def _project_key(path: Path) -> str:
     return digest.hexdigest()
 
 
-def record_baseline(pytester: pytest.Pytester, *, fresh: bool = False) -> Path:
+def record_baseline(
+    pytester: pytest.Pytester, *, fresh: bool = False, files: dict[str, str] | None = None
+) -> Path:
     """The project's baseline, recorded with ``--memgate-update`` (really, the first time a
-    project like this one is recorded in this process; ``fresh`` always)."""
-    write_scenario(pytester)
+    project like this one is recorded in this process; ``fresh`` always). ``files`` are the
+    test modules (name: source) to record instead of the shared scenario."""
+    if files is None:
+        write_scenario(pytester)
+    else:
+        pytester.makepyfile(**files)
     baseline = pytester.path / ".memgate" / "baseline.json"
     key = _project_key(pytester.path)
     if not fresh and key in _RECORDED:

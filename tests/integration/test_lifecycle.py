@@ -309,7 +309,8 @@ def test_other():
 
 def test_xdist_keeps_a_size_family_together_and_ships_deselection(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_sized=SIZED)
-    result = run(pytester, "-n", "2", "--memgate", "--memgate-update", "--memgate-report", "r.json")
+    update = ("--memgate-update", "--memgate-baseline-runs", "3")  # a fit's points, not a baseline's power
+    result = run(pytester, "-n", "2", "--memgate", *update, "--memgate-report", "r.json")
     assert result.ret == 0, result.stdout.str()
     report = json.loads((pytester.path / "r.json").read_text())
     scaling = [s["scaling"] for s in report["scenarios"] if s["scaling"]]

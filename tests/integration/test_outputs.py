@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.pytester_runs import run
+from helpers.pytester_runs import record_baseline, run
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +40,7 @@ PLANTED_LINE = next(i for i, line in enumerate(SCENARIO.splitlines(), 0) if "PLA
 def test_a_planted_leak_reaches_every_output(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytester.makepyfile(test_out=SCENARIO)
-    assert run(pytester, "--memgate", "--memgate-update").ret == 0
+    record_baseline(pytester, files={"test_out": SCENARIO})
     summary = pytester.path / "summary.md"
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
@@ -87,8 +86,7 @@ def test_no_annotations_outside_github_actions(
 ) -> None:
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    pytester.makepyfile(test_out=SCENARIO)
-    assert run(pytester, "--memgate", "--memgate-update").ret == 0
+    record_baseline(pytester, files={"test_out": SCENARIO})
     result = run(pytester, "--memgate", plant="leak")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert "::error" not in result.stdout.str() and "::warning" not in result.stdout.str()

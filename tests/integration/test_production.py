@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers.pytester_runs import run
+from helpers.pytester_runs import record_baseline, run
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +28,7 @@ def test_report(memload_size):
 
 
 def test_quadratic_scaling_is_caught_from_small_sizes(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_scaling=SCALING)
-    assert run(pytester, "--memgate-update").ret == 0
+    record_baseline(pytester, files={"test_scaling": SCALING})
     result = run(pytester, "--memgate", "--memgate-report", "r.json", plant="quadratic")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
@@ -46,8 +45,7 @@ def test_quadratic_scaling_is_caught_from_small_sizes(pytester: pytest.Pytester)
 
 
 def test_linear_scaling_passes_and_reports_the_exponent(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_scaling=SCALING)
-    assert run(pytester, "--memgate-update").ret == 0
+    record_baseline(pytester, files={"test_scaling": SCALING})
     result = run(pytester, "--memgate", "--memgate-report", "r.json")
     assert result.ret == 0, result.stdout.str()
     report = json.loads((pytester.path / "r.json").read_text())

@@ -302,11 +302,9 @@ def test_the_child_keeps_a_deadline_of_its_own(monkeypatch: pytest.MonkeyPatch) 
     """Where the parent is gone and the kernel cannot tell the child, a hanging scenario
     still ends: here the child's deadline comes first, as if the parent had stopped polling."""
     monkeypatch.setattr(runner, "_child_margin", lambda timeout_s: 0.5 - timeout_s)
-    started = time.monotonic()
     record = run_isolated(lambda: time.sleep(60), HANGS, timeout_s=60)
     assert record.status is RunStatus.TIMED_OUT
-    assert record.error.endswith("stopped by its own deadline")
-    assert time.monotonic() - started < 30
+    assert record.error.endswith("stopped by its own deadline")  # not the parent's kill at 60 s
 
 
 def test_a_timed_out_run_takes_its_subprocesses_with_it(tmp_path: Path) -> None:
@@ -428,7 +426,7 @@ def test_independent_runs_share_the_jobs_and_come_back_in_order(
         with open(log, "a") as handle:  # one short append per call: atomic between children
             handle.write(f"{os.getpid()} {time.time()} {phase}\n")
         waited = 0
-        while _children_logged(log) < together and waited < 1000:  # 20 s at most
+        while _children_logged(log) < together and waited < 2000:  # 40 s at most (a busy machine)
             time.sleep(0.02)
             waited += 1
         time.sleep(0.05)
@@ -458,10 +456,14 @@ def test_runs_after_a_failed_one_are_killed_and_the_batch_ends_cleanly(
 ) -> None:
     """The first child to get here raises; the others would take seconds. Runs after the
     failed one are killed (reaped once, their work directories removed), earlier ones
-    finish, and the records stop at the failure."""
+    finish, and the records stop at the failure. Each child logs its calls, so what ran is
+    counted, not timed: a busy machine changes neither count."""
     marker = tmp_path / "first"
+    calls = tmp_path / "calls.log"
 
     def body() -> None:
+        with open(calls, "a") as handle:  # one short append per call: atomic between children
+            handle.write(f"{os.getpid()}\n")
         try:
             os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
         except FileExistsError:
@@ -469,12 +471,20 @@ def test_runs_after_a_failed_one_are_killed_and_the_batch_ends_cleanly(
             return
         raise ValueError("the first child fails")
 
-    started = time.perf_counter()
-    records = runner.run_isolated_many(body, PARALLEL, timeout_s=60, runs=4, jobs=2)
+    runs = 4
+    records = runner.run_isolated_many(body, PARALLEL, timeout_s=60, runs=runs, jobs=2)
     assert records[-1].status is RunStatus.RAISED
     assert all(r.ok for r in records[:-1])
-    assert len(records) <= 2  # the failure was one of the two first heap children
-    assert time.perf_counter() - started < 20  # not four runs of 2.5 s each, one after another
+    assert len(records) <= 2  # the failure was in the first runs started
+    per_child: dict[str, int] = {}
+    for pid in calls.read_text().split():
+        per_child[pid] = per_child.get(pid, 0) + 1
+    every_call = PARALLEL.warmup + PARALLEL.iterations
+    finished = [pid for pid, n in per_child.items() if n == every_call]
+    # Only the children of the runs recorded may finish (the failed one does not): the
+    # later runs are never started or are killed in their calls.
+    assert len(finished) <= 2 * len(records) - 1, per_child
+    assert len(per_child) < 2 * runs, per_child
     assert captures(temp_dir) == []
 
 
