@@ -11,7 +11,8 @@ from typing import Any, Protocol
 from ..model import RunRecord, RunSummary
 from ..results import Note, ScenarioResult, ScreenDoubt, Verdict
 from ..units import format_size, plural
-from .words import look_text, note_text, printable, run_figures, screen_text
+from .looks import look_text, run_figures, screen_text
+from .words import note_text, printable
 
 
 class Terminal(Protocol):

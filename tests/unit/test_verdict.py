@@ -28,7 +28,8 @@ from pytest_memgate.findings import BudgetCheck, Comparison, Finding, RateTest, 
 from pytest_memgate.marker import ScenarioSpec
 from pytest_memgate.metrics import analyse_growth, settled_floor, summarize_run
 from pytest_memgate.model import RunRecord, RunStatus, RunSummary
-from pytest_memgate.reports.words import finding_text, screen_text, verdict_message
+from pytest_memgate.reports.looks import screen_text
+from pytest_memgate.reports.words import finding_text, verdict_message
 from pytest_memgate.results import Doubt, Metric, Outcome, Reason, ScreenDoubt, Verdict
 from pytest_memgate.schedule import look_schedule, run_until_settled
 from pytest_memgate.screening import screen_doubt
