@@ -40,7 +40,8 @@ def test_small_objects_hidden_in_arenas_go_on_to_the_traced_runs(pytester: pytes
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
     result.stdout.fnmatch_lines(
         [
-            "*look first (cheap): not a clear pass (pymalloc blocks up to +*): traced runs follow*",
+            # the blocks rule, or the RSS floor when the arena's pages show (either says why)
+            "*look first (cheap): not a clear pass (*): traced runs follow*",
             "*regression (growth)*",
         ]
     )
