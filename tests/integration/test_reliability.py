@@ -46,6 +46,11 @@ def test_hangs():
 """
 )
 
+
+def _default_stop_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 # A scenario's subprocesses that leave its process group and its process tree: a sleeper in a
 # session of its own, and a double fork whose grandchild calls setsid and is re-parented.
 ESCAPES = (
@@ -110,7 +115,14 @@ class Project:
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
         with open(self.path / "output.txt", "wb") as output:  # a file: a pipe would wait for orphans
             self.process = subprocess.Popen(
-                [*command, "--memgate"], cwd=self.path, env=env, stdout=output, stderr=subprocess.STDOUT
+                [*command, "--memgate"],
+                cwd=self.path,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                # as a terminal's pytest has them: a suite started in the background (`cmd &`
+                # in a script) inherits SIGINT ignored, which Python would then keep
+                preexec_fn=_default_stop_signals,
             )
         return self.process
 

@@ -242,6 +242,9 @@ def test_a_signal_during_a_fork_waits_until_the_child_is_known(
         return child
 
     monkeypatch.setattr(runner, "_start", start)
+    # Python's own Ctrl-C handler, even where the suite inherited SIGINT ignored (started in
+    # the background by a script), which the run would rightly leave alone
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
             run_isolated(lambda: time.sleep(30), HANGS, timeout_s=60)
@@ -250,6 +253,7 @@ def test_a_signal_during_a_fork_waits_until_the_child_is_known(
         assert captures(temp_dir) == []
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
+        signal.signal(signal.SIGINT, previous)
         kill_all([child.pid for child in started])
 
 
