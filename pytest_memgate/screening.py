@@ -40,10 +40,11 @@ def screen_doubt(
         if finding.metric in (Metric.HEAP_PEAK, Metric.HEAP_GROWTH) and fell_past_tolerance(finding):
             return ScreenDoubt(Doubt.IMPROVEMENT, finding)
     base = [r.blocks_growth for r in baseline if r.blocks_growth is not None]
-    if not base or any(run.blocks_growth is None for run in current):
+    slopes = [(r.blocks_growth, r.blocks_growth_se or 0.0) for r in current if r.blocks_growth is not None]
+    if not base or not slopes or len(slopes) < len(current):
         return ScreenDoubt(Doubt.BLOCKS, None, math.inf, math.inf)
     typical = statistics.median(base)
-    high = max(r.blocks_growth + SCREEN_Z * (r.blocks_growth_se or 0.0) for r in current)  # type: ignore[operator]
+    high = max(slope + SCREEN_Z * se for slope, se in slopes)
     if (high - typical) * PYMALLOC_MAX_BLOCK > policy.growth_tolerance:
         return ScreenDoubt(Doubt.BLOCKS, None, high - typical, (high - typical) * PYMALLOC_MAX_BLOCK)
     return None
