@@ -118,6 +118,12 @@ class LevelTest:
     unseen_alpha: float = 1.0  # what that chance must fall to before a regression is proven
     noise: float = 0.0  # the current runs' within-run scatter over the baseline's (0: not measured)
 
+    @property
+    def fell(self) -> bool:
+        """The estimate alone is a fall past the practical size (an improvement once proven)."""
+        c = self.comparison
+        return 1 - c.ratio > self.tolerance and -c.delta > self.min_bytes
+
 
 @dataclass(frozen=True, slots=True)
 class RateTest:
@@ -130,6 +136,11 @@ class RateTest:
     pooled: bool  # one spread for both sides (pooled or the larger of the two) rather than Welch
     spread: str = ""  # "pooled", "larger" or "welch" ("" in older reports: read ``pooled``)
     noise: float = 0.0  # the current runs' within-run scatter over the baseline's (0: not measured)
+
+    @property
+    def fell(self) -> bool:
+        """The estimate alone is a fall past the practical size (an improvement once proven)."""
+        return -self.comparison.delta > self.needed
 
 
 @dataclass(frozen=True, slots=True)

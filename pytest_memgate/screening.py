@@ -9,7 +9,7 @@ import statistics
 from collections.abc import Sequence
 
 from .model import RunSummary
-from .results import Doubt, Finding, LevelTest, Metric, Outcome, RateTest, ScreenDoubt, Verdict
+from .results import Doubt, LevelTest, Metric, Outcome, RateTest, ScreenDoubt, Verdict
 from .verdict import Policy
 
 # The cheap first look (``screen_doubt``): pymalloc serves objects of up to 512 bytes, so a
@@ -37,7 +37,9 @@ def screen_doubt(
     if verdict.outcome is not Outcome.PASS or verdict.needs_more_runs:
         return ScreenDoubt(Doubt.UNCLEAR)
     for finding in verdict.findings:
-        if finding.metric in (Metric.HEAP_PEAK, Metric.HEAP_GROWTH) and fell_past_tolerance(finding):
+        evidence = finding.evidence
+        fell = isinstance(evidence, (LevelTest, RateTest)) and evidence.fell
+        if finding.metric in (Metric.HEAP_PEAK, Metric.HEAP_GROWTH) and fell:
             return ScreenDoubt(Doubt.IMPROVEMENT, finding)
     base = [r.blocks_growth for r in baseline if r.blocks_growth is not None]
     slopes = [(r.blocks_growth, r.blocks_growth_se or 0.0) for r in current if r.blocks_growth is not None]
@@ -48,14 +50,3 @@ def screen_doubt(
     if (high - typical) * PYMALLOC_MAX_BLOCK > policy.growth_tolerance:
         return ScreenDoubt(Doubt.BLOCKS, None, high - typical, (high - typical) * PYMALLOC_MAX_BLOCK)
     return None
-
-
-def fell_past_tolerance(finding: Finding) -> bool:
-    """The estimate alone is a fall past the practical size (proven or not)."""
-    evidence = finding.evidence
-    if isinstance(evidence, LevelTest):
-        c = evidence.comparison
-        return c.ratio - 1 <= -evidence.tolerance and c.delta <= -evidence.min_bytes
-    if isinstance(evidence, RateTest):
-        return evidence.comparison.delta <= -evidence.needed
-    return False

@@ -145,15 +145,14 @@ def _judge_level(
     scenario still explain that (``unseen_p`` above one metric's budget): then it is held
     back as ambiguous, and the run loop takes confirming runs (``schedule``)."""
     alpha = policy.alpha
-    big_up = c.ratio - 1 > tolerance and c.delta > min_bytes
-    big_down = 1 - c.ratio > tolerance and -c.delta > min_bytes
-    regressed = big_up and c.p_increase < alpha and unseen_p <= policy.metric_alpha
-    improved = big_down and c.p_decrease < alpha
-    reach_up = c.ratio_high - 1 > tolerance and c.delta_high > min_bytes
-    ambiguous = not regressed and (big_up or reach_up or unvouched(c, noise))
     evidence = LevelTest(
         c, alpha, float(tolerance), float(min_bytes), spread, float(unseen_p), policy.metric_alpha, noise
     )
+    big_up = c.ratio - 1 > tolerance and c.delta > min_bytes
+    regressed = big_up and c.p_increase < alpha and unseen_p <= policy.metric_alpha
+    improved = evidence.fell and c.p_decrease < alpha
+    reach_up = c.ratio_high - 1 > tolerance and c.delta_high > min_bytes
+    ambiguous = not regressed and (big_up or reach_up or unvouched(c, noise))
     return Finding(metric, Reason.PEAK, evidence, regressed, improved, ambiguous, big_up)
 
 
@@ -167,10 +166,10 @@ def _judge_rate(
     noise: float = 0.0,
 ) -> Finding:
     needed = max(tolerance, relative * abs(c.baseline))
-    regressed = c.delta > needed and c.p_increase < alpha
-    improved = -c.delta > needed and c.p_decrease < alpha
-    ambiguous = not regressed and (c.delta > needed or c.delta_high > needed or unvouched(c, noise))
     evidence = RateTest(c, alpha, float(needed), spread != WELCH, spread, noise)
+    regressed = c.delta > needed and c.p_increase < alpha
+    improved = evidence.fell and c.p_decrease < alpha
+    ambiguous = not regressed and (c.delta > needed or c.delta_high > needed or unvouched(c, noise))
     return Finding(metric, Reason.GROWTH, evidence, regressed, improved, ambiguous, c.delta > needed)
 
 
