@@ -45,17 +45,32 @@ def write_scenario(pytester: pytest.Pytester, size: int = 6000) -> None:
     pytester.makepyfile(test_scenario=SCENARIO.format(size=size))
 
 
+def lean(args: tuple[str, ...]) -> tuple[str, ...]:
+    """The plugins an inner session loads: this one, and xdist when it is asked for.
+
+    Plugin autoloading is off in inner sessions (``run``), because the environment's other
+    plugins are not what these tests check and cost about 1.2 s per interpreter (hypothesis
+    alone about 1 s), over a hundred times a suite. ``test_everyday.py`` runs the gate with
+    every installed plugin loaded, as users do."""
+    plugins = ["-p", "pytest_memgate.plugin"]
+    if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args):
+        plugins += ["-p", "xdist.plugin"]
+    return (*plugins, *args)
+
+
 def run(pytester: pytest.Pytester, *args: str, plant: str = "") -> pytest.RunResult:
     """pytest in a subprocess, with ``PLANT`` selecting the variant the scenario runs."""
-    saved = os.environ.get("PLANT")
+    saved = {name: os.environ.get(name) for name in ("PLANT", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")}
     os.environ["PLANT"] = plant
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     try:
-        return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", *lean(args))
     finally:
-        if saved is None:
-            del os.environ["PLANT"]
-        else:
-            os.environ["PLANT"] = saved
+        for name, value in saved.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 # Baselines recorded in this test process, by everything the recording read. Recording is
