@@ -58,17 +58,21 @@ def lean(args: tuple[str, ...]) -> tuple[str, ...]:
     return (*plugins, *args)
 
 
-def run(pytester: pytest.Pytester, *args: str, plant: str = "") -> pytest.RunResult:
-    """pytest in a subprocess, with ``PLANT`` selecting the variant the scenario runs."""
+def run(pytester: pytest.Pytester, *args: str, plant: str = "", autoload: bool = False) -> pytest.RunResult:
+    """pytest in a subprocess, with ``PLANT`` selecting the variant the scenario runs;
+    ``autoload`` loads every installed plugin (pytest-asyncio, anyio) instead of ``lean``'s."""
     saved = {name: os.environ.get(name) for name in ("PLANT", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")}
     os.environ["PLANT"] = plant
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    if not autoload:
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        args = lean(args)
     try:
-        return pytester.runpytest_subprocess("-p", "no:cacheprovider", *lean(args))
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
     finally:
         for name, value in saved.items():
             if value is None:
-                del os.environ[name]
+                os.environ.pop(name, None)
             else:
                 os.environ[name] = value
 

@@ -142,7 +142,7 @@ def test_async_scenarios_are_measured_and_a_leak_in_one_is_caught(pytester: pyte
     loop the measured child owns. One async test used to abort the whole session."""
     pytester.makepyfile(test_async=ASYNC)
     # three baseline runs a scenario, not six: a 32 KiB/call leak is plain against either
-    recorded = run(pytester, "--memgate", "--memgate-update", "--memgate-baseline-runs", "3")
+    recorded = run(pytester, "--memgate", "--memgate-update", "--memgate-baseline-runs", "3", autoload=True)
     assert recorded.ret == pytest.ExitCode.OK, recorded.stdout.str()
     baseline = json.loads((pytester.path / ".memgate/baseline.json").read_text())
     assert set(baseline["scenarios"]) == {
@@ -150,7 +150,7 @@ def test_async_scenarios_are_measured_and_a_leak_in_one_is_caught(pytester: pyte
         "test_async.py::test_pytest_asyncio",
         "test_async.py::test_anyio",
     }
-    leaking = run(pytester, "--memgate", plant="leak")
+    leaking = run(pytester, "--memgate", plant="leak", autoload=True)
     assert leaking.ret == pytest.ExitCode.TESTS_FAILED, leaking.stdout.str()
     leaking.stdout.fnmatch_lines(["*3 failed, 1 passed*"])
     headlines = [line for line in leaking.outlines if line.startswith("memgate: REGRESSION (")]

@@ -52,8 +52,10 @@ def test_linear_scaling_passes_and_reports_the_exponent(pytester: pytest.Pyteste
     scaling = next(s["scaling"] for s in report["scenarios"] if s["scaling"])
     assert 0.7 < scaling["exponent"] < 1.2
     assert scaling["production_peak_bytes"] < 256 * 1024**2
-    # A clear pass may stop after one run, but a size of a family takes two: the fit's points.
-    assert all(s["runs"] == 2 for s in report["scenarios"])
+    # A clear pass may stop after one run, but a size of a family takes two: the fit's
+    # points. (More when a size's growth interval is still open: its 6 calls' floors are read
+    # by a sampler, and on a loaded machine they scatter more.)
+    assert all(s["runs"] >= 2 for s in report["scenarios"])
 
 
 def test_native_leak_outside_the_heap_tracker_is_caught_through_rss(pytester: pytest.Pytester) -> None:
