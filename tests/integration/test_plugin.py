@@ -282,13 +282,15 @@ def test_unknown_pyproject_key_is_a_usage_error(pytester: pytest.Pytester) -> No
 def test_tracemalloc_backend_catches_a_python_leak(pytester: pytest.Pytester) -> None:
     write_scenario(pytester, size=300)
     assert run(pytester, "--memgate-update", "--memgate-backend", "tracemalloc").ret == 0
-    result = run(pytester, "--memgate", "--memgate-backend=tracemalloc", plant="leak")
+    # one run: a scenario that is not compared is only measured, and tracemalloc is slow
+    result = run(pytester, "--memgate", "--memgate-backend=tracemalloc", "--memgate-runs", "1", plant="leak")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*backend: tracemalloc*", "*regression (growth)*"])
 
 
 def test_backend_mismatch_is_not_compared(pytester: pytest.Pytester, recorded: Path) -> None:
-    result = run(pytester, "--memgate", "--memgate-backend=tracemalloc", plant="leak")
+    # one run: a scenario that is not compared is only measured, and tracemalloc is slow
+    result = run(pytester, "--memgate", "--memgate-backend=tracemalloc", "--memgate-runs", "1", plant="leak")
     out = result.stdout.str()
     assert "baseline was measured with memray, this run uses tracemalloc" in out
     assert result.ret == pytest.ExitCode.OK
