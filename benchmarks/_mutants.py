@@ -40,7 +40,7 @@ def _normal_exponent_p(old: powerlaw.PowerFit, new: powerlaw.PowerFit, *, margin
     se = math.hypot(old.se, new.se)
     if not math.isfinite(se) or se == 0:
         return 1.0
-    return float(stats._special().ndtr(-(new.exponent - old.exponent - margin) / se))
+    return float(stats.scipy_special().ndtr(-(new.exponent - old.exponent - margin) / se))
 
 
 _DECIDE = verdict.decide
@@ -80,7 +80,7 @@ def _pooled_df_level_p(
     """The peak test without the current runs' own t-test as the larger spread's bound: two
     runs' variance given the pooled degrees of freedom."""
     se, df = stats.level_spread(var_x, n_x, var_y, n_y, spread, floor=floor)
-    return stats._special().stdtr(df, -np.asarray(diff, float) / se)
+    return stats.scipy_special().stdtr(df, -np.asarray(diff, float) / se)
 
 
 PATCHES: dict[str, Callable[[], None]] = {

@@ -40,7 +40,7 @@ from .recording import accepted, update_reason
 from .results import Note, NoteKind, Outcome, ScenarioResult, Verdict
 from .runner import run_isolated_many
 from .schedule import look_schedule
-from .stats import scipy_stats
+from .stats import scipy_special
 from .summary import shown
 from .verdict import Policy
 
@@ -84,10 +84,10 @@ class SessionPlan:
     moved_aside: tuple[str, str] | None = None  # (why, where): an unreadable baseline moved aside
 
     def __post_init__(self) -> None:
-        # scipy.stats before the first fork: every run of every scenario is forked from the
+        # scipy before the first fork: every run of every scenario is forked from the
         # same parent. Imported between two forks of one scenario (while its first runs
         # measured), it moved the later runs' RSS peaks by 2-3 MiB.
-        scipy_stats()
+        scipy_special()
 
     # --- environment, baseline and policy -------------------------------------------------
 

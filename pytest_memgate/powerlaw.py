@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stats import CONFIDENCE, _t_sf, scipy_stats
+from .stats import CONFIDENCE, _t_ppf, _t_sf
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ def fit_power_law(sizes: Sequence[float], peaks: Sequence[float], *, offset: flo
     df = float(n - 2)
     residual_var = max(float(np.sum(residuals**2)) / df, 0.001**2)
     se = math.sqrt(residual_var / sxx)
-    half = float(scipy_stats().t.ppf(0.5 + CONFIDENCE / 2, df)) * se
+    half = _t_ppf(0.5 + CONFIDENCE / 2, df) * se
     return PowerFit(slope, slope - half, slope + half, se, df, log_a, mean_x, sxx, residual_var, n)
 
 
@@ -60,7 +60,7 @@ def predict_power_law(fit: PowerFit, size: float, *, offset: float = 4096.0) -> 
     x = math.log(size)
     point = fit.log_a + fit.exponent * x
     spread = math.sqrt(fit.residual_var * (1 / fit.points + (x - fit.mean_log_n) ** 2 / fit.sxx))
-    upper = point + float(scipy_stats().t.ppf(0.5 + CONFIDENCE / 2, fit.df)) * spread
+    upper = point + _t_ppf(0.5 + CONFIDENCE / 2, fit.df) * spread
     return max(math.exp(point) - offset, 0.0), max(math.exp(upper) - offset, 0.0)
 
 

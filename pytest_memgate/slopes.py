@@ -6,6 +6,7 @@ distribution are ``stats.py``'s.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,12 +22,11 @@ from .stats import (
     POOLED,
     WELCH,
     _insufficient,
-    _special,
     _t_ppf,
     _t_sf,
     _welch,
     hodges_lehmann,
-    scipy_stats,
+    scipy_special,
 )
 
 
@@ -140,13 +140,55 @@ def rate_above_p(
     var = max(spread, within, resolution**2)
     t = (float(y.mean()) - limit) / math.sqrt(var / len(y))
     if df == 0:
-        return float(_special().ndtr(-t))
+        return float(scipy_special().ndtr(-t))
     return _t_sf(t, float(df))
+
+
+def _pairwise_slopes(y: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.float64]:
+    dx = x[:, np.newaxis] - x
+    dy = y[:, np.newaxis] - y
+    ahead = dx > 0
+    slopes: NDArray[np.float64] = dy[ahead] / dx[ahead]
+    return slopes
+
+
+def _tie_term(values: NDArray[np.float64]) -> float:
+    """Sum of k(k-1)(2k+5) over the sizes k of the groups of equal values (Sen 1968, 2.6)."""
+    _, counts = np.unique(values, return_counts=True)
+    k = counts[counts > 1].astype(np.int64)
+    return float(np.sum(k * (k - 1) * (2 * k + 5)))
+
+
+@functools.cache
+def _z(confidence: float) -> float:
+    return float(scipy_special().ndtri(0.5 + confidence / 2))
+
+
+def theil_sen(
+    y: NDArray[np.float64], x: NDArray[np.float64], confidence: float = CONFIDENCE
+) -> tuple[float, float, float]:
+    """(slope, low, high): the median of pairwise slopes and Sen's (1968) interval, as
+    ``scipy.stats.theilslopes`` computes them (``tests/unit/test_stats.py`` checks that),
+    without its per-call input checks: every run's floor is fitted, and the calibration
+    simulations fit millions, where scipy's wrapper and its normal quantile cost more than
+    the fit."""
+    slopes = np.sort(_pairwise_slopes(y, x))
+    if not slopes.size:
+        return math.nan, math.nan, math.nan
+    slope = float(np.median(slopes))
+    n, pairs = len(y), len(slopes)
+    spread = (n * (n - 1) * (2 * n + 5) - _tie_term(x) - _tie_term(y)) / 18.0
+    if not spread >= 0:
+        return slope, math.nan, math.nan
+    half = _z(confidence) * math.sqrt(spread)
+    upper = min(int(np.round((pairs + half) / 2.0)), pairs - 1)
+    lower = max(int(np.round((pairs - half) / 2.0)) - 1, 0)
+    return slope, float(slopes[lower]), float(slopes[upper])
 
 
 def theil_sen_slope(y: NDArray[np.float64], x: NDArray[np.float64]) -> float:
     """The Theil-Sen slope alone (median of pairwise slopes), for resampling."""
-    return float(scipy_stats().theilslopes(y, x)[0])
+    return float(np.median(_pairwise_slopes(y, x)))
 
 
 def fit_slope(series: Sequence[float]) -> SlopeFit:
@@ -162,9 +204,8 @@ def fit_slope(series: Sequence[float]) -> SlopeFit:
     x = np.arange(n, dtype=float)
     if np.all(y == y[0]):
         return SlopeFit(0.0, 0.0, 0.0, 0.0, 1.0, n)
-    result = scipy_stats().theilslopes(y, x, alpha=CONFIDENCE)
-    slope, low, high = float(result[0]), float(result[2]), float(result[3])
-    se = (high - low) / (2 * float(scipy_stats().norm.ppf(0.5 + CONFIDENCE / 2)))
+    slope, low, high = theil_sen(y, x)
+    se = (high - low) / (2 * _z(CONFIDENCE))
     return SlopeFit(slope, low, high, se, upward_trend_p(y), n)
 
 
@@ -173,5 +214,41 @@ def upward_trend_p(series: ArrayLike) -> float:
     y = np.asarray(series, float)
     if len(y) < 3 or np.all(y == y[0]):
         return 1.0
-    tau = scipy_stats().kendalltau(np.arange(len(y), dtype=float), y, alternative="greater")
-    return float(tau.pvalue) if not math.isnan(tau.pvalue) else 1.0
+    n = len(y)
+    later = np.triu(np.sign(y[np.newaxis, :] - y[:, np.newaxis]), 1)  # pairs i < j
+    concordant, discordant = int(np.sum(later > 0)), int(np.sum(later < 0))
+    pairs = n * (n - 1) // 2
+    _, counts = np.unique(y, return_counts=True)
+    k = counts[counts > 1].astype(np.int64)
+    if not k.size and (n <= 33 or min(discordant, pairs - discordant) <= 1):
+        return _kendall_exact_greater(n, pairs - discordant)
+    # The normal approximation with the tie correction, as scipy.stats.kendalltau's
+    variance = (n * (n - 1) * (2 * n + 5) - float(np.sum(k * (k - 1) * (2 * k + 5)))) / 18.0
+    return float(scipy_special().ndtr(-(concordant - discordant) / math.sqrt(variance)))
+
+
+def _kendall_exact_greater(n: int, concordant: int) -> float:
+    """Exact one-sided p of ``concordant`` pairs among ``n`` untied points in order
+    (Kendall 1970, as scipy's ``_kendall_p_exact``): the Mahonian count of permutations with
+    at most as many inversions, from the nearer tail."""
+    pairs = n * (n - 1) // 2
+    in_right_tail = concordant >= pairs - concordant
+    c = min(concordant, pairs - concordant)
+    if n <= 2:
+        prob, mass = 1.0, (1.0 if n == 1 else 0.5)
+    elif c == 0:
+        prob = 2.0 / math.factorial(n) if n < 171 else 0.0
+        mass = prob / 2
+    elif c == 1:
+        prob = 2.0 / math.factorial(n - 1) if n < 172 else 0.0
+        mass = (n - 1) / math.factorial(n) if n < 171 else 0.0
+    else:
+        counts = np.zeros(c + 1)
+        counts[0:2] = 1.0
+        for j in range(3, n + 1):
+            counts = np.cumsum(counts) / j
+            if j <= c:
+                counts[j:] -= counts[: c + 1 - j]
+        prob, mass = float(np.sum(counts)), float(counts[-1]) / 2
+    prob = prob / 2 if in_right_tail else 1 - prob / 2 + mass
+    return float(min(max(prob, 0.0), 1.0))
