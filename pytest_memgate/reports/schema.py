@@ -206,6 +206,8 @@ def _check_fails(scenario: Mapping[str, Any], verdict: object) -> None:
         raise InvalidValue("failure", f"is 'strict_new', but the verdict is {describe(verdict)}, not 'new'")
     if failure == Failure.VERDICT.value and verdict not in _FAIL_ON_VERDICT:
         raise InvalidValue("failure", f"is 'verdict', but the verdict {describe(verdict)} fails no test")
+    if flag is True and verdict not in (*_FAIL_ON_VERDICT, Outcome.NEW.value):
+        raise InvalidValue("fails", f"is true, but the verdict {describe(verdict)} fails no test")
 
 
 def _written(value: object, key: str, second: str) -> object:

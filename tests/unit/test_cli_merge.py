@@ -362,6 +362,7 @@ def test_a_pass_beside_a_finding_that_regressed_is_refused(
         ("pass", {"fails": True, "failure": "verdict"}, "failure is 'verdict', but the verdict 'pass' fails"),
         ("new", {"fails": False, "failure": "strict_new"}, "fails is false (a boolean), but failure is"),
         ("regression", {"fails": "no"}, "fails is 'no', not true or false"),
+        ("improved", {"fails": True}, "fails is true, but the verdict 'improved' fails no test"),
         ("new", {"fails": True, "failure": "strict"}, "failure is 'strict', not one of verdict, strict_new"),
     ],
 )

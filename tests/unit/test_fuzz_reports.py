@@ -113,6 +113,8 @@ def fails_problem(scenario: dict[str, Any], verdict: str) -> str | None:
         return f"failure {failure!r:.40}"
     if failure is not None and flag is not True:
         return f"failure {failure!r} with fails {flag!r}"
+    if flag is True and verdict not in (*FAILING, "inconclusive", "new"):
+        return f"fails on verdict {verdict!r}"
     if flag is False and verdict == "error":
         return "an error that does not fail"
     if failure == "strict_new" and verdict != "new":
