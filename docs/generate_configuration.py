@@ -1,5 +1,6 @@
 """Write docs/configuration.md from the option table in pytest_memgate/options.py, the table
-the plugin, the `memgate` command and the table in docs/cli.md are all checked against.
+the plugin and the `memgate` command are checked against; docs/cli.md links to the page
+rather than repeating it, and each default reads as ``pytest --help`` says it.
 
     python docs/generate_configuration.py          # rewrite docs/configuration.md
     python docs/generate_configuration.py --check  # exit 1 when it is out of date
@@ -13,8 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_memgate.options import OPTIONS, Option, parse_byte_size, parse_fraction
-from pytest_memgate.units import format_size
+from pytest_memgate.options import OPTIONS, Option
 
 PAGE = Path(__file__).resolve().parent / "configuration.md"
 
@@ -26,8 +26,9 @@ INTRO = """\
 Every option is a command-line flag, a key of `[tool.memgate]` in `pyproject.toml`, and an
 ini key (`memgate_<key>` in `pytest.ini`, `tox.ini` or `setup.cfg`); the command line wins
 over `[tool.memgate]`, which wins over the ini file. Sizes take units (`256 KiB`, `16 MiB`),
-fractions take a percent sign (`3%`). A default of *unset* means the gate works the value
-out itself, as the option's meaning says; *none* means the option is off.
+fractions take a percent sign (`3%`). A default of *auto* (for the memory limit, *cgroup*)
+means the gate works the value out itself, as the option's meaning says; *none* means the
+option is off.
 
 ```toml
 [tool.memgate]
@@ -42,19 +43,11 @@ update_branches = ["main", "release/*"]
 
 
 def default_text(option: Option) -> str:
-    """The default as a user would write it (the option's parser reads it back), or a word."""
-    value = option.default
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "unset"
-    if value in ((), ""):
-        return "none"
-    if option.parse is parse_fraction:
-        return f"{value:.0%}"
-    if option.parse is parse_byte_size:
-        return format_size(value)
-    return str(value)
+    """The default as ``pytest --help`` says it and a user would write it (the option's parser
+    reads it back), or a word: ``none`` (off) or ``cgroup`` (the memory limit, discovered)."""
+    if isinstance(option.default, bool):
+        return "true" if option.default else "false"
+    return option.default_text
 
 
 def _cell(text: str) -> str:

@@ -53,7 +53,7 @@ class Option:
 
     @property
     def default_text(self) -> str:
-        """The default as ``--help`` and docs/cli.md say it: ``auto`` rather than the
+        """The default as ``--help`` and docs/configuration.md say it: ``auto`` rather than the
         ``None`` that stands for it, ``none`` for an unset path or list."""
         if self.shown is not None:
             return self.shown
@@ -106,7 +106,8 @@ OPTIONS: tuple[Option, ...] = (
         "runs",
         parse_run_count,
         2,
-        "fewest runs a regression needs (the second look); also the runs of a scenario with no baseline",
+        "fewest runs a regression needs (the second look); also the runs of a scenario with no "
+        "baseline that is not being recorded",
     ),
     Option(
         "baseline_runs",
@@ -134,8 +135,9 @@ OPTIONS: tuple[Option, ...] = (
         parse_suite_size,
         None,
         "scenarios the false-alarm rate is shared over; auto: the memload scenarios collected "
-        "before -k/-m/pytest-split deselection; give the whole suite's count when each CI shard "
-        "collects only its own paths",
+        "before -k/-m/pytest-split deselection, or the baseline's scenarios when it holds more "
+        "(--lf, a node id, one path); give the whole suite's count when each CI shard collects "
+        "only its own paths",
         shown="auto",
     ),
     Option(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .baseline import BaselineEntry
@@ -331,4 +331,5 @@ class SessionReport:
     baseline_set_aside: tuple[str, str] | None = None  # (why, where): an unreadable baseline moved
     provenance: Mapping[str, Any] | None = None  # commit and dirty, for the report
     suite_ids: tuple[str, ...] = ()  # the scenarios collected before deselection
-    failing: tuple[str, ...] = ()  # scenarios whose test the gate fails (``failing.scenario_failure``)
+    # scenario -> why the gate fails its test (a ``failing.Failure`` value; ``failing.scenario_failure``)
+    failing: Mapping[str, str] = field(default_factory=dict)

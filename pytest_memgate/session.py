@@ -346,7 +346,7 @@ class GateSession(SessionPlan):
             hard_cap_source=self.hard_cap().source,
             environment=self.fingerprint,
             results=in_order(self.results),
-            failing=tuple(n for n, r in self.results.items() if self.failure(r) is not None),
+            failing={n: f.value for n, r in self.results.items() if (f := self.failure(r)) is not None},
             written=tuple(self.written),
             not_written=tuple(self.not_written),
             update_reason=self.update_reason(),

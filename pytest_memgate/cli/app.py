@@ -186,7 +186,8 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
         help="render a --memgate-report file for people",
         description="Print a report's table, the message of every scenario that did not simply "
         "pass, and the allocation sites of those that failed or were unclear. Exits 1 when the "
-        "report holds a regression or an error.",
+        "run failed a scenario's test (its `fails`; a report without it: a regression or an "
+        "error).",
     )
     report.add_argument("path", type=Path, metavar="REPORT", help="a --memgate-report JSON file")
     report.add_argument(
@@ -242,13 +243,14 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
         "merge",
         help="combine the reports, or the baselines, of CI shards into one",
         description="With -o: combine the --memgate-report files of the shards of one CI run "
-        "into one report, which `memgate report` renders; exits 1 when a scenario regressed or "
-        "erred, or when a scenario of the suite is in no shard's report (an error in the merged "
-        "report), so CI fails once, at the end. Refuses (exit 2) shards from different "
-        "environments, commits or pytest-memgate versions, a scenario in two shards, and shards "
-        "judged over different suite sizes. With --baseline: write into BASELINE (the baseline "
-        "the shards started from) the entries each shard's --memgate-update changed; refuses "
-        "entries two shards changed differently and entries from different environments.",
+        "into one report, which `memgate report` renders; exits 1 when a shard's run failed a "
+        "scenario's test (its `fails`), or when a scenario of the suite is in no shard's "
+        "report (an error in the merged report), so CI fails once, at the end. Refuses (exit "
+        "2) shards from different environments, commits or pytest-memgate versions, a scenario "
+        "in two shards, and shards judged over different suite sizes. With --baseline: write "
+        "into BASELINE (the baseline the shards started from) the entries each shard's "
+        "--memgate-update changed; refuses entries two shards changed differently and entries "
+        "from different environments.",
     )
     merge.add_argument("shards", nargs="+", type=Path, metavar="SHARD", help="a shard's report or baseline")
     merge.add_argument(

@@ -5,7 +5,8 @@ Each shard of a CI matrix measures its part of the suite and writes its own repo
 what would make the one result untrue: shards of different environments, commits or
 pytest-memgate versions, a scenario measured by two shards, or shards that shared the
 false-alarm rate over different suites. Its exit status is the merged report's (1 when a
-scenario regressed or erred), so that CI fails once, at the end, with the whole picture.
+shard's run failed a scenario's test, by each scenario's ``fails``), so that CI fails once, at
+the end, with the whole picture.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import BaselineError, MemgateError
-from ..reports.document import FAILING
+from ..reports.document import fails, failure_reason
 from ..summary import natural_key
 from ..validate import describe
 from .documents import EXIT_OK, EXIT_REGRESSION, Document, load_document
@@ -175,12 +176,14 @@ def missing_scenarios(docs: Sequence[Document]) -> list[str]:
 
 def _unmeasured(nodeid: str, backend: str) -> dict[str, Any]:
     """A scenario no shard measured, as a report lists an error."""
+    from ..failing import Failure
     from ..marker import ScenarioSpec
     from ..reports.json import scenario_document
     from ..results import Outcome, ScenarioResult, Verdict
 
     verdict = Verdict(Outcome.ERROR, error=NEVER_MEASURED)
-    document = scenario_document(ScenarioResult(nodeid, ScenarioSpec(), backend, (), (), verdict))
+    result = ScenarioResult(nodeid, ScenarioSpec(), backend, (), (), verdict)
+    document = scenario_document(result, failure=Failure.VERDICT.value)
     document.update(capture=None, flamegraph=None)
     return document
 
@@ -229,9 +232,10 @@ def _merge_reports(docs: Sequence[Document], output: Path) -> int:
     )
     if missing:
         print(f"{len(missing)} scenario(s) of the suite are in no shard's report: each is an error")
-    failing = [raw for raw in merged["scenarios"] if raw.get("verdict") in FAILING]
+    failing = [raw for raw in merged["scenarios"] if fails(raw)]
     for raw in failing:
-        print(f"{raw['id']}: {raw['verdict']}")
+        reason = failure_reason(raw)
+        print(f"{raw['id']}: {raw['verdict']}" + (f" ({reason})" if reason else ""))
     return EXIT_REGRESSION if failing else EXIT_OK
 
 

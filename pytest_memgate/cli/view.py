@@ -12,7 +12,7 @@ from typing import Any
 from ..backends.sites import EXTERNAL
 from ..errors import MemgateError
 from ..model import AllocSite, RunStatus
-from ..reports.document import FAILING
+from ..reports.document import fails, failure_reason
 from ..units import format_size, plural
 from .documents import EXIT_OK, EXIT_REGRESSION, Document, Scenario, load_document
 from .documents import size_text as _size
@@ -120,11 +120,13 @@ def report_lines(doc: Document) -> list[str]:
     """A report for people: the table, then what each scenario that did not simply pass said,
     with its allocation sites when it did not pass. Lines, so other formats can reuse it."""
     lines = show_lines(doc)
+    why = {str(raw.get("id")): failure_reason(raw) for raw in doc.raw.get("scenarios") or ()}
     for nodeid in sorted(doc.scenarios):
         scenario = doc.scenarios[nodeid]
         if scenario.verdict == "pass" and not scenario.notes:
             continue
-        lines += ["", f"{nodeid}: {scenario.verdict or '-'}"]
+        reason = why.get(nodeid)
+        lines += ["", f"{nodeid}: {scenario.verdict or '-'}" + (f" ({reason})" if reason else "")]
         lines += [f"  {line}".rstrip() for line in scenario.message.splitlines()]
         lines += [f"  note: {note}" for note in scenario.notes]
         if scenario.verdict in _WITH_SITES:
@@ -167,7 +169,7 @@ def flamegraph_links(
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """A report for people; exit 1 when it holds a regression or an error."""
+    """A report for people; exit 1 when the run failed a scenario's test (``document.fails``)."""
     doc = load_document(args.path)
     if doc.kind != "report":
         raise MemgateError(
@@ -205,5 +207,5 @@ def cmd_report(args: argparse.Namespace) -> int:
                 f"memgate: cannot write {args.output}: {exc.strerror}; check the path"
             ) from None
         print(f"wrote {args.output}")
-    failing = sum(s.verdict in FAILING for s in doc.scenarios.values())
+    failing = sum(fails(raw) for raw in doc.raw["scenarios"])
     return EXIT_REGRESSION if failing else EXIT_OK

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .document import counts, summary_rows
+from .document import FAILING_VERDICTS, counts, fails, summary_rows
 from .markdown import failures_section, md, table
 
 MARKER = "<!-- memgate-comment -->"
@@ -28,10 +28,13 @@ TITLE = "memgate"
 
 
 def verdicts_digest(document: Mapping[str, Any]) -> str:
-    """What the comment says in one value: each scenario's verdict and its reasons. Figures
-    move from run to run; a new digest means a verdict changed (or a scenario came or went)."""
+    """What the comment says in one value: each scenario's verdict, its reasons and, when it
+    is not what the verdict alone gives (``inconclusive = "fail"``, ``--memgate-strict``, an
+    accepted increase), whether it fails. Figures move from run to run; a new digest means
+    the gate's answer changed (or a scenario came or went)."""
     verdicts = sorted(
         (str(s.get("id", "")), str(s.get("verdict", "?")), sorted(map(str, s.get("reasons") or ())))
+        + (() if fails(s) == (s.get("verdict") in FAILING_VERDICTS) else (fails(s),))
         for s in document.get("scenarios") or ()
     )
     text = json.dumps(verdicts, separators=(",", ":"), ensure_ascii=False)

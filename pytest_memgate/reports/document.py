@@ -17,9 +17,31 @@ from typing import Any
 from ..backends.sites import SiteKey, match_sites
 from ..units import format_percent, format_size
 
-# Verdicts that fail a scenario: the report's renderers flag them, and ``memgate report``
-# and ``merge`` exit 1 on them.
-FAILING = ("regression", "error")
+# Verdicts that fail a scenario by themselves: how a report written before ``fails`` (report
+# version 1) is read.
+FAILING_VERDICTS = ("regression", "error")
+
+
+def fails(scenario: Mapping[str, Any]) -> bool:
+    """Whether the gate failed the scenario's test, as the run decided it (``failing.py``:
+    ``inconclusive = "fail"``, ``--memgate-strict`` and an accepted increase included). Every
+    renderer flags these, and ``memgate report`` and ``merge`` exit 1 on them. A report
+    without the flag is judged by its verdict."""
+    flag = scenario.get("fails")
+    return flag if isinstance(flag, bool) else scenario.get("verdict") in FAILING_VERDICTS
+
+
+def failure_reason(scenario: Mapping[str, Any]) -> str | None:
+    """Why a scenario fails although its verdict alone would not fail it, in words; None
+    when it passes or its verdict says it (a regression, an error)."""
+    verdict = scenario.get("verdict")
+    if not fails(scenario) or verdict in FAILING_VERDICTS:
+        return None
+    if scenario.get("failure") == "strict_new":
+        return "fails under --memgate-strict: a new scenario has no baseline to compare with"
+    if verdict == "inconclusive":
+        return 'fails under inconclusive = "fail": the runs could not decide'
+    return "fails its test"
 
 
 def number(value: object) -> float | None:

@@ -17,7 +17,8 @@ from typing import Any
 
 from .comment import STEP_SUMMARY_LIMIT, fit
 from .document import (
-    FAILING,
+    fails,
+    failure_reason,
     grown_site,
     headline_lines,
     is_project_path,
@@ -84,7 +85,8 @@ def annotations(
     root: str = "",
     is_repository_file: Callable[[str], bool] | None = None,
 ) -> list[str]:
-    """Workflow commands for the failing scenarios (regression or error), errors first.
+    """Workflow commands for the scenarios whose test the gate failed (``document.fails``),
+    errors first.
 
     ``test_locations`` maps a scenario id to its test's (file, 1-based line), both relative
     to the rootdir (pytest's ``item.location`` with its 0-based line plus one). ``root`` is
@@ -96,7 +98,7 @@ def annotations(
     errors: list[str] = []
     warnings: list[str] = []
     for scenario in document.get("scenarios") or ():
-        if scenario.get("verdict") not in FAILING:
+        if not fails(scenario):
             continue
         nodeid = str(scenario.get("id", ""))
         location = test_locations.get(nodeid)
@@ -105,7 +107,8 @@ def annotations(
             file, line = _repository_path(str(location[0]), root), int(location[1])
         else:  # the id starts with the test file's path
             file = _repository_path(nodeid.split("::", 1)[0], root)
-        lines = headline_lines(scenario)
+        reason = failure_reason(scenario)
+        lines = ([reason] if reason else []) + headline_lines(scenario)
         # the id as pytest spells it (\n, \x1b): its own newlines are not the message's
         message = f"{verdict_cell(scenario)} in {printable(nodeid)}" + "".join(f"\n{text}" for text in lines)
         errors.append(command("error", message, file=file, line=line if file else None))

@@ -24,13 +24,14 @@ from urllib.parse import quote
 
 from ..units import format_size, plural
 from .document import (
-    FAILING,
     SiteChange,
     counts,
+    fails,
+    failure_reason,
     first_clause,
     number,
     site_changes,
-    summary_rows,
+    summary_row,
     verdict_cell,
 )
 from .html_assets import CSP, CSS, JS
@@ -164,8 +165,9 @@ def _section(
 ) -> str:
     nodeid = str(scenario.get("id", ""))
     verdict = str(scenario.get("verdict", ""))
+    failing = " fails" if fails(scenario) else ""
     parts = [
-        f'<section class="scenario v-{esc(verdict)}" id="s{index}" data-id="{esc(nodeid)}" '
+        f'<section class="scenario v-{esc(verdict)}{failing}" id="s{index}" data-id="{esc(nodeid)}" '
         f'data-verdict="{esc(verdict)}">',
         f'<h2><span class="badge v-{esc(verdict)}">{esc(verdict_cell(scenario))}</span> '
         f"<code>{esc(nodeid)}</code></h2>",
@@ -192,6 +194,9 @@ def _section(
     if href is not None:
         link = f' · <a class="flame" href="{esc(href)}">flame graph</a>'
     parts.append(f'<p class="facts">{" · ".join(esc(f) for f in facts)}{link}</p>')
+    reason = failure_reason(scenario)
+    if reason:
+        parts.append(f'<p class="why-fails">{esc(_sentence(reason))}</p>')
     parts.append(_verdict_paragraphs(scenario))
     notes = [str(n) for n in scenario.get("notes") or ()]
     if notes:
@@ -227,14 +232,16 @@ def _section(
 def _summary_table(document: Mapping[str, Any]) -> str:
     head = "".join(f'<th><button type="button">{esc(h)}</button></th>' for h in TABLE_HEADER)
     rows = []
-    for index, row in enumerate(summary_rows(document), 1):
+    for index, scenario in enumerate(document.get("scenarios") or (), 1):
+        row = summary_row(scenario)
         cells = []
         for i, (cell, key) in enumerate(zip(row.cells, row.keys)):
             sort = key if isinstance(key, str) else ("-Infinity" if key == -math.inf else repr(key))
             text = f'<a href="#s{index}">{esc(cell)}</a>' if i == 0 else esc(cell)
             cells.append(f'<td data-v="{esc(sort)}">{text}</td>')
         rows.append(
-            f'<tr class="v-{esc(row.verdict)}" data-id="{esc(row.id)}" data-verdict="{esc(row.verdict)}">'
+            f'<tr class="v-{esc(row.verdict)}{" fails" if fails(scenario) else ""}" data-id="{esc(row.id)}" '
+            f'data-verdict="{esc(row.verdict)}">'
             f"{''.join(cells)}</tr>"
         )
     return (
@@ -244,10 +251,11 @@ def _summary_table(document: Mapping[str, Any]) -> str:
 
 
 def _filters(document: Mapping[str, Any]) -> str:
-    verdicts = dict.fromkeys(str(s.get("verdict", "")) for s in document.get("scenarios") or ())
+    scenarios = [s for s in document.get("scenarios") or () if isinstance(s, Mapping)]
+    verdicts = dict.fromkeys(str(s.get("verdict", "")) for s in scenarios)
     options = ['<option value="">all verdicts</option>']
-    if any(v in FAILING for v in verdicts):
-        options.append('<option value="failing">failing (regression, error)</option>')
+    if any(fails(s) for s in scenarios):
+        options.append('<option value="failing">failing (the gate failed its test)</option>')
     options += [f'<option value="{esc(v)}">{esc(v)}</option>' for v in verdicts]
     return (
         '<div class="controls"><label>Filter <input id="q" type="search" placeholder="scenario id" '

@@ -29,7 +29,7 @@ input,select{font:inherit;padding:2px 4px;max-width:100%}
 tr.v-regression td:nth-child(2),tr.v-error td:nth-child(2){color:var(--bad);font-weight:600}
 #summary td:first-child{white-space:normal;overflow-wrap:anywhere;min-width:12ch;max-width:34ch}
 #summary td:last-child{white-space:normal;min-width:8ch}
-tr.v-regression td:first-child,tr.v-error td:first-child{box-shadow:inset 4px 0 var(--bad)}
+tr.fails td:first-child{box-shadow:inset 4px 0 var(--bad)}.why-fails{color:var(--bad);font-weight:600}
 @media (max-width:600px){#summary td:first-child{min-width:16ch;max-width:45vw}
 #summary td:nth-child(2){white-space:normal;min-width:10ch}}
 .message{white-space:pre-wrap}
@@ -78,7 +78,7 @@ rows.forEach(function(r){body.appendChild(r);});});});
 var q=document.getElementById("q"),v=document.getElementById("verdict");
 function show(){var text=q.value.toLowerCase(),want=v.value;
 Array.prototype.forEach.call(document.querySelectorAll("[data-verdict]"),function(e){
-var got=e.getAttribute("data-verdict"),fails=got==="regression"||got==="error";
+var got=e.getAttribute("data-verdict"),fails=e.classList.contains("fails");
 e.hidden=!(e.getAttribute("data-id").toLowerCase().indexOf(text)>=0&&
 (!want||got===want||(want==="failing"&&fails)));});}
 q.addEventListener("input",show);v.addEventListener("change",show);

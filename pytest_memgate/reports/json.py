@@ -14,7 +14,9 @@ from .. import __version__
 from ..results import Finding, Metric, ScenarioResult, SessionReport
 from .words import finding_text, note_text, verdict_message
 
-REPORT_VERSION = 1
+# 2: each scenario says whether the gate fails its test (``fails``) and why (``failure``);
+# a reader of a version-1 report falls back on the verdict (``document.fails``).
+REPORT_VERSION = 2
 _SCALING = (Metric.PEAK_SCALING, Metric.PRODUCTION_PEAK)
 
 
@@ -60,7 +62,11 @@ def _scaling(result: ScenarioResult) -> dict[str, Any] | None:
     return document
 
 
-def scenario_document(result: ScenarioResult) -> dict[str, Any]:
+def scenario_document(result: ScenarioResult, *, failure: str | None) -> dict[str, Any]:
+    """One scenario; ``failure`` is why the gate fails its test (a ``failing.Failure`` value),
+    None when it passes: the renderers and ``memgate merge`` read it rather than judging the
+    verdict again, which would miss ``inconclusive = "fail"``, ``--memgate-strict`` and an
+    accepted increase."""
     baseline = None
     if result.baseline is not None:
         entry, cheap = result.baseline, result.screened  # compared with the cheap runs, or the traced
@@ -77,6 +83,8 @@ def scenario_document(result: ScenarioResult) -> dict[str, Any]:
         "id": result.nodeid,
         "verdict": result.outcome.value,
         "reasons": [r.value for r in result.verdict.reasons],
+        "fails": failure is not None,
+        "failure": failure,
         "peak_bytes": int(result.median("peak_heap_bytes")),
         "growth_bytes_per_call": result.median("heap_growth"),
         "rss_peak_bytes": int(result.median("peak_rss_bytes")),
@@ -102,7 +110,7 @@ def build_report(
     """The public document. ``kept`` gives each scenario's kept capture and flame graph
     ({scenario: (capture, flame graph)}, paths as reports show them) when the session wrote
     them; each scenario then names both (null for none)."""
-    scenarios = [scenario_document(r) for r in report.results]
+    scenarios = [scenario_document(r, failure=report.failing.get(r.nodeid)) for r in report.results]
     if kept is not None:
         for scenario, result in zip(scenarios, report.results):
             scenario["capture"], scenario["flamegraph"] = kept.get(result.nodeid, (None, None))

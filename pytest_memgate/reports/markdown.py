@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .document import (
-    FAILING,
     Row,
     counts,
+    fails,
+    failure_reason,
     grown_site,
     headline_lines,
     iterations_of,
@@ -54,7 +55,8 @@ def table(rows: Sequence[Row]) -> list[str]:
 def failure_lines(scenario: Mapping[str, Any]) -> list[str]:
     """A failing scenario in a few lines: the findings that failed it and where to look."""
     lines = [f"{code(scenario.get('id', ''))}: **{md(verdict_cell(scenario))}**", ""]
-    lines.extend(f"- {md(text)}" for text in headline_lines(scenario))
+    reason = failure_reason(scenario)
+    lines.extend(f"- {md(text)}" for text in ([reason] if reason else []) + headline_lines(scenario))
     change = None
     if scenario.get("verdict") == "regression":  # the user's own line first: that is what they can change
         change = grown_site(scenario, project_only=True) or grown_site(scenario)
@@ -78,7 +80,7 @@ def render_markdown(document: Mapping[str, Any], *, title: str = "memgate") -> s
 def failures_section(scenarios: list[dict[str, Any]]) -> list[str]:
     """Each failing scenario's paragraph under one heading (the report and the pull-request
     comment both end with it)."""
-    failing = [s for s in scenarios if s.get("verdict") in FAILING]
+    failing = [s for s in scenarios if fails(s)]
     if not failing:
         return []
     lines = ["### Failures", ""]

@@ -6,7 +6,8 @@ A report is handed around CI (shards, artifacts, merges) and rendered later by
 renderers trusted (``findings[0] = "x"``, ``runs = 10**400``) once ended in a traceback,
 and an edited verdict (``"REGRESSION"``) merged as a pass. ``check_report`` refuses both
 with an ``InvalidValue`` naming the key; the caller names the file and the fix. Keys a
-report of an older version lacks may be missing (or null); present, they are checked.
+report of an older version lacks may be missing (or null); present, they are checked
+(``fails``, from version 2, against the verdict: an edited flag would change an exit status).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..baseline import checked_environment
+from ..failing import Failure
 from ..findings import Metric, Reason
 from ..marker import ScenarioSpec
 from ..model import RunRecord, sites_from_list
@@ -37,6 +39,9 @@ Check = Callable[[object, str], object]
 # Verdicts that may stand beside a finding that regressed: an error keeps the findings of a
 # verdict it replaced (a scenario measured in another environment under env_mismatch=fail).
 _WITH_REGRESSED = (Outcome.REGRESSION.value, Outcome.ERROR.value)
+# Verdicts a run can fail a test on by the verdict (an inconclusive one under
+# inconclusive = "fail"): ``failing.scenario_failure``.
+_FAIL_ON_VERDICT = (Outcome.REGRESSION.value, Outcome.ERROR.value, Outcome.INCONCLUSIVE.value)
 _MAX_COUNT = 10**9  # runs, sizes: far beyond any session, far below a float's exact range
 
 
@@ -178,6 +183,7 @@ def check_scenario(value: object) -> None:
     records = as_list(get(scenario, "run_records"), "run_records")
     for i, record in enumerate(records):
         _record(record, f"run_records[{i}]")
+    _check_fails(scenario, verdict)
     regressed = [i for i, f in enumerate(findings) if f.get("regressed")]
     if regressed and verdict not in _WITH_REGRESSED:
         raise InvalidValue(
@@ -185,6 +191,23 @@ def check_scenario(value: object) -> None:
             f"is {describe(verdict)}, but findings[{regressed[0]}] regressed: the verdict was "
             "edited, or the findings were",
         )
+
+
+def _check_fails(scenario: Mapping[str, Any], verdict: object) -> None:
+    """``fails`` and ``failure`` agree with each other and with the rule that set them: an
+    edited flag would change the exit status of ``memgate report`` and ``merge``."""
+    flag = _optional(scenario, "fails", _boolean)
+    failure = _optional(scenario, "failure", _member(Failure))
+    if failure is not None and flag is not True:
+        raise InvalidValue("fails", f"is {describe(flag)}, but failure is {describe(failure)}")
+    if flag is False and verdict == Outcome.ERROR.value:
+        raise InvalidValue("fails", "is false, but the verdict is 'error': an error always fails its test")
+    if failure == Failure.STRICT_NEW.value and verdict != Outcome.NEW.value:
+        raise InvalidValue("failure", f"is 'strict_new', but the verdict is {describe(verdict)}, not 'new'")
+    if failure == Failure.VERDICT.value and verdict not in _FAIL_ON_VERDICT:
+        raise InvalidValue("failure", f"is 'verdict', but the verdict {describe(verdict)} fails no test")
+    if flag is True and verdict not in (*_FAIL_ON_VERDICT, Outcome.NEW.value):
+        raise InvalidValue("fails", f"is true, but the verdict {describe(verdict)} fails no test")
 
 
 def _written(value: object, key: str, second: str) -> object:

@@ -5,12 +5,13 @@ One Chromium for the module (about a second to start); each check opens the file
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.report_document import EVIL, report_document
+from helpers.report_document import EVIL, report_document, scenario
 
 from pytest_memgate.reports.html import render_html
 
@@ -104,8 +105,31 @@ def test_the_filters_hide_rows_and_sections(page: Any, report: tuple[Path, dict[
     assert page.eval_on_selector_all("section.scenario", visible) == 3
     page.fill("#q", "")
     page.select_option("#verdict", "failing")
-    failing = sum(1 for s in document["scenarios"] if s["verdict"] in ("regression", "error"))
+    failing = sum(1 for s in document["scenarios"] if s["fails"])
     assert page.eval_on_selector_all("#summary tbody tr", visible) == failing
+
+
+def test_the_failing_filter_and_mark_follow_the_gate_not_the_verdict(
+    page: Any, report: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """An accepted increase is a regression that passes its test: not failing, not marked."""
+    _, document = report
+    accepted = copy.deepcopy(document)
+    scenario(accepted, EVIL).update(fails=False, failure=None)
+    path = tmp_path / "accepted.html"
+    path.write_text(render_html(accepted), encoding="utf-8")
+    open_report(page, path)
+    page.select_option("#verdict", "failing")
+    rows = page.eval_on_selector_all(
+        "#summary tbody tr",
+        """rows => rows.map(r => ({
+          id: r.getAttribute("data-id"), shown: !r.hidden, mark: getComputedStyle(r.cells[0]).boxShadow,
+        }))""",
+    )
+    failing = [s["id"] for s in accepted["scenarios"] if s["fails"]]
+    assert EVIL not in failing and failing
+    assert [r["id"] for r in rows if r["shown"]] == failing
+    assert [r["id"] for r in rows if r["mark"] != "none"] == failing
 
 
 def test_at_a_phones_width_only_the_tables_scroll(browser: Any, report: tuple[Path, dict[str, Any]]) -> None:
@@ -177,14 +201,14 @@ def test_at_a_phones_width_the_failing_rows_show_their_verdict(
         rows = phone.eval_on_selector_all(
             "#summary tbody tr",
             """rows => rows.map(r => ({
-              verdict: r.getAttribute("data-verdict"),
+              fails: r.classList.contains("fails"),
               right: r.cells[1].getBoundingClientRect().right,
               mark: getComputedStyle(r.cells[0]).boxShadow,
             }))""",
         )
         view = phone.evaluate("() => window.innerWidth")
-        failing = [r for r in rows if r["verdict"] in ("regression", "error")]
-        assert len(failing) == sum(s["verdict"] in ("regression", "error") for s in document["scenarios"])
+        failing = [r for r in rows if r["fails"]]
+        assert len(failing) == sum(s["fails"] for s in document["scenarios"])
         assert all(r["right"] <= view for r in rows), (rows, view)
         assert all(r["mark"] != "none" for r in failing) and all(
             r["mark"] == "none" for r in rows if r not in failing

@@ -149,3 +149,33 @@ def test_the_memray_commands_the_reports_page_names_read_a_kept_capture(pytester
     for command in READ_KEPT:
         assert f"`{command}`" in paragraph, command
     assert "`memray stats` and `memray flamegraph --temporal` need a full capture and refuse it" in paragraph
+
+
+def test_a_new_scenario_under_strict_fails_in_the_report_and_the_markdown_too(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--memgate-strict fails a scenario with no baseline: the terminal's FAIL column, the
+    report's ``fails`` and the Markdown's Failures say so alike, and ``memgate report`` exits
+    1 on the saved report (its verdict, "new", would fail nothing by itself)."""
+    from pytest_memgate.cli import main
+
+    pytester.makepyfile(
+        test_new="""
+import pytest
+
+@pytest.mark.memload(iterations=5, warmup=1)
+def test_fresh():
+    return [bytearray(512) for _ in range(10)]
+"""
+    )
+    outputs = ("--memgate-report", "r.json", "--memgate-markdown", "r.md")
+    result = run(pytester, "--memgate", "--memgate-strict", *outputs)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    result.stdout.fnmatch_lines(["FAIL  test_new.py::test_fresh  new*"])
+    (scenario,) = json.loads((pytester.path / "r.json").read_text())["scenarios"]
+    assert (scenario["verdict"], scenario["fails"], scenario["failure"]) == ("new", True, "strict_new")
+    failures = (pytester.path / "r.md").read_text().partition("### Failures")[2]
+    assert "` test_new.py::test_fresh `: **new**" in failures, failures
+    assert "fails under --memgate-strict" in failures
+    monkeypatch.chdir(pytester.path)
+    assert main(["report", "r.json"]) == 1

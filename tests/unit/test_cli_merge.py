@@ -352,3 +352,30 @@ def test_a_pass_beside_a_finding_that_regressed_is_refused(
     assert main(["merge", str(one), "-o", str(tmp_path / "m.json")]) == 2
     err = capsys.readouterr().err
     assert "verdict is 'pass', but findings[0] regressed" in err, err
+
+
+@pytest.mark.parametrize(
+    ("verdict", "flags", "message"),
+    [
+        ("error", {"fails": False}, "fails is false, but the verdict is 'error'"),
+        ("pass", {"fails": True, "failure": "strict_new"}, "failure is 'strict_new', but the verdict is"),
+        ("pass", {"fails": True, "failure": "verdict"}, "failure is 'verdict', but the verdict 'pass' fails"),
+        ("new", {"fails": False, "failure": "strict_new"}, "fails is false (a boolean), but failure is"),
+        ("regression", {"fails": "no"}, "fails is 'no', not true or false"),
+        ("improved", {"fails": True}, "fails is true, but the verdict 'improved' fails no test"),
+        ("new", {"fails": True, "failure": "strict"}, "failure is 'strict', not one of verdict, strict_new"),
+    ],
+)
+def test_a_fails_flag_the_gate_would_not_set_is_refused(
+    tmp_path: Path, verdict: str, flags: dict[str, object], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The flag decides the exit status of report and merge: an edit that could never come
+    from ``failing.scenario_failure`` is refused, as an edited verdict is."""
+    one = shard(tmp_path / "a.json", {"t.py::test_a": verdict}, suite_size=1)
+    document = json.loads(one.read_text())
+    document["scenarios"][0].update(flags)
+    one.write_text(json.dumps(document), encoding="utf-8")
+    assert main(["merge", str(one), "-o", str(tmp_path / "m.json")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "'t.py::test_a'" in err, err
+    assert main(["report", str(one)]) == 2

@@ -22,7 +22,8 @@ from pytest_memgate.errors import ConfigError
 from pytest_memgate.marker import ScenarioSpec, parse_marker
 
 ROOT = Path("/project")
-OPTIONS_PAGE = Path(__file__).parents[2] / "docs" / "cli.md"  # the hand-written options table
+OPTIONS_PAGE = Path(__file__).parents[2] / "docs" / "configuration.md"  # the options table
+CLI_PAGE = Path(__file__).parents[2] / "docs" / "cli.md"  # the marker's arguments
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
 
 
@@ -221,12 +222,10 @@ def test_each_source_gives_the_same_typed_value(pytester: pytest.Pytester, ini_f
 
 
 def _options_page_table() -> dict[str, tuple[str, str]]:
-    """``key: (flag, default)`` from the table under "## Configuration" in docs/cli.md."""
-    text = OPTIONS_PAGE.read_text()
-    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    """``key: (flag, default)`` from the table in docs/configuration.md."""
     rows = {}
-    for line in section.splitlines():
-        match = re.match(r"^\| `(\w+)` \| `(--[\w-]+)` \| ([^|]+?) \| .* \|$", line)
+    for line in OPTIONS_PAGE.read_text().splitlines():
+        match = re.match(r"^\| `(\w+)` \| `(--[\w-]+)` \| `memgate_\w+` \| ([^|]+?) \| .* \|$", line)
         if match:
             rows[match.group(1)] = (match.group(2), match.group(3).strip("`"))
     return rows
@@ -237,11 +236,11 @@ UNSET_WORDS = {"none": (None, (), ""), "cgroup": (None,)}
 
 
 def test_the_options_page_table_matches_the_option_table() -> None:
-    """Every option is in docs/cli.md's table and every row is an option, with the option's flag
+    """Every option is in docs/configuration.md's table and every row is an option, with its flag
     and its default: the page's default, read by the option's own parser, is the table's
     default ('none' for an empty one, 'cgroup' for a limit that is discovered)."""
     rows = _options_page_table()
-    assert len(rows) >= 20, "the configuration table was not found in docs/cli.md"
+    assert len(rows) >= 20, "the configuration table was not found in docs/configuration.md"
     assert set(rows) == set(OPTIONS_BY_KEY)
     for key, (flag, default) in rows.items():
         option = OPTIONS_BY_KEY[key]
@@ -451,10 +450,10 @@ def test_marker_errors_name_test_and_argument(args: tuple, kwargs: dict, message
     assert message in str(info.value)
 
 
-def test_the_options_page_documents_every_marker_argument() -> None:
+def test_the_cli_page_documents_every_marker_argument() -> None:
     from pytest_memgate.marker import ARGUMENTS
 
-    page = OPTIONS_PAGE.read_text()
+    page = CLI_PAGE.read_text()
     for name in ARGUMENTS:
         assert f"`{name}`" in page, name
 
@@ -477,7 +476,7 @@ def test_options_given_without_the_gate_say_they_are_ignored(pytester: pytest.Py
 
 
 def test_pytest_help_shows_each_default_as_the_options_page_does(pytester: pytest.Pytester) -> None:
-    """``pytest --help`` says each default as docs/cli.md's table does (``auto``, not the
+    """``pytest --help`` says each default as docs/configuration.md's table does (``auto``, not the
     ``None`` that stands for it inside), and it reads back as the option's own default."""
     text = " ".join(pytester.runpytest("--help").stdout.str().split())
     rows = _options_page_table()

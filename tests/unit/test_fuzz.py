@@ -100,6 +100,7 @@ def baseline_seed() -> str:
 
 def report_seed() -> str:
     """A ``--memgate-report`` document as ``reports.json.build_report`` writes it."""
+    from pytest_memgate.failing import scenario_failure
     from pytest_memgate.metrics import classify_shape, summarize_run
     from pytest_memgate.reports.json import build_report
     from pytest_memgate.results import ScenarioResult, SessionReport
@@ -134,6 +135,11 @@ def report_seed() -> str:
         hard_cap_source="off",
         environment={"python": "3.11.7", "machine": "x86_64"},
         results=tuple(results),
+        failing={
+            r.nodeid: failure.value
+            for r in results
+            if (failure := scenario_failure(r.outcome, GateConfig(), accepted=False, updating=False))
+        },
     )
     return json.dumps(build_report(report), indent=2, sort_keys=True, allow_nan=False)
 

@@ -9,9 +9,11 @@ verdicts added. Each document goes through ``show``, ``show --json``, ``report``
 
 - a traceback, a hang, or an error that is not one ``memgate: ...`` line with exit 2;
 - a document accepted that holds what the gate must refuse (``test_fuzz.must_refuse``,
-  a verdict the gate never gives, a missing verdict, a pass beside a finding that regressed);
+  a verdict the gate never gives, a missing verdict, a pass beside a finding that regressed,
+  a ``fails`` flag that disagrees with its ``failure`` or its verdict);
 - a silent change of verdict: a document accepted whose exit status (``report``,
-  ``merge``) or ``show --json`` verdicts differ from the verdicts the document states.
+  ``merge``) differs from the ``fails`` flags (else the verdicts) the document states, or
+  whose ``show --json`` verdicts differ from the verdicts it states.
 
 The test runs a few hundred documents; ``python tests/unit/test_fuzz_reports.py --count
 2000`` runs the full probe and prints the counts.
@@ -41,14 +43,16 @@ from test_fuzz import (
     run_cli,
 )
 
-from pytest_memgate.reports.document import FAILING
 from pytest_memgate.results import Outcome
 
 REPORT = "report"
 BATCH = "tests/test_api.py::test_batch"
 OUTCOMES = {o.value for o in Outcome}
-# Verdict edits: the gate's own words in the wrong place, and near misses of them.
+FAILING = ("regression", "error")  # verdicts that fail by themselves
+# Verdict edits: the gate's own words in the wrong place, and near misses of them; flag
+# edits: a test failed or passed by hand, for a reason the gate may never give.
 VERDICT_VALUES: list[Any] = ["pass", "regression", "error", "skipped", "REGRESSION", "Pass", " pass"]
+VERDICT_VALUES += [True, False, "verdict", "strict_new", "new", "inconclusive"]
 OPS = ["replace", "replace", "replace", "delete", "wrap"]
 
 
@@ -92,6 +96,31 @@ def verdict_problem(document: Any) -> str | None:
         )
         if regressed and verdict not in FAILING:
             return f"verdict {verdict!r} beside a finding that regressed"
+        problem = fails_problem(scenario, verdict)
+        if problem is not None:
+            return problem
+    return None
+
+
+def fails_problem(scenario: dict[str, Any], verdict: str) -> str | None:
+    """Why the scenario's ``fails`` and ``failure`` must be refused, or None: a flag that is
+    no boolean, a reason the gate never gives, or one that disagrees with the flag or the
+    verdict (``failing.scenario_failure``: an error always fails, strict fails only new ones)."""
+    flag, failure = scenario.get("fails"), scenario.get("failure")
+    if flag is not None and not isinstance(flag, bool):
+        return f"fails {flag!r:.40}"
+    if failure is not None and failure not in ("verdict", "strict_new"):
+        return f"failure {failure!r:.40}"
+    if failure is not None and flag is not True:
+        return f"failure {failure!r} with fails {flag!r}"
+    if flag is True and verdict not in (*FAILING, "inconclusive", "new"):
+        return f"fails on verdict {verdict!r}"
+    if flag is False and verdict == "error":
+        return "an error that does not fail"
+    if failure == "strict_new" and verdict != "new":
+        return f"strict_new on verdict {verdict!r}"
+    if failure == "verdict" and verdict not in (*FAILING, "inconclusive"):
+        return f"failure 'verdict' on verdict {verdict!r}"
     return None
 
 
@@ -101,9 +130,13 @@ def stated(document: Any) -> dict[str, str]:
 
 
 def expected_exit(document: Any, *, merge: bool) -> int:
-    """1 when a stated verdict fails; for a merge also when a suite scenario is in no shard."""
+    """1 when a scenario states it fails (a report without the flag: its verdict fails); for
+    a merge also when a suite scenario is in no shard."""
     verdicts = stated(document)
-    failing = any(v in FAILING for v in verdicts.values())
+    failing = any(
+        s["fails"] if isinstance(s.get("fails"), bool) else s["verdict"] in FAILING
+        for s in document["scenarios"]
+    )
     missing = merge and bool(set(document.get("suite_ids") or ()) - set(verdicts))
     return 1 if failing or missing else 0
 
