@@ -4,7 +4,8 @@ Two comparisons drive every verdict:
 
 * ``compare_levels`` (peaks): one value per run. Compared on a log scale, so the effect
   is a ratio. The effect is the Hodges-Lehmann shift (median of all pairwise
-  differences), robust to one odd run; the evidence is a one-sided Welch t-test. Heap
+  differences), robust to one odd run; the evidence is a one-sided t-test, without a
+  side's highest run when it sits far above the others (``odd_run``). Heap
   peaks are often identical from run to run, which would make a t-test degenerate, so
   every standard deviation is floored at a *resolution* (0.1% by default): differences
   far below it are not evidence, differences far above it are, and no p-value is ever
