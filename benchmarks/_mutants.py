@@ -83,6 +83,22 @@ def _pooled_df_level_p(
     return stats.scipy_special().stdtr(df, -np.asarray(diff, float) / se)
 
 
+def _no_odd_run(logs: Any, resolution: float) -> bool:
+    """No run is ever odd: an odd baseline run counted in the peak test's spread again."""
+    return False
+
+
+_UNSEEN = stats.unseen_level_p
+
+
+def _odd_level_unseen(
+    baseline: Any, current: Any, *, resolution: float = 0.001, offset: float = 4096.0
+) -> float:
+    """Runs as high as the baseline's odd run taken for a level it never showed (1 in n + 2)."""
+    p = _UNSEEN(baseline, current, resolution=resolution, offset=offset)
+    return float((1.0 / (len(baseline) + 2)) ** len(current)) if p > 0 else 0.0
+
+
 PATCHES: dict[str, Callable[[], None]] = {
     "no_looks": lambda: setattr(verdict.Policy, "for_session", classmethod(_no_looks)),
     "normal_scaling": lambda: setattr(powerlaw, "exponent_increase_p", _normal_exponent_p),
@@ -90,6 +106,8 @@ PATCHES: dict[str, Callable[[], None]] = {
     "budget_uncounted": lambda: setattr(verdict.Policy, "for_scenario", _budget_uncounted),
     "unbounded_larger": lambda: setattr(stats, "level_p", _pooled_df_level_p),
     "trend_warmup": lambda: setattr(metrics, "_RISE_SPREADS", 0.0),
+    "odd_in_spread": lambda: setattr(stats, "odd_run", _no_odd_run),
+    "odd_level_unseen": lambda: setattr(verdict, "unseen_level_p", _odd_level_unseen),
 }
 
 

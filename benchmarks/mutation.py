@@ -4,8 +4,9 @@ A false-alarm test passes trivially when the practical sizes hide the p-values, 
 its bound is loose. This script breaks the test statistic three ways (every p-value 0,
 every standard error halved, every false-alarm rate doubled; ``_mutants.py``) and breaks
 one rule at a time (the looks or the budgets left out of the Bonferroni count, a normal
-approximation in the scaling test, the floors' Mann-Kendall p for growth budgets, odd runs
-counted in the peak test's spread), runs the calibration and false-alarm tests of
+approximation in the scaling test, the floors' Mann-Kendall p for growth budgets, an odd
+baseline run counted in the peak test's spread, runs as high as it taken for a level the
+baseline never showed), runs the calibration and false-alarm tests of
 ``tests/unit`` under each, and prints which tests each breakage makes fail. The unbroken
 run must pass every test; each breakage of the statistic must be caught by at least one
 test with the practical sizes on and one with them off, each broken rule by some test.
@@ -32,6 +33,7 @@ FILES = [
     "tests/unit/test_verdict.py",
     "tests/unit/test_scaling.py",
     "tests/unit/test_metrics.py",
+    "tests/unit/test_odd_runs.py",
 ]
 # The calibration and false-alarm tests: what must fail when the statistics are broken.
 SELECT = (
@@ -41,7 +43,16 @@ SELECT = (
 # Breakages of the test statistic: each must be caught with the sizes on and with them off.
 STATISTIC = ["p_zero", "half_error", "double_rate"]
 # Breakages of one rule each (``_mutants.PATCHES``): each must be caught by some test.
-RULES = ["no_looks", "budget_uncounted", "normal_scaling", "trend_budget", "unbounded_larger", "trend_warmup"]
+RULES = [
+    "no_looks",
+    "budget_uncounted",
+    "normal_scaling",
+    "trend_budget",
+    "unbounded_larger",
+    "trend_warmup",
+    "odd_in_spread",
+    "odd_level_unseen",
+]
 MUTANTS = ["", *STATISTIC, *RULES]
 
 

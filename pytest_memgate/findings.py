@@ -114,7 +114,7 @@ class LevelTest:
     tolerance: float  # relative increase that counts
     min_bytes: float  # absolute increase that counts
     spread: str = "pooled"  # "pooled" (one spread for both sides), "larger" or "welch"
-    unseen_p: float = 0.0  # chance that odd runs explain a level the baseline never showed
+    unseen_p: float = 0.0  # chance that odd runs explain runs off the baseline's main level
     unseen_alpha: float = 1.0  # what that chance must fall to before a regression is proven
     noise: float = 0.0  # the current runs' within-run scatter over the baseline's (0: not measured)
 

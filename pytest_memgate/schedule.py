@@ -57,7 +57,7 @@ def stopped_for_futility(verdict: Verdict, runs_done: int, looks: Sequence[int])
 
 def held_back(verdict: Verdict) -> frozenset[Metric]:
     """Metrics whose increase is proven at this look but held back for confirmation: the
-    current runs sit on a level the baseline never showed, which odd runs of an unchanged
+    current runs sit above the baseline's main level, which odd runs of an unchanged
     scenario could still explain (``verdict._judge_level``). Each later run confirms or
     clears them."""
     return frozenset(

@@ -76,7 +76,7 @@ class Policy:
     @property
     def metric_alpha(self) -> float:
         """One metric's share of the session's false-alarm rate over every look: the most a
-        jump to a level the baseline never showed may be explained by odd runs
+        jump off the baseline's main level may be explained by odd runs
         (``stats.unseen_level_p``) before it counts as a regression."""
         return self.alpha * max(self.looks, 1)
 
@@ -141,8 +141,8 @@ def _judge_level(
     noise: float = 0.0,
 ) -> Finding:
     """A peak: regressed with evidence (``p < alpha``) and a practical size, unless the
-    current runs sit on a level the baseline never showed and odd runs of an unchanged
-    scenario still explain that (``unseen_p`` above one metric's budget): then it is held
+    current runs sit above the baseline's main level and odd runs of an unchanged scenario
+    still explain that (``unseen_p`` above one metric's budget): then it is held
     back as ambiguous, and the run loop takes confirming runs (``schedule``)."""
     alpha = policy.alpha
     evidence = LevelTest(

@@ -127,8 +127,13 @@ def _level(metric: str, e: LevelTest) -> str:
     c = e.comparison
     held = _unvouched(c, e.noise)
     if e.unseen_p > e.unseen_alpha:
+        # ``stats.unseen_level_p``: q**k, q = 1/(n+2) for a level never shown, more for one shown.
+        shown = e.unseen_p ** (1 / max(c.n_current, 1)) * (c.n_baseline + 2) > 1.5
+        level = (
+            "as high as a run the baseline showed once" if shown else "on a level the baseline never showed"
+        )
         held += (
-            "; every run sits on a level the baseline never showed, which odd runs could still "
+            f"; every run sits {level}, which odd runs could still "
             f"explain (chance {p_text(e.unseen_p)}, needs < {p_text(e.unseen_alpha)}): more runs confirm it"
         )
     return (

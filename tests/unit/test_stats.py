@@ -23,6 +23,8 @@ from pytest_memgate.stats import (
     compare_levels,
     hodges_lehmann,
     level_spread,
+    odd_run,
+    unseen_level_p,
 )
 
 MiB = 1024**2
@@ -107,6 +109,54 @@ def test_one_odd_run_barely_moves_the_effect_estimate():
     c = compare_levels([50 * MiB] * 3, [50 * MiB, 50 * MiB, 75 * MiB])
     assert c.ratio == pytest.approx(1.0, abs=1e-9)
     assert c.p_increase > ALPHA
+
+
+def test_an_odd_baseline_run_is_left_out_of_the_level_test():
+    """Five identical runs and one 8% higher: counted, that run's spread hides a +5% peak
+    (p = 0.09); left out, the +5% is overwhelming evidence, with the same effect."""
+    c = compare_levels([20 * MiB] * 5 + [21.6 * MiB], [21 * MiB] * 2)
+    assert c.p_increase < 1e-6
+    assert c.ratio == pytest.approx(1.05, rel=1e-3)
+    assert c.n_baseline == 6
+
+
+def test_an_odd_run_needs_six_runs_and_a_gap_of_sixteen_spreads():
+    logs = np.log([20.0] * 5 + [21.6])
+    assert odd_run(logs, 0.001)
+    assert not odd_run(logs[1:], 0.001)  # five runs cannot tell
+    assert not odd_run(logs, 0.005)  # 7.7% is under 16 resolutions of 0.5%
+    assert not odd_run(np.log([20.0] * 4 + [21.6] * 2), 0.001)  # two high runs are a level
+
+
+def test_gaussian_runs_are_almost_never_called_odd():
+    """The exclusion must leave the t-test alone where peaks vary smoothly: measured 2 in
+    10,000 draws of 6 Gaussian runs (4 of 10,000 may pass), none of 8."""
+    rng = np.random.default_rng(4)
+    assert sum(odd_run(rng.normal(0, 0.01, 6), 1e-4) for _ in range(10_000)) <= 4
+    assert sum(odd_run(rng.normal(0, 0.01, 8), 1e-4) for _ in range(10_000)) == 0
+
+
+@pytest.mark.parametrize(
+    ("current", "rate"),
+    [
+        ([20.0] * 2, 0.0),  # on the main level: the t-test alone
+        ([20.0, 21.6], 0.0),  # one run on the main level
+        ([21.6] * 2, 2 / 8),  # on the odd run's level: seen once in 6
+        ([21.0] * 3, 2 / 8),  # under it, above the main level
+        ([21.7] * 2, 2 / 8),  # within six spreads above it
+        ([26.0] * 3, 1 / 8),  # beyond every baseline run: never seen
+    ],
+)
+def test_odd_runs_count_the_baseline_runs_as_high_as_the_current_ones(current, rate):
+    baseline = [20.0 * MiB] * 5 + [21.6 * MiB]
+    p = unseen_level_p(baseline, [v * MiB for v in current])
+    assert p == pytest.approx(rate ** len(current))
+
+
+def test_a_baseline_without_an_odd_run_keeps_one_in_n_plus_two():
+    assert unseen_level_p([20 * MiB] * 6, [21.6 * MiB] * 2) == pytest.approx((1 / 8) ** 2)
+    # Two high runs are not odd: they stay in the spread, and 21.6 MiB sits within it.
+    assert unseen_level_p([20 * MiB] * 4 + [21.6 * MiB] * 2, [21.6 * MiB] * 2) == 0.0
 
 
 @pytest.mark.parametrize("nb, nc", [(0, 3), (3, 0), (1, 1), (0, 0)])
