@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH_DIR))
+if str(BENCH_DIR) not in sys.path:  # for ``_simulated``, without shadowing anything
+    sys.path.append(str(BENCH_DIR))
 
 from _simulated import EFFECTS, MODELS, Effect, Model, draw, fit_pool  # noqa: E402
 
