@@ -8,8 +8,8 @@ scenarios uses (``Policy.for_session``, as ``planning.py`` builds it). The cheap
 look is left out: it only screens, the full runs judge. A suite's size changes only the
 levels, so every trial is judged at S = 1, 10 and 200 on the same runs.
 
-    python benchmarks/calibration.py                 # about 25 minutes on one core
-    python benchmarks/calibration.py --quick         # about 2 minutes, a check (no file)
+    python benchmarks/calibration.py                 # about 21 minutes of CPU on one core
+    python benchmarks/calibration.py --quick         # about 1.5 minutes of CPU, a check (no file)
     python benchmarks/calibration.py --only odd-1/3 --trials 50000
 
 Writes benchmarks/RESULTS-calibration.md (a full run; ``--out`` for another file).
@@ -292,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     models = [m for m in MODELS if not args.only or m.key in args.only]
     if not models:
         parser.error(f"no such noise model: {args.only}")
-    load = os.getloadavg()[0]
+    load, commit = os.getloadavg()[0], _git_commit()
     grid = run_grid(
         models,
         EFFECTS,
@@ -308,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "# Calibration of the adaptive procedure",
         "",
         f"`python benchmarks/calibration.py {argv_text}`".replace(" `", "`"),
-        f"(commit {_git_commit()}, seed {args.seed}): {args.trials:,} unchanged trials per noise model,",
+        f"(commit {commit}, seed {args.seed}): {args.trials:,} unchanged trials per noise model,",
         f"{args.power_trials:,} per change; pools of {args.pool:,} fitted runs ({args.leak_pool:,} leaking);",
         f"{grid.seconds / 60:.1f} min wall, {grid.cpu_seconds / 60:.1f} min of CPU on one core; load"
         f" {load:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (2 cores, shared).",
