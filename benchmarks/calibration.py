@@ -33,13 +33,13 @@ if str(BENCH_DIR) not in sys.path:  # for ``_simulated``, without shadowing anyt
     sys.path.append(str(BENCH_DIR))
 
 from _simulated import EFFECTS, MODELS, Effect, Model, draw, fit_pool  # noqa: E402
+from scipy import stats as scipy_stats  # noqa: E402
 
 from pytest_memgate.config import GateConfig  # noqa: E402
 from pytest_memgate.marker import ScenarioSpec  # noqa: E402
 from pytest_memgate.model import RunSummary  # noqa: E402
 from pytest_memgate.results import Outcome, Verdict  # noqa: E402
 from pytest_memgate.schedule import look_schedule, run_until_settled  # noqa: E402
-from pytest_memgate.stats import scipy_stats  # noqa: E402
 from pytest_memgate.verdict import Policy, decide  # noqa: E402
 
 SUITES = (1, 10, 200)
@@ -184,7 +184,7 @@ def upper_bound(hits: int, trials: int, confidence: float = 0.95) -> float:
     """One-sided Clopper-Pearson upper bound of a rate seen ``hits`` times in ``trials``."""
     if hits >= trials:
         return 1.0
-    return float(scipy_stats().beta.ppf(confidence, hits + 1, trials - hits))
+    return float(scipy_stats.beta.ppf(confidence, hits + 1, trials - hits))
 
 
 def _rate(x: float) -> str:
