@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import pytest
+from helpers.scripts import load_script
 
 from pytest_memgate.results import Outcome
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "calibration.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("calibration", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-cal = _load()
+cal = load_script("benchmarks/calibration.py")
 
 
 def _rows(text: str, first_cell: str) -> list[list[str]]:

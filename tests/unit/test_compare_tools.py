@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
+from helpers.scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "compare_tools.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("compare_tools", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-ct = _load()
+ct = load_script("benchmarks/compare_tools.py")
 
 
 def test_limit_is_the_peak_plus_ten_percent() -> None:

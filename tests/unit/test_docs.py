@@ -3,12 +3,12 @@ default it prints must read back, through the option's own parser, as the option
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers.scripts import load_script
 
 import pytest_memgate
 from pytest_memgate.options import OPTIONS
@@ -18,13 +18,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 @pytest.fixture(scope="module")
 def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "generate_configuration", DOCS / "generate_configuration.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("docs/generate_configuration.py")
 
 
 def test_the_configuration_page_is_the_generated_one(
