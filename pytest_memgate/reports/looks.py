@@ -8,6 +8,7 @@ import math
 
 from ..results import Doubt, Finding, LevelTest, Outcome, RateTest, ScreenDoubt, Verdict
 from ..units import format_percent, format_size
+from .words import tolerance_text
 
 
 def _change(finding: Finding) -> str:
@@ -21,11 +22,7 @@ def _change(finding: Finding) -> str:
 
 def _tolerance(finding: Finding) -> str:
     e = finding.evidence
-    if isinstance(e, LevelTest):
-        return f"{e.tolerance:.0%} and {format_size(e.min_bytes)}"
-    if isinstance(e, RateTest):
-        return f"{format_size(e.needed)}/call"
-    return "its"
+    return tolerance_text(e) if isinstance(e, (LevelTest, RateTest)) else "its"
 
 
 def look_text(verdict: Verdict, stopping: bool) -> str:

@@ -123,6 +123,14 @@ def _evidence(c: Comparison, test: str, alpha: float, size: str) -> str:
     return f"{runs}; {test} {verdict} and more than {size})"
 
 
+def tolerance_text(e: LevelTest | RateTest) -> str:
+    """The practical size a change must pass: the failure text and the progress lines say it
+    alike (``2% and 256.0 KiB``, ``256 B/call``)."""
+    if isinstance(e, LevelTest):
+        return f"{e.tolerance:.0%} and {format_size(e.min_bytes)}"
+    return f"{format_size(e.needed)}/call"
+
+
 def _level(metric: str, e: LevelTest) -> str:
     c = e.comparison
     held = _unvouched(c, e.noise)
@@ -145,7 +153,7 @@ def _level(metric: str, e: LevelTest) -> str:
             c,
             _LEVEL_TESTS.get(e.spread, e.spread),
             e.alpha,
-            f"{e.tolerance:.0%} and {format_size(e.min_bytes)}",
+            tolerance_text(e),
         )
         + held
     )
@@ -159,9 +167,7 @@ def _rate(metric: str, e: RateTest) -> str:
         f"{format_size(c.current, signed=True)} per call (change "
         f"{format_size(c.delta, signed=True)}/call, 95% CI {format_size(c.delta_low, signed=True)}"
         f" to {format_size(c.delta_high, signed=True)}) "
-        + _evidence(
-            c, f"one-sided {test} on per-run Theil-Sen slopes", e.alpha, f"{format_size(e.needed)}/call"
-        )
+        + _evidence(c, f"one-sided {test} on per-run Theil-Sen slopes", e.alpha, tolerance_text(e))
         + _unvouched(c, e.noise)
     )
 
