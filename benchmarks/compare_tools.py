@@ -56,6 +56,11 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.append(str(BENCH_DIR))
+
+from _runs import run_failure, timed_pytest  # noqa: E402 - needs the path above
+
 REPO_DIR = BENCH_DIR.parent
 TIMEOUT_S = 1800.0
 ITERATIONS, WARMUP = 30, 5
@@ -249,21 +254,7 @@ def _run(
     if memray_limit:
         env["CMP_MEMRAY_LIMIT"] = memray_limit
     env.pop("PYTHONPATH", None)  # the tools come from --python's environment only
-    start = time.perf_counter()
-    done = subprocess.run(
-        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
-    return done, time.perf_counter() - start
-
-
-def _failure(what: str, done: subprocess.CompletedProcess[str]) -> RuntimeError:
-    tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
-    return RuntimeError(f"{what} exited {done.returncode}:\n{tail}")
+    return timed_pytest(args, cwd=cwd, env=env, timeout=TIMEOUT_S, python=python)
 
 
 def memray_checks(output: str) -> str:
@@ -295,7 +286,7 @@ def calibrate(python: str, project: Path, test: str) -> int:
         python, [*_only("memray"), "--memray", f"--memray-bin-path={captures}", test], project, "unchanged"
     )
     if done.returncode != 0:
-        raise _failure("calibration run (pytest --memray)", done)
+        raise run_failure("calibration run (pytest --memray)", done)
     bins = sorted(captures.glob("*.bin"))
     if not bins:
         raise RuntimeError(
@@ -333,7 +324,7 @@ def run_scenario(
         for tool in RECORDED:
             done, seconds = _run(python, _command(tool, project, module, record=True), project, "unchanged")
             if done.returncode != 0:
-                raise _failure(f"{tool}'s baseline recording", done)
+                raise run_failure(f"{tool}'s baseline recording", done)
             result.record_s[tool] = seconds
         if log:
             print(
@@ -396,19 +387,19 @@ def _measure(python: str, tool: str, project: Path, module: str, variant: str) -
     output = done.stdout + done.stderr
     if tool == "plain":
         if done.returncode != 0:
-            raise _failure(f"plain pytest ({variant})", done)
+            raise run_failure(f"plain pytest ({variant})", done)
         return Outcome(False, seconds)
     if tool in MEMRAY_LIMIT:
         if done.returncode not in (0, 1):
-            raise _failure(f"pytest --memray ({variant})", done)
+            raise run_failure(f"pytest --memray ({variant})", done)
         return Outcome(done.returncode == 1, seconds, memray_checks(output))
     if tool == "benchmem":
         regressed = BENCHMEM_REGRESSION in output
         if done.returncode != 0 and not regressed:
-            raise _failure(f"pytest --benchmark-memory ({variant})", done)
+            raise run_failure(f"pytest --benchmark-memory ({variant})", done)
         return Outcome(regressed, seconds, "peak" if regressed else "")
     if done.returncode not in (0, 1) or not report.exists():
-        raise _failure(f"pytest --memgate ({variant})", done)
+        raise run_failure(f"pytest --memgate ({variant})", done)
     why = memgate_checks(json.loads(report.read_text()))
     report.unlink()
     return Outcome(done.returncode == 1, seconds, why)

@@ -44,6 +44,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
+from _runs import run_failure, timed_pytest  # noqa: E402
 from corpus import NAMES, Pair, get_pair  # noqa: E402 - needs the path above
 from detection import TEST_MODULE, machine, selected_pairs  # noqa: E402
 from detection import _env as detection_env  # noqa: E402
@@ -122,23 +123,7 @@ def _env(pair: Pair, side: str, pythonpath: Path | None = None, ci: bool = False
 def _timed(
     project: Path, pair: Pair, side: str, *args: str, pythonpath: Path | None = None, ci: bool = False
 ) -> tuple[subprocess.CompletedProcess[str], float]:
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args]
-    started = time.perf_counter()
-    done = subprocess.run(
-        command,
-        cwd=project,
-        env=_env(pair, side, pythonpath, ci),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-    return done, time.perf_counter() - started
-
-
-def _failed(what: str, done: subprocess.CompletedProcess[str]) -> RuntimeError:
-    tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
-    return RuntimeError(f"{what} failed (exit {done.returncode}):\n{tail}")
+    return timed_pytest(args, cwd=project, env=_env(pair, side, pythonpath, ci), timeout=TIMEOUT_S)
 
 
 def run_pair(pair: Pair, jobs: Sequence[int], reference: Path | None) -> PairRound:
@@ -155,7 +140,7 @@ def run_pair(pair: Pair, jobs: Sequence[int], reference: Path | None) -> PairRou
         for side in ("before", "after"):
             done, seconds = _timed(project, pair, side, "test_plain.py")
             if done.returncode != 0:
-                raise _failed(f"the plain run of {side}", done)
+                raise run_failure(f"the plain run of {side}", done)
             plain[side] = seconds
         baseline = project / "baseline.json"
         recordings = []
@@ -190,7 +175,7 @@ def run_pair(pair: Pair, jobs: Sequence[int], reference: Path | None) -> PairRou
             f"--memgate-report={report}",
         )
         if not report.is_file():
-            raise _failed("the gate run", done)
+            raise run_failure("the gate run", done)
         scenario = json.loads(report.read_text())["scenarios"][0]
         refreshed = project / "refreshed.json"
         shutil.copyfile(baseline, refreshed)
@@ -206,7 +191,7 @@ def run_pair(pair: Pair, jobs: Sequence[int], reference: Path | None) -> PairRou
             ci=True,
         )
         if done.returncode != 0:
-            raise _failed("the refresh", done)
+            raise run_failure("the refresh", done)
         refresh = json.loads(report.read_text())["scenarios"][0]
         return PairRound(
             plain["before"],

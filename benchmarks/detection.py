@@ -43,7 +43,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from corpus import NAMES, Pair, get_pair  # noqa: E402 - needs the path above
+from _runs import timed_pytest  # noqa: E402 - needs the path above
+from corpus import NAMES, Pair, get_pair  # noqa: E402
 
 DEFAULT_RESULTS = BENCH_DIR / "RESULTS.md"
 FAST_RUNS = 3  # clear cases should be decided by the first runs the gate makes
@@ -136,18 +137,7 @@ def _env(pair: Pair, side: str) -> dict[str, str]:
 def _pytest(
     project: Path, pair: Pair, side: str, *flags: str
 ) -> tuple[subprocess.CompletedProcess[str], float]:
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--memgate", *flags]
-    started = time.perf_counter()
-    done = subprocess.run(
-        command,
-        cwd=project,
-        env=_env(pair, side),
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S * 10,
-        check=False,
-    )
-    return done, time.perf_counter() - started
+    return timed_pytest(["--memgate", *flags], cwd=project, env=_env(pair, side), timeout=RUN_TIMEOUT_S * 10)
 
 
 def _unmeasured_seconds(project: Path, pair: Pair) -> float:
