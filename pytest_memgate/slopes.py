@@ -218,12 +218,11 @@ def upward_trend_p(series: ArrayLike) -> float:
     later = np.triu(np.sign(y[np.newaxis, :] - y[:, np.newaxis]), 1)  # pairs i < j
     concordant, discordant = int(np.sum(later > 0)), int(np.sum(later < 0))
     pairs = n * (n - 1) // 2
-    _, counts = np.unique(y, return_counts=True)
-    k = counts[counts > 1].astype(np.int64)
-    if not k.size and (n <= 33 or min(discordant, pairs - discordant) <= 1):
+    ties = _tie_term(y)  # 0 exactly when no two readings are equal
+    if ties == 0 and (n <= 33 or min(discordant, pairs - discordant) <= 1):
         return _kendall_exact_greater(n, pairs - discordant)
     # The normal approximation with the tie correction, as scipy.stats.kendalltau's
-    variance = (n * (n - 1) * (2 * n + 5) - float(np.sum(k * (k - 1) * (2 * k + 5)))) / 18.0
+    variance = (n * (n - 1) * (2 * n + 5) - ties) / 18.0
     return float(scipy_special().ndtr(-(concordant - discordant) / math.sqrt(variance)))
 
 
