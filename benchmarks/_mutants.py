@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_memgate import metrics, powerlaw, slopes, stats, verdict
+from pytest_memgate import metrics, powerlaw, schedule, slopes, stats, verdict
 from pytest_memgate.config import GateConfig
 from pytest_memgate.findings import BudgetCheck
 
@@ -88,15 +88,31 @@ def _no_odd_run(logs: Any, resolution: float) -> bool:
     return False
 
 
-_UNSEEN = stats.unseen_level_p
+_UNSEEN = stats.unseen_level
 
 
 def _odd_level_unseen(
-    baseline: Any, current: Any, *, resolution: float = 0.001, offset: float = 4096.0
-) -> float:
-    """Runs as high as the baseline's odd run taken for a level it never showed (1 in n + 2)."""
-    p = _UNSEEN(baseline, current, resolution=resolution, offset=offset)
-    return float((1.0 / (len(baseline) + 2)) ** len(current)) if p > 0 else 0.0
+    baseline: Any,
+    current: Any,
+    *,
+    resolution: float = 0.001,
+    offset: float = 4096.0,
+    spread: str = stats.POOLED,
+) -> stats.UnseenLevel:
+    """Runs as high as the baseline's odd run taken for a level it never showed."""
+    level = _UNSEEN(baseline, current, resolution=resolution, offset=offset, spread=spread)
+    if level.p == 0 or level.seen == 0:
+        return level
+    return level._replace(seen=0, p=stats.odd_share_p(0, level.baseline, level.current, level.high))
+
+
+def _succession(seen: int, baseline: int, current: int, high: int | None = None) -> float:
+    """The odd-run rule before the bound over every share: a level shown ``seen`` times in
+    ``baseline`` runs comes at the rule of succession's rate, (seen + 1) / (baseline + 2);
+    current runs of which only some sit up there are left to the t-test alone."""
+    if high is not None and high < current:
+        return 0.0
+    return float(((seen + 1) / (baseline + 2)) ** current)
 
 
 PATCHES: dict[str, Callable[[], None]] = {
@@ -107,7 +123,9 @@ PATCHES: dict[str, Callable[[], None]] = {
     "unbounded_larger": lambda: setattr(stats, "level_p", _pooled_df_level_p),
     "trend_warmup": lambda: setattr(metrics, "_RISE_SPREADS", 0.0),
     "odd_in_spread": lambda: setattr(stats, "odd_run", _no_odd_run),
-    "odd_level_unseen": lambda: setattr(verdict, "unseen_level_p", _odd_level_unseen),
+    "odd_level_unseen": lambda: setattr(verdict, "unseen_level", _odd_level_unseen),
+    "odd_succession": lambda: setattr(stats, "odd_share_p", _succession),
+    "confirm_at_last_look": lambda: setattr(schedule, "CONFIRM_BEYOND", 1),
 }
 
 

@@ -1,6 +1,7 @@
 """The whole adaptive procedure's false-alarm rates, power and runs, measured by simulation.
 
-Each trial draws a baseline of 6 runs and a stream of 8 current runs (``_simulated.py``:
+Each trial draws a baseline of 6 runs and a stream of 16 current runs (8, and the
+confirming runs that may follow the last look) (``_simulated.py``:
 floors through the gate's own estimators, peaks drawn afresh) and runs the gate's loop on
 them, ``schedule.run_until_settled`` with ``verdict.decide`` at looks 1, 2, 4 and 8, a
 regression confirmed by 2 runs and futility stops, with the policy a session of S
@@ -39,7 +40,7 @@ from pytest_memgate.config import GateConfig  # noqa: E402
 from pytest_memgate.marker import ScenarioSpec  # noqa: E402
 from pytest_memgate.model import RunSummary  # noqa: E402
 from pytest_memgate.results import Outcome, Verdict  # noqa: E402
-from pytest_memgate.schedule import look_schedule, run_until_settled  # noqa: E402
+from pytest_memgate.schedule import CONFIRM_BEYOND, look_schedule, run_until_settled  # noqa: E402
 from pytest_memgate.verdict import Policy, decide  # noqa: E402
 
 SUITES = (1, 10, 200)
@@ -103,7 +104,7 @@ def trial(
     levels: dict[int, Policy],
 ) -> dict[int, tuple[Verdict, int]]:
     """One baseline and one stream of current runs, judged by the gate's loop at each S."""
-    later = LOOKS[-1]
+    later = LOOKS[-1] * CONFIRM_BEYOND  # confirming runs may go past the last look
     if base_pool is current_pool:  # distinct runs on both sides
         picked = rng.choice(len(base_pool), BASELINE_RUNS + later, replace=False)
         base_idx, cur_idx = picked[:BASELINE_RUNS], picked[BASELINE_RUNS:]

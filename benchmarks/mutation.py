@@ -39,6 +39,7 @@ FILES = [
 SELECT = (
     "calibrated or false_alarm or keeps_its_level or keeps_the_session_rate or odd_levels or noisier"
     " or autocorrelated or odd_runs_in_the_baseline or odd_baseline_run or drifting"
+    " or two_level or odd_share or unseen_level"
 )
 # Breakages of the test statistic: each must be caught with the sizes on and with them off.
 STATISTIC = ["p_zero", "half_error", "double_rate"]
@@ -52,6 +53,8 @@ RULES = [
     "trend_warmup",
     "odd_in_spread",
     "odd_level_unseen",
+    "odd_succession",
+    "confirm_at_last_look",
 ]
 MUTANTS = ["", *STATISTIC, *RULES]
 

@@ -117,6 +117,9 @@ class LevelTest:
     unseen_p: float = 0.0  # chance that odd runs explain runs off the baseline's main level
     unseen_alpha: float = 1.0  # what that chance must fall to before a regression is proven
     noise: float = 0.0  # the current runs' within-run scatter over the baseline's (0: not measured)
+    unseen_seen: int = 0  # baseline runs as high as every current run (when ``unseen_p`` > 0)
+    unseen_runs: int = 0  # current runs, all that high, that would rule odd runs out (0: none needed)
+    unseen_high: int = 0  # current runs above the baseline's main level (when ``unseen_p`` > 0)
 
     @property
     def fell(self) -> bool:
@@ -223,7 +226,7 @@ def _evidence_from_dict(data: Mapping[str, Any]) -> Evidence:
             values[f.name] = tuple((str(name), int(size)) for name, size in raw)
         elif f.name in ("name",):
             values[f.name] = str(raw)
-        elif f.name in ("runs", "size"):
+        elif f.name in ("runs", "size", "unseen_seen", "unseen_runs", "unseen_high"):
             values[f.name] = int(raw)
         elif f.name == "pooled":
             values[f.name] = bool(raw)

@@ -70,6 +70,26 @@ def held_back(verdict: Verdict) -> frozenset[Metric]:
     )
 
 
+# Confirming runs may go on past the last look, up to this many times its runs: how many
+# runs on a level the baseline never showed rule out odd runs depends on the session's
+# size (``stats.odd_runs_needed``: 4 for one scenario, 12 for 200), and a deterministic
+# increase that stopped at the last look would pass as inconclusive.
+CONFIRM_BEYOND = 2
+
+
+def confirming_runs(verdict: Verdict, metrics: frozenset[Metric]) -> int:
+    """Runs in all that would confirm the held-back ``metrics`` if every one stays on its
+    level (``LevelTest.unseen_runs``; 0 when none says)."""
+    return max(
+        (
+            f.evidence.unseen_runs
+            for f in verdict.findings
+            if f.metric in metrics and isinstance(f.evidence, LevelTest)
+        ),
+        default=0,
+    )
+
+
 def run_until_settled(
     next_run: Callable[[], R],
     looks: Sequence[int],
@@ -90,6 +110,11 @@ def run_until_settled(
     for confirmation (then each run may settle it, and runs are taken one at a time), so
     the verdict is the one the runs taken singly would give. A batch may come back short
     only when its last run failed.
+
+    An increase still held back at the last look takes confirming runs past it, up to the
+    runs the odd-run rule needs (at most ``CONFIRM_BEYOND`` times the last look's): if
+    every one stays on the level, the regression is confirmed; otherwise the last look's
+    verdict (inconclusive) stands.
     """
     if not looks:
         raise ValueError("a look schedule needs at least one look")
@@ -97,9 +122,10 @@ def run_until_settled(
     verdict: Verdict | None = None
     pending: frozenset[Metric] = frozenset()
     ready: list[R] = []
-    while len(runs) < looks[-1]:
+    limit = looks[-1]
+    while len(runs) < limit:
         if not ready:
-            upcoming = min(look for look in looks if look > len(runs))
+            upcoming = min((look for look in looks if look > len(runs)), default=limit)
             count = 1 if pending or batch is None else upcoming - len(runs)
             ready = list(batch(count)) if batch is not None else [next_run()]
             if not ready:
@@ -113,17 +139,24 @@ def run_until_settled(
         if not at_look and not pending:
             continue
         last = len(runs) >= looks[-1]
-        judged = decide(runs, last)
         if not at_look:
-            # A confirming run between looks spends no false-alarm rate: it can only
-            # confirm an increase that the last look already proved, never raise a new one.
+            # A confirming run spends no false-alarm rate: it can only confirm an increase
+            # that a look already proved, never raise a new one.
+            judged = decide(runs, last)
             if judged.outcome is Outcome.REGRESSION and pending & {f.metric for f in judged.regressed}:
                 verdict = judged
                 break
             pending = held_back(judged) & pending
+            if last and not pending:
+                break  # past the last look, a cleared increase leaves its verdict standing
             continue
-        verdict = judged
+        verdict = decide(runs, last)
         pending = held_back(verdict)
+        if last and pending:
+            needed = confirming_runs(verdict, pending)
+            if len(runs) < needed <= CONFIRM_BEYOND * looks[-1]:
+                limit = needed
+                continue
         if settled(verdict, len(runs), confirm, last):
             break
     assert verdict is not None  # the last look always decides

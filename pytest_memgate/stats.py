@@ -25,6 +25,7 @@ import functools
 import math
 from collections.abc import Sequence
 from types import ModuleType
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -279,37 +280,147 @@ def level_p(
     return p
 
 
+class UnseenLevel(NamedTuple):
+    """Current runs above the baseline's main level (``unseen_level``)."""
+
+    p: float  # how plausibly odd runs of an unchanged scenario explain them (0.0: none above)
+    seen: int  # baseline runs as high as they are
+    baseline: int  # baseline runs in all
+    high: int = 0  # current runs above the main level
+    current: int = 0  # current runs in all
+    main_p: float = 1.0  # one-sided p that the current runs below stay on the main level
+
+
+def odd_share_p(seen: int, baseline: int, current: int, high: int | None = None) -> float:
+    """The most likely it can be, whatever share ``q`` of runs a second level takes, that
+    ``baseline`` runs showed it at most ``seen`` times and at least ``high`` (default: all)
+    of the next ``current`` runs sat on it: the maximum over ``q`` of
+    ``P(Binomial(baseline, q) <= seen) * P(Binomial(current, q) >= high)``.
+
+    A scenario whose peak is on a second level in a third of its runs records a baseline
+    without it in 9% of sessions; a rule that assumed such levels come in at most 1 of
+    ``baseline + 2`` runs took three current runs on it for proof (0.2% where the truth is
+    3.7%), and false alarms of two-level peaks ran at 2-3x one scenario's budget at 10 and
+    200 scenarios. This bound holds for every share. Both factors are log-concave in ``q``
+    (Beta distribution functions), so a golden-section search finds the one maximum."""
+    high = current if high is None else high
+    if high <= 0 or seen >= baseline:
+        return 1.0
+    if seen <= 0 and high == current:
+        # closed form: the maximum sits at q = current / (baseline + current)
+        total = baseline + current
+        return math.exp(baseline * math.log(baseline / total) + current * math.log(current / total))
+    special = scipy_special()
+
+    def log_f(q: float) -> float:
+        f = float(special.bdtr(seen, baseline, q)) * float(special.bdtrc(high - 1, current, q))
+        return math.log(max(f, 1e-300))
+
+    low, top = 1e-12, 1.0 - 1e-12
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    a, b = top - ratio * (top - low), low + ratio * (top - low)
+    fa, fb = log_f(a), log_f(b)
+    for _ in range(80):
+        if fa < fb:
+            low, a, fa = a, b, fb
+            b = low + ratio * (top - low)
+            fb = log_f(b)
+        else:
+            top, b, fb = b, a, fa
+            a = top - ratio * (top - low)
+            fa = log_f(a)
+    return min(1.0, math.exp(max(fa, fb)))
+
+
+def odd_runs_needed(seen: int, baseline: int, budget: float, most: int = 1000) -> int:
+    """Current runs that, all on a level ``baseline`` runs showed ``seen`` times, bring
+    ``odd_share_p`` to ``budget`` (``most + 1`` when more than ``most`` would be needed).
+    With 6 baseline runs and a level never shown: 4 runs for one scenario at 0.01, 6 for
+    10 scenarios, 12 for 200."""
+    for current in range(1, most + 1):
+        if odd_share_p(seen, baseline, current) <= budget:
+            return current
+    return most + 1
+
+
+def _pooled_sd(groups: Sequence[NDArray[np.float64]], resolution: float) -> float:
+    """The spread of runs around their own group's mean, floored at ``resolution``."""
+    ss = sum(float(np.sum((g - g.mean()) ** 2)) for g in groups if len(g))
+    dof = sum(len(g) for g in groups) - sum(1 for g in groups if len(g))
+    return math.sqrt(max(ss / dof if dof > 0 else 0.0, resolution**2))
+
+
+def _split_off(
+    ordered: NDArray[np.float64], lx: NDArray[np.float64], resolution: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+    """(above, below, spread): the most of the sorted current runs that form a level of their own,
+    more than ``UNSEEN_GAP`` spreads (of each level's runs) above both the baseline's main
+    level and the current runs below them; (none, all) when no top segment does. Runs that
+    scatter smoothly upward (a noisier machine, a real shift) leave no such gap."""
+    for i in range(1, len(ordered)):
+        above, below = ordered[i:], ordered[:i]
+        sd = _pooled_sd([lx, above, below], resolution)
+        if float(above[0]) - UNSEEN_GAP * sd > max(float(lx.max()), float(below[-1])):
+            return above, below, sd
+    return ordered[:0], ordered, 0.0
+
+
+def unseen_level(
+    baseline: Sequence[float],
+    current: Sequence[float],
+    *,
+    resolution: float = 0.001,
+    offset: float = 4096.0,
+    spread: str = POOLED,
+) -> UnseenLevel:
+    """How plausible it is that the current runs above the baseline's main level are odd
+    runs of an unchanged scenario.
+
+    A scenario whose peak takes discrete levels (a resize, a collection at an unlucky
+    moment) can show, by chance, current runs off the level its baseline's runs sit on. A
+    t-test cannot tell that from a change: with the spread floored at the resolution, two
+    such runs are overwhelming evidence, and seven of eight as much. Current runs more than
+    ``UNSEEN_GAP`` standard deviations (of both sides' main levels, ``main_level``, or of
+    each level's runs when only some current runs are up there, a level of their own above
+    the others too; floored at the resolution) above every run of the baseline's main
+    level are above it: when ``j`` of
+    ``k`` are, and the baseline showed their level (runs not that far below the lowest of
+    them) only ``m`` of ``n`` times, the chance is at most ``odd_share_p(m, n, k, j)``,
+    whatever share of runs the level takes: ``m`` is 0 for a level the baseline never
+    showed, 1 for its odd run's. ``p`` is 0.0 when no current run is above.
+
+    When some current runs stay below, ``main_p`` is the one-sided t-test (``level_p``) of
+    those runs against the baseline's main level: a main level that moved too is a change
+    whatever the runs above it are.
+    """
+    if not len(baseline) or not len(current):
+        return UnseenLevel(0.0, 0, len(baseline), 0, len(current))
+    everything, ly = _log_levels(baseline, offset), _log_levels(current, offset)
+    lx = main_level(everything, resolution)
+    top = float(lx.max())
+    sd = _pooled_sd([lx, main_level(ly, resolution)], resolution)
+    if float(ly.min()) - UNSEEN_GAP * sd > top:
+        above, below = ly, ly[:0]
+    else:
+        above, below, sd = _split_off(np.sort(ly), lx, resolution)
+    if not len(above):
+        return UnseenLevel(0.0, 0, len(everything), 0, len(ly))
+    seen = int(np.count_nonzero(everything > float(above.min()) - UNSEEN_GAP * sd))
+    p = odd_share_p(seen, len(everything), len(ly), len(above))
+    main_p = 1.0
+    if len(below) and len(lx) + len(below) > 2:
+        var_x = float(np.var(lx, ddof=1)) if len(lx) > 1 else 0.0
+        var_y = float(np.var(below, ddof=1)) if len(below) > 1 else 0.0
+        diff = float(below.mean() - lx.mean())
+        main_p = float(level_p(diff, var_x, len(lx), var_y, len(below), spread, floor=resolution**2))
+    return UnseenLevel(p, seen, len(everything), len(above), len(ly), main_p)
+
+
 def unseen_level_p(
     baseline: Sequence[float], current: Sequence[float], *, resolution: float = 0.001, offset: float = 4096.0
 ) -> float:
-    """How plausible it is that the current runs are odd runs of an unchanged scenario.
-
-    A scenario whose peak takes discrete levels (one run in ten 8% higher: a resize or a
-    collection at an unlucky moment) can show, by chance, current runs off the level its
-    baseline's runs sit on. A t-test cannot tell that from a change: with the spread
-    floored at the resolution, two such runs are overwhelming evidence. When every current
-    run sits more than ``UNSEEN_GAP`` pooled standard deviations (of both sides' main
-    levels, ``main_level``, floored at the resolution) above the baseline's main level, the
-    chance that ``k`` runs of an unchanged scenario all landed up there is ``q**k``, with
-    ``q = (m + 1) / (n_baseline + 2)`` the rule-of-succession rate of runs that high, ``m``
-    the baseline runs not that far below every current run: none for a level the baseline
-    never showed (1/8 for 6 runs), its odd run for current runs on or under that run's level
-    (2/8). Otherwise 0.0: some current run sits on the main level, and the t-test alone is
-    the evidence. The bound assumes that runs leave the main level that high in at most
-    that share of runs.
-    """
-    if not len(baseline) or not len(current):
-        return 0.0
-    everything, ly = _log_levels(baseline, offset), _log_levels(current, offset)
-    lx, main_y = main_level(everything, resolution), main_level(ly, resolution)
-    ss = float(np.sum((lx - lx.mean()) ** 2) + np.sum((main_y - main_y.mean()) ** 2))
-    dof = len(lx) + len(main_y) - 2
-    sd = math.sqrt(max(ss / dof if dof > 0 else 0.0, resolution**2))
-    low = float(ly.min()) - UNSEEN_GAP * sd
-    if low <= float(lx.max()):
-        return 0.0
-    seen = int(np.count_nonzero(everything > low))
-    return float(((seen + 1.0) / (len(everything) + 2)) ** len(ly))
+    """``unseen_level``'s chance alone."""
+    return unseen_level(baseline, current, resolution=resolution, offset=offset).p
 
 
 def combine_pvalues(pvalues: Sequence[float]) -> float:

@@ -40,9 +40,11 @@ from .stats import (
     LARGER,
     POOLED,
     WELCH,
+    UnseenLevel,
     bonferroni,
     compare_levels,
-    unseen_level_p,
+    odd_runs_needed,
+    unseen_level,
 )
 
 # Metrics compared with the baseline: heap peak, heap growth, RSS peak, RSS growth.
@@ -77,7 +79,7 @@ class Policy:
     def metric_alpha(self) -> float:
         """One metric's share of the session's false-alarm rate over every look: the most a
         jump off the baseline's main level may be explained by odd runs
-        (``stats.unseen_level_p``) before it counts as a regression."""
+        (``stats.unseen_level``) before it counts as a regression."""
         return self.alpha * max(self.looks, 1)
 
     @classmethod
@@ -136,7 +138,7 @@ def _judge_level(
     tolerance: float,
     min_bytes: float,
     policy: Policy,
-    unseen_p: float = 0.0,
+    unseen: UnseenLevel | None = None,
     spread: str = POOLED,
     noise: float = 0.0,
 ) -> Finding:
@@ -145,8 +147,24 @@ def _judge_level(
     still explain that (``unseen_p`` above one metric's budget): then it is held
     back as ambiguous, and the run loop takes confirming runs (``schedule``)."""
     alpha = policy.alpha
+    unseen_p, needed = 0.0, 0
+    if unseen is not None and unseen.p > 0 and not unseen.main_p < alpha:
+        # runs above the main level, and none of the main level's own runs moved
+        unseen_p = unseen.p
+        if unseen.p > policy.metric_alpha and unseen.high == unseen.current:
+            needed = odd_runs_needed(unseen.seen, unseen.baseline, policy.metric_alpha)
     evidence = LevelTest(
-        c, alpha, float(tolerance), float(min_bytes), spread, float(unseen_p), policy.metric_alpha, noise
+        c,
+        alpha,
+        float(tolerance),
+        float(min_bytes),
+        spread,
+        float(unseen_p),
+        policy.metric_alpha,
+        noise,
+        unseen.seen if unseen is not None and unseen_p else 0,
+        needed,
+        unseen.high if unseen is not None and unseen_p else 0,
     )
     big_up = c.ratio - 1 > tolerance and c.delta > min_bytes
     regressed = big_up and c.p_increase < alpha and unseen_p <= policy.metric_alpha
@@ -265,8 +283,8 @@ def compare_runs(
     rss_noise = noise_ratio(
         [r.rss_growth_se for r in current], [r.rss_growth_se for r in baseline], RSS_NOISE_FLOOR
     )
-    heap_unseen = unseen_level_p(heap_b, heap_c, resolution=res)
-    rss_unseen = unseen_level_p(rss_b, rss_c, resolution=res)
+    heap_unseen = unseen_level(heap_b, heap_c, resolution=res, spread=POOLED)
+    rss_unseen = unseen_level(rss_b, rss_c, resolution=res, spread=LARGER)
     return [
         _judge_level(
             Metric.HEAP_PEAK,

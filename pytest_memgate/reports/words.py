@@ -135,14 +135,26 @@ def _level(metric: str, e: LevelTest) -> str:
     c = e.comparison
     held = _unvouched(c, e.noise)
     if e.unseen_p > e.unseen_alpha:
-        # ``stats.unseen_level_p``: q**k, q = 1/(n+2) for a level never shown, more for one shown.
-        shown = e.unseen_p ** (1 / max(c.n_current, 1)) * (c.n_baseline + 2) > 1.5
+        # ``stats.unseen_level``: odd runs of an unchanged scenario may still explain the jump.
         level = (
-            "as high as a run the baseline showed once" if shown else "on a level the baseline never showed"
+            "as high as a run the baseline showed once"
+            if e.unseen_seen == 1
+            else f"as high as {e.unseen_seen} of the baseline's runs"
+            if e.unseen_seen
+            else "on a level the baseline never showed"
+        )
+        every = not e.unseen_high or e.unseen_high >= c.n_current  # 0: a result from before the count
+        runs = "every run sits" if every else f"{e.unseen_high} of {c.n_current} runs sit"
+        more = (
+            f"{e.unseen_runs} runs on that level in all confirm it"
+            if e.unseen_runs
+            else "more runs confirm it"
+            if every
+            else "the others stay on the baseline's level"
         )
         held += (
-            f"; every run sits {level}, which odd runs could still "
-            f"explain (chance {p_text(e.unseen_p)}, needs < {p_text(e.unseen_alpha)}): more runs confirm it"
+            f"; {runs} {level}, which odd runs could still "
+            f"explain (chance {p_text(e.unseen_p)}, needs < {p_text(e.unseen_alpha)}): {more}"
         )
     return (
         f"{metric} {'grew' if c.delta >= 0 else 'fell'} from {format_size(c.baseline)} to "

@@ -24,7 +24,7 @@ def test_the_tables_and_a_planted_peak_increase_is_caught() -> None:
     model = next(m for m in cal.MODELS if m.key == "gaussian")
     planted = cal.Effect("peak+50%", "peak +50%", heap_shift=0.5, rss_shift=0.5)
     grid = cal.run_grid(
-        [model], [planted], trials=12, power_trials=6, pool_size=20, leak_pool_size=10, seed=3
+        [model], [planted], trials=12, power_trials=6, pool_size=24, leak_pool_size=16, seed=3
     )
     for suite in cal.SUITES:
         assert grid.cells[model.key, "peak+50%", suite].outcomes[Outcome.REGRESSION] == 6

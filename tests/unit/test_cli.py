@@ -103,7 +103,17 @@ def test_show_report_summarizes_its_run_records(tmp_path: Path, capsys) -> None:
 # --- diff ---------------------------------------------------------------------------------
 
 
-def test_diff_doubled_heap_peak_is_a_regression(old_baseline: Path, tmp_path: Path, capsys) -> None:
+def test_diff_doubled_heap_peak_is_a_regression(tmp_path: Path, capsys) -> None:
+    """Six runs a side: a jump to a level the old runs never showed is proven only when
+    that many runs rule out a second level both sides might share (``stats.odd_share_p``:
+    2.4e-4 for 6 against 6)."""
+    old_baseline = write_baseline(
+        tmp_path / "old.json",
+        {
+            "tests/test_app.py::test_parse": BaselineEntry("memray", runs(10 * MiB, n=6), recorded=RECORDED),
+            "tests/test_app.py::test_render": BaselineEntry("memray", runs(2 * MiB), recorded=RECORDED),
+        },
+    )
     new = write_baseline(
         tmp_path / "new.json",
         {
@@ -137,8 +147,15 @@ def table_ids(out: str) -> list[str]:
 
 
 def test_diff_table_shows_each_metric_from_old_to_new_with_its_change_and_mark(
-    old_baseline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    old_baseline = write_baseline(
+        tmp_path / "old.json",
+        {
+            "tests/test_app.py::test_parse": BaselineEntry("memray", runs(10 * MiB, n=6), recorded=RECORDED),
+            "tests/test_app.py::test_render": BaselineEntry("memray", runs(2 * MiB), recorded=RECORDED),
+        },
+    )
     new = write_baseline(
         tmp_path / "new.json",
         {
@@ -155,7 +172,7 @@ def test_diff_table_shows_each_metric_from_old_to_new_with_its_change_and_mark(
     parse = next(line for line in out.splitlines() if "tests/test_app.py::test_parse" in line.split())
     assert parse.startswith("FAIL  ")  # the failing row is marked
     cells = table_row(out, "tests/test_app.py::test_parse")
-    assert cells[:4] == ["regression", "10.0 -> 20.0 MiB", "+100.0% !", "+11 -> +12 B"]
+    assert cells[:4] == ["regression", "10.0 -> 20.0 MiB", "+99.9% !", "+12 -> +12 B"]
     assert table_row(out, "tests/test_app.py::test_render")[:4] == [
         "improved", "2.00 -> 1.00 MiB", "-49.9% v", "+11 -> +11 B"
     ]  # fmt: skip
@@ -236,14 +253,15 @@ def test_diff_lists_added_and_removed_scenarios(old_baseline: Path, tmp_path: Pa
 def test_diff_baseline_against_report(old_baseline: Path, tmp_path: Path, capsys) -> None:
     report = write_report(
         tmp_path / "report.json",
-        {"tests/test_app.py::test_parse": ("regression", [record(20 * MiB), record(20 * MiB + 4096)] * 3)},
+        {"tests/test_app.py::test_parse": ("regression", [record(20 * MiB), record(20 * MiB + 4096)] * 4)},
     )
+    # 8 runs on a level 3 baseline runs never showed rule out a second level (1.6e-3 < 2.5e-3)
     assert main(["diff", str(old_baseline), str(report)]) == 1
     out = capsys.readouterr().out
     assert "NEW report" in out
     assert "tests/test_app.py::test_parse: regression" in out
     assert "heap peak grew from" in out
-    assert "over 6 runs against 3 baseline runs" in out
+    assert "over 8 runs against 3 baseline runs" in out
 
 
 def test_diff_does_not_compare_across_backends(old_baseline: Path, tmp_path: Path, capsys) -> None:

@@ -142,6 +142,46 @@ def test_false_alarms_of_two_level_peaks_with_an_odd_baseline_run(
     assert hits <= most, f"{hits} of 1000"
 
 
+def _two_level_rate(share: float, policy: Policy, trials: int, seed: int) -> tuple[float, list[int]]:
+    """False regressions per unchanged scenario whose peak sits on a +8% level in
+    ``share`` of its runs, through the session's loop: trials with baselines that showed
+    the level never and exactly once, weighted by how often a baseline of six does. A
+    baseline that showed it twice or more keeps both levels in its spread, where the t-test
+    alone judges (the calibration benchmark runs every baseline)."""
+    rng = np.random.default_rng(seed)
+
+    def make(rng: np.random.Generator) -> RunSummary:
+        return _run_at(rng, ODD if rng.random() < share else 1.0)
+
+    baselines = {
+        0: lambda: [_run_at(rng, 1.0) for _ in range(BASELINE_RUNS)],
+        1: lambda: _odd_run_baseline(rng),
+    }
+    hits = [
+        sum(
+            adaptive(rng, baselines[m](), make, policy=policy)[0].outcome is Outcome.REGRESSION
+            for _ in range(trials)
+        )
+        for m in (0, 1)
+    ]
+    weights = [math.comb(BASELINE_RUNS, m) * share**m * (1 - share) ** (BASELINE_RUNS - m) for m in (0, 1)]
+    return sum(w * h / trials for w, h in zip(weights, hits)), hits
+
+
+@pytest.mark.calibration
+@pytest.mark.parametrize(("share", "scenarios"), [(1 / 3, 10), (0.5, 10), (0.5, 200)])
+def test_two_level_peaks_stay_within_one_scenarios_budget(share: float, scenarios: int) -> None:
+    """Item 2 of the statistics audit: with odd levels assumed to come in at most 1 of n + 2
+    runs, a second level in a third or half of the runs ran at 1.4-3x one scenario's budget
+    (alpha / S) at 10 and 200 scenarios; by exact binomials 1.45x and 2.4x at 10 scenarios
+    and 4.9x at 200 along these two paths. The bound over every share (``odd_share_p``)
+    needs 6 runs on the level at 10 scenarios and 12 at 200 (confirming runs past the last
+    look), which puts these paths at 0.12x, 0.29x and 0.08x. 1,000 trials per path."""
+    policy = session_policy(scenarios)
+    rate, hits = _two_level_rate(share, policy, 1000, seed=41 + scenarios)
+    assert rate <= 0.01 / scenarios, f"{rate:.2e} per scenario ({hits} of 1000 per path)"
+
+
 # --- runs taken -----------------------------------------------------------------------------
 
 
@@ -175,13 +215,15 @@ FANOUT_AFTER = 12634885
 @pytest.mark.parametrize(
     ("baseline_peaks", "current", "scenarios", "runs", "outcome"),
     [
-        # far above the odd run: a level the baseline never showed, 1 in 8
-        ((20 * MiB,) * 5 + (21.6 * MiB,), 26 * MiB, 1, 3, Outcome.REGRESSION),
-        ((20 * MiB,) * 5 + (21.6 * MiB,), 26 * MiB, 200, 6, Outcome.REGRESSION),
-        (FANOUT_BASELINE, FANOUT_AFTER, 1, 3, Outcome.REGRESSION),
-        (FANOUT_BASELINE, FANOUT_AFTER, 200, 6, Outcome.REGRESSION),
-        # +5%, under the odd run's level: as high as a run seen once in 6, 2 in 8
-        ((20 * MiB,) * 5 + (21.6 * MiB,), 21 * MiB, 1, 5, Outcome.REGRESSION),
+        # far above the odd run: a level the baseline never showed
+        ((20 * MiB,) * 5 + (21.6 * MiB,), 26 * MiB, 1, 4, Outcome.REGRESSION),
+        ((20 * MiB,) * 5 + (21.6 * MiB,), 26 * MiB, 10, 6, Outcome.REGRESSION),
+        ((20 * MiB,) * 5 + (21.6 * MiB,), 26 * MiB, 200, 12, Outcome.REGRESSION),
+        (FANOUT_BASELINE, FANOUT_AFTER, 1, 4, Outcome.REGRESSION),
+        (FANOUT_BASELINE, FANOUT_AFTER, 200, 12, Outcome.REGRESSION),
+        # +5%, under the odd run's level: as high as a run seen once in 6
+        ((20 * MiB,) * 5 + (21.6 * MiB,), 21 * MiB, 1, 6, Outcome.REGRESSION),
+        ((20 * MiB,) * 5 + (21.6 * MiB,), 21 * MiB, 10, 11, Outcome.REGRESSION),
         ((20 * MiB,) * 5 + (21.6 * MiB,), 21 * MiB, 200, 8, Outcome.INCONCLUSIVE),
     ],
 )
@@ -189,9 +231,11 @@ def test_a_deterministic_increase_above_an_odd_baseline_run(
     baseline_peaks: tuple[float, ...], current: float, scenarios: int, runs: int, outcome: Outcome
 ) -> None:
     """A clear regression far above the baseline's odd run takes the runs a jump to an
-    unseen level takes (3 for one scenario, 6 for 200), as buffered_fanout's recorded
-    numbers do; counting every level off the main one at 2 in 8 made them take 5 and more
-    than 8. An increase to under the odd run's level is confirmed at 2 in 8."""
+    unseen level takes, whatever share of runs such a level may have (``odd_share_p``): 4
+    for one scenario, 6 for 10, 12 for 200, past the last look (8), as buffered_fanout's
+    recorded numbers do. An increase to under the odd run's level, which the baseline
+    showed once, takes 6 and 11; for 200 scenarios it would take 22, more than the
+    confirming runs may (16), and ends inconclusive at the last look."""
     baseline = [summary(p) for p in baseline_peaks]
     verdict, taken = adaptive(
         np.random.default_rng(0), baseline, lambda rng: summary(current), policy=session_policy(scenarios)

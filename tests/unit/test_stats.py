@@ -24,6 +24,9 @@ from pytest_memgate.stats import (
     hodges_lehmann,
     level_spread,
     odd_run,
+    odd_runs_needed,
+    odd_share_p,
+    unseen_level,
     unseen_level_p,
 )
 
@@ -137,26 +140,89 @@ def test_gaussian_runs_are_almost_never_called_odd():
 
 
 @pytest.mark.parametrize(
-    ("current", "rate"),
+    ("current", "seen", "high"),
     [
-        ([20.0] * 2, 0.0),  # on the main level: the t-test alone
-        ([20.0, 21.6], 0.0),  # one run on the main level
-        ([21.6] * 2, 2 / 8),  # on the odd run's level: seen once in 6
-        ([21.0] * 3, 2 / 8),  # under it, above the main level
-        ([21.7] * 2, 2 / 8),  # within six spreads above it
-        ([26.0] * 3, 1 / 8),  # beyond every baseline run: never seen
+        ([20.0] * 2, None, 0),  # on the main level: the t-test alone
+        ([20.0, 21.6], 1, 1),  # one run on the main level, one on the odd run's
+        ([20.0, 20.0, 26.0], 0, 1),  # two on the main level, one beyond every baseline run
+        ([21.6] * 2, 1, 2),  # on the odd run's level: seen once in 6
+        ([21.0] * 3, 1, 3),  # under it, above the main level
+        ([21.7] * 2, 1, 2),  # within six spreads above it
+        ([26.0] * 3, 0, 3),  # beyond every baseline run: never seen
     ],
 )
-def test_odd_runs_count_the_baseline_runs_as_high_as_the_current_ones(current, rate):
+def test_odd_runs_count_the_baseline_runs_as_high_as_the_current_ones(current, seen, high):
     baseline = [20.0 * MiB] * 5 + [21.6 * MiB]
-    p = unseen_level_p(baseline, [v * MiB for v in current])
-    assert p == pytest.approx(rate ** len(current))
+    level = unseen_level(baseline, [v * MiB for v in current])
+    assert level.high == high
+    if seen is None:
+        assert level.p == 0.0
+        return
+    assert (level.seen, level.baseline, level.current) == (seen, 6, len(current))
+    assert level.p == pytest.approx(odd_share_p(seen, 6, len(current), high))
+    assert unseen_level_p(baseline, [v * MiB for v in current]) == level.p
+    # the runs left on the main level did not move
+    assert level.main_p == (1.0 if high == len(current) else pytest.approx(0.5))
 
 
-def test_a_baseline_without_an_odd_run_keeps_one_in_n_plus_two():
-    assert unseen_level_p([20 * MiB] * 6, [21.6 * MiB] * 2) == pytest.approx((1 / 8) ** 2)
+def test_a_main_level_that_moved_is_a_change_whatever_runs_sit_above_it():
+    """Baseline runs scattering 1%; four current runs 3% up (within six spreads of the
+    main level) and one 30% up. The run up there could be an odd run, but the t-test of the
+    other four alone shows the main level moved (t = 6.2, 8 degrees of freedom)."""
+    baseline = [20.0 * MiB * (1 + 0.01 * z) for z in (-1.3, -0.6, -0.2, 0.2, 0.6, 1.3)]
+    level = unseen_level(baseline, [20.6 * MiB] * 4 + [26.0 * MiB])
+    assert (level.high, level.current, level.seen) == (1, 5, 0)
+    assert level.main_p < 1e-3
+    unmoved = unseen_level(baseline, [20.0 * MiB] * 4 + [26.0 * MiB])
+    assert (unmoved.high, unmoved.main_p) == (1, pytest.approx(0.5, abs=0.01))
+
+
+def test_a_baseline_without_an_odd_run_counts_none_seen():
+    level = unseen_level([20 * MiB] * 6, [21.6 * MiB] * 2)
+    assert (level.p, level.seen, level.baseline, level.high) == (pytest.approx(odd_share_p(0, 6, 2)), 0, 6, 2)
     # Two high runs are not odd: they stay in the spread, and 21.6 MiB sits within it.
     assert unseen_level_p([20 * MiB] * 4 + [21.6 * MiB] * 2, [21.6 * MiB] * 2) == 0.0
+
+
+@pytest.mark.parametrize("seen", [0, 1, 2])
+@pytest.mark.parametrize("current", [1, 2, 3, 4, 6, 8, 12, 22])
+def test_the_odd_share_bound_is_the_worst_share(seen, current):
+    """``odd_share_p`` is the largest chance over every share q of runs on the level: that
+    6 baseline runs showed it at most ``seen`` times and ``current`` runs all sat on it
+    (scipy's binomial on a fine grid of q, which can only fall short of the maximum)."""
+    q = np.linspace(1e-6, 1 - 1e-6, 200_001)
+    grid = float(np.max(sps.binom.cdf(seen, 6, q) * q**current))
+    bound = odd_share_p(seen, 6, current)
+    assert grid <= bound * (1 + 1e-9)
+    assert bound == pytest.approx(grid, rel=1e-4)
+
+
+@pytest.mark.parametrize("share", [0.05, 0.125, 1 / 3, 0.5, 0.7])
+def test_the_odd_share_bound_holds_for_two_level_runs_of_any_share(share):
+    """Known truth: runs on a second level in ``share`` of them. How often 6 baseline runs
+    show it at most once and the next k all land on it, by simulation (200,000 draws), never
+    exceeds the bound. The rule of succession it replaced, (m + 1)/(n + 2) per run, is
+    exceeded at shares of a third and a half: with four current runs and no baseline run
+    on the level, 4.4x and 4.0x (exact binomials), and this simulation sees it."""
+    rng = np.random.default_rng(7)
+    draws = rng.random((200_000, 6 + 4)) < share
+    seen = draws[:, :6].sum(axis=1)
+    for k in (2, 3, 4):
+        high = draws[:, 6 : 6 + k].all(axis=1)
+        for m in (0, 1):
+            rate = float(np.mean(high & (seen <= m)))
+            assert rate <= odd_share_p(m, 6, k) * 1.1 + 3e-5, (k, m, rate)
+    succession = (1 / 8) ** 4
+    rate = float(np.mean(draws[:, 6:].all(axis=1) & (seen == 0)))
+    assert (rate > 2 * succession) == (share in (1 / 3, 0.5)), rate / succession
+
+
+def test_odd_runs_needed_is_where_the_bound_meets_the_budget():
+    for seen, scenarios, runs in [(0, 1, 4), (0, 10, 6), (0, 200, 12), (1, 1, 6), (1, 10, 11), (1, 200, 22)]:
+        budget = 0.01 / (4 * scenarios)  # one peak's share of a scenario's alpha, over every look
+        assert odd_runs_needed(seen, 6, budget) == runs
+        assert odd_share_p(seen, 6, runs) <= budget < odd_share_p(seen, 6, runs - 1)
+    assert odd_runs_needed(0, 6, 1e-300, most=20) == 21
 
 
 @pytest.mark.parametrize("nb, nc", [(0, 3), (3, 0), (1, 1), (0, 0)])
