@@ -113,9 +113,16 @@ OPTIONS: tuple[Option, ...] = (
         "baseline_runs",
         parse_run_count,
         6,
-        "runs recorded for a scenario whenever it is written into the baseline (at most max_runs)",
+        "runs recorded for a scenario whenever it is written into the baseline (at most max_runs); "
+        "more runs confirm a jump in peak in fewer runs",
     ),
-    Option("max_runs", parse_run_count, 8, "most runs per scenario while the verdict is unclear"),
+    Option(
+        "max_runs",
+        parse_run_count,
+        8,
+        "most runs per scenario while the verdict is unclear; a jump in peak confirming that it is "
+        "no odd level may take up to twice as many",
+    ),
     Option(
         "jobs",
         parse_jobs,
