@@ -245,6 +245,21 @@ def test_a_deterministic_increase_above_an_odd_baseline_run(
     assert (verdict.outcome, taken) == (outcome, runs)
 
 
+def test_confirming_runs_past_the_last_look_stop_when_a_run_lands_back() -> None:
+    """200 scenarios: a jump to 26 MiB needs 12 runs on its level. When the ninth lands
+    back on the baseline's 20 MiB, the runs stop there and the last look's verdict stands:
+    inconclusive, neither a regression nor a pass."""
+    baseline = [summary(20 * MiB)] * BASELINE_RUNS
+    peaks = iter([26 * MiB] * 8 + [20 * MiB] + [26 * MiB] * 7)
+    verdict, taken = adaptive(
+        np.random.default_rng(0), baseline, lambda rng: summary(next(peaks)), policy=session_policy(200)
+    )
+    assert (verdict.outcome, taken) == (Outcome.INCONCLUSIVE, 9)
+    heap = next(f for f in verdict.findings if f.metric is Metric.HEAP_PEAK)
+    assert heap.evidence.unseen_runs == 12
+    assert "12 runs on that level in all confirm it" in finding_text(heap)
+
+
 @pytest.mark.parametrize(
     ("current", "words"),
     [
