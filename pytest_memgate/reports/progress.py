@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from ..model import RunRecord, RunSummary
 from ..results import Note, ScenarioResult, ScreenDoubt, Verdict
+from ..schedule import CONFIRM_BEYOND
 from ..units import format_size, plural
 from .looks import look_text, run_figures, screen_text
 from .words import note_text, printable
@@ -66,7 +67,11 @@ class ProgressPrinter:
         nodeid = printable(nodeid)  # an id's escape codes or newlines must not reach the terminal
         self.terminal.ensure_newline()
         if self.verbose:
-            self.terminal.write_line(f"memgate {nodeid}: up to {looks[-1]} runs, looks at {list(looks)}")
+            jump = CONFIRM_BEYOND * looks[-1]
+            self.terminal.write_line(
+                f"memgate {nodeid}: up to {looks[-1]} runs ({jump} to confirm a jump in peak), "
+                f"looks at {list(looks)}"
+            )
             for note in notes:
                 self.terminal.write_line(f"  note: {printable(note_text(note))}")
         else:

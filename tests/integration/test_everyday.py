@@ -85,7 +85,8 @@ def test_progress_the_pytest_way(pytester: pytest.Pytester) -> None:
     verbose = run(pytester, "--memgate", "-v")
     verbose.stdout.fnmatch_lines(
         [
-            "memgate test_small.py::test_scenario: up to 2 runs, looks at [[]2[]]",
+            "memgate test_small.py::test_scenario: up to 2 runs (4 to confirm a jump in peak),"
+            " looks at [[]2[]]",
             "  run 1: heap peak *, heap growth *, RSS peak *, RSS growth * (* s)",
             "  run 2: heap peak *",
             "  look after 2 runs: new",
