@@ -57,7 +57,7 @@ def _odd_run_baseline(rng: np.random.Generator) -> list[RunSummary]:
 @pytest.mark.calibration
 @pytest.mark.parametrize(
     ("shift", "scenarios", "trials", "least"),
-    [(0.05, 1, 300, 0.7), (0.07, 1, 300, 0.78), (0.05, 200, 600, 0.27)],
+    [(0.05, 1, 300, 0.7), (0.07, 1, 300, 0.78), (0.05, 200, 400, 0.26)],
 )
 def test_power_with_odd_runs_in_the_baseline(shift: float, scenarios: int, trials: int, least: float) -> None:
     """Real +5% and +7% heap peaks of a scenario with one run in ten 8% higher (seed 3).
@@ -65,7 +65,7 @@ def test_power_with_odd_runs_in_the_baseline(shift: float, scenarios: int, trial
     seeds 3 and 4: 50-55% and 69-73% caught at one scenario, 27-29% at 200. Left out of it:
     83-84% and 89-90%, and 42-45% at 200 while odd levels were taken to occur in at most
     2 of 8 runs. Bounded over every share of the odd level (``stats.odd_share_p``), as
-    measured at seed 3: 80% and 86%, and 34% at 200 (runs as high as a seen odd run would
+    measured at seed 3: 80% and 86%, and 33-34% at 200 (runs as high as a seen odd run would
     take 22 runs there, and such trials end inconclusive). About 1% pass: baselines with
     three or more odd runs of six, whose median is the odd level."""
     policy = session_policy(scenarios)
