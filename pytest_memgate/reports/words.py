@@ -145,8 +145,9 @@ def _level(metric: str, e: LevelTest) -> str:
         )
         every = not e.unseen_high or e.unseen_high >= c.n_current  # 0: a result from before the count
         runs = "every run sits" if every else f"{e.unseen_high} of {c.n_current} runs sit"
+        fewer = " (fewer against a baseline of more runs: baseline_runs)" if c.n_baseline < 6 else ""
         more = (
-            f"{e.unseen_runs} runs on that level in all confirm it"
+            f"{e.unseen_runs} runs on that level in all confirm it{fewer}"
             if e.unseen_runs
             else "more runs confirm it"
             if every

@@ -900,6 +900,7 @@ def test_a_baseline_of_one_run_cannot_rule_out_a_second_level(baseline_runs: int
     assert len(current) >= 2
     if outcome is Outcome.INCONCLUSIVE:
         assert "on a level the baseline never showed" in verdict_message(verdict)
+        assert "(fewer against a baseline of more runs: baseline_runs)" in verdict_message(verdict)
 
 
 # --- budgets ----------------------------------------------------------------------------
