@@ -288,7 +288,7 @@ class UnseenLevel(NamedTuple):
     baseline: int  # baseline runs in all
     high: int = 0  # current runs above the main level
     current: int = 0  # current runs in all
-    main_p: float = 1.0  # one-sided p that the current runs below stay on the main level
+    main_p: float = 1.0  # one-sided p of the current runs below against the main level (small: it moved)
 
 
 def odd_share_p(seen: int, baseline: int, current: int, high: int | None = None) -> float:
