@@ -19,8 +19,13 @@ def test_an_unchanged_scenario_passes_on_one_cheap_run(pytester: pytest.Pytester
     assert all(abs(r["blocks_growth"]) < 0.5 for r in entry["screen_runs"])
     # A clear pass is a measurement, so a busy machine can make one look unclear (the line
     # says why, and the traced runs follow); the promise is that it is rare, so a second
-    # session is allowed, never a third.
+    # session is allowed, never a third. Its baseline is recorded afresh: the cheap look
+    # compares with the baseline's three cheap runs, and one of them that scattered (seen
+    # once in a fresh-clone run: +24 B/call against an interval reaching 256 B/call, in both
+    # sessions on the same shared recording) makes every look against them unclear.
     for attempt in (1, 2):
+        if attempt == 2:
+            record_baseline(pytester, fresh=True)
         result = run(pytester, "--memgate", "-v", "--memgate-report", "r.json")
         assert result.ret == pytest.ExitCode.OK, result.stdout.str()
         if "look first (cheap): pass" in result.stdout.str() or attempt == 2:
