@@ -44,6 +44,11 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
+if str(BENCH_DIR) not in sys.path:  # for ``_runs``
+    sys.path.append(str(BENCH_DIR))
+
+from _runs import timed_pytest  # noqa: E402
+
 SESSION_TIMEOUT_S = 3 * 3600.0
 KIB = 1024
 
@@ -145,20 +150,8 @@ def run_session(
     """One pytest session; the verdicts come from its JSON report, or without one (a report
     keeps each run's timeline for its charts) from the summary table."""
     path = project / f"report-{mode.replace(' ', '_')}.json"
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--memgate", *flags]
-    if report:
-        command += ["--memgate-report", str(path)]
-    started = time.perf_counter()
-    done = subprocess.run(
-        command,
-        cwd=project,
-        env=_env(env),
-        capture_output=True,
-        text=True,
-        timeout=SESSION_TIMEOUT_S,
-        check=False,
-    )
-    wall = time.perf_counter() - started
+    args = ["--memgate", *flags, *(["--memgate-report", str(path)] if report else [])]
+    done, wall = timed_pytest(args, cwd=project, env=_env(env), timeout=SESSION_TIMEOUT_S)
     verdicts: dict[str, str] = {}
     if report and path.is_file():
         document = json.loads(path.read_text())
