@@ -26,6 +26,7 @@ from .stats import (
     _t_sf,
     _welch,
     hodges_lehmann,
+    sample_variance,
     scipy_special,
 )
 
@@ -69,7 +70,7 @@ def compare_rates(
     y = np.asarray(current, float)
 
     def var_of(values: np.ndarray, errors: Sequence[float]) -> float:
-        spread = float(np.var(values, ddof=1)) if len(values) > 1 else 0.0
+        spread = sample_variance(values)
         within = float(np.mean(np.square(errors))) if len(errors) else 0.0
         return max(spread, within, resolution**2)
 

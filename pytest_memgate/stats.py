@@ -55,7 +55,7 @@ SPREADS = (POOLED, LARGER, WELCH)
 CURRENT = "current"  # rates only: pooled, but never below the current runs' own spread
 RATE_SPREADS = (POOLED, LARGER, CURRENT, WELCH)
 # Current runs this many standard deviations above every baseline run sit on a level of
-# their own (see ``unseen_level_p``).
+# their own (see ``unseen_level``).
 UNSEEN_GAP = 6.0
 # A side's highest run this many standard deviations of its other runs above all of them,
 # among at least ``ODD_RUNS_FROM`` runs, is an odd run (see ``odd_run``).
@@ -169,6 +169,11 @@ def level_spread(
     return np.sqrt(a + b), np.maximum(df, 1.0)
 
 
+def sample_variance(values: NDArray[np.float64]) -> float:
+    """Sample variance (ddof=1), 0 for a single run: a single run adds no spread."""
+    return float(np.var(values, ddof=1)) if len(values) > 1 else 0.0
+
+
 def _log_levels(values: Sequence[float], offset: float) -> NDArray[np.float64]:
     # A level below zero (RSS that fell under its starting point) is no growth at all.
     logs: NDArray[np.float64] = np.log(np.maximum(np.asarray(values, float), 0.0) + offset)
@@ -184,7 +189,7 @@ def odd_run(logs: NDArray[np.float64], resolution: float) -> bool:
     discrete level, not noise: counted in the baseline's spread, one such run widens the
     t-test's error fivefold and hides real +5% and +7% peaks, while the Hodges-Lehmann
     effect stays put. Left out of the spread, the odd run still counts where it belongs: in
-    how often runs leave the main level (``unseen_level_p``). The gap is wide and the runs
+    how often runs leave the main level (``unseen_level``). The gap is wide and the runs
     many because the spread of five Gaussian runs is itself uncertain: such a gap appears
     in 0.03% of 6 Gaussian runs (2.5e-6 of 8), so the t-test keeps its level where peaks
     vary smoothly."""
@@ -215,14 +220,13 @@ def compare_levels(
     ``spread`` is how the error of the difference is estimated (``level_spread``).
     ``offset`` bytes are added before the logarithm so that a scenario that allocates
     nothing (peak 0) compares without dividing by zero. Each side's odd highest run
-    (``odd_run``) is left out of the test and the effect; ``unseen_level_p`` counts it.
+    (``odd_run``) is left out of the test and the effect; ``unseen_level`` counts it.
     """
     if len(baseline) < 1 or len(current) < 1 or len(baseline) + len(current) < 3:
         return _insufficient(baseline, current, offset)
     lx = main_level(_log_levels(baseline, offset), resolution)
     ly = main_level(_log_levels(current, offset), resolution)
-    var_x = float(np.var(lx, ddof=1)) if len(lx) > 1 else 0.0
-    var_y = float(np.var(ly, ddof=1)) if len(ly) > 1 else 0.0
+    var_x, var_y = sample_variance(lx), sample_variance(ly)
     se_a, df_a = level_spread(var_x, len(lx), var_y, len(ly), spread, floor=resolution**2)
     se, df = float(se_a), float(df_a)
     mean_diff = float(ly.mean() - lx.mean())
@@ -409,18 +413,10 @@ def unseen_level(
     p = odd_share_p(seen, len(everything), len(ly), len(above))
     main_p = 1.0
     if len(below) and len(lx) + len(below) > 2:
-        var_x = float(np.var(lx, ddof=1)) if len(lx) > 1 else 0.0
-        var_y = float(np.var(below, ddof=1)) if len(below) > 1 else 0.0
         diff = float(below.mean() - lx.mean())
+        var_x, var_y = sample_variance(lx), sample_variance(below)
         main_p = float(level_p(diff, var_x, len(lx), var_y, len(below), spread, floor=resolution**2))
     return UnseenLevel(p, seen, len(everything), len(above), len(ly), main_p)
-
-
-def unseen_level_p(
-    baseline: Sequence[float], current: Sequence[float], *, resolution: float = 0.001, offset: float = 4096.0
-) -> float:
-    """``unseen_level``'s chance alone."""
-    return unseen_level(baseline, current, resolution=resolution, offset=offset).p
 
 
 def combine_pvalues(pvalues: Sequence[float]) -> float:

@@ -4,7 +4,7 @@ own loop (``run_until_settled`` with ``decide``) and policies.
 A scenario whose peak is 8% higher in one run in ten often records a baseline with one
 such run. Counted in the t-test's spread, that run hid real +5% and +7% peaks and kept
 unchanged scenarios ambiguous for more runs; left out of it (``stats.odd_run``), it must
-still count where it belongs: in how often runs land that high (``stats.unseen_level_p``).
+still count where it belongs: in how often runs land that high (``stats.unseen_level``).
 """
 
 from __future__ import annotations
