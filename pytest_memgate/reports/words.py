@@ -12,6 +12,7 @@ import re
 import shlex
 from collections.abc import Sequence
 
+from ..config import option_default
 from ..findings import unvouched
 from ..results import (
     BudgetCheck,
@@ -44,6 +45,8 @@ TABLE_HEADER = (
     "runs",
     "shape",
 )
+
+_BASELINE_RUNS: int = option_default("baseline_runs")  # the default a smaller baseline is told about
 
 
 # C0 and C1 controls (ANSI escapes, newlines, CR, tabs) and the invisible marks that reorder
@@ -145,7 +148,8 @@ def _level(metric: str, e: LevelTest) -> str:
         )
         every = not e.unseen_high or e.unseen_high >= c.n_current  # 0: a result from before the count
         runs = "every run sits" if every else f"{e.unseen_high} of {c.n_current} runs sit"
-        fewer = " (fewer against a baseline of more runs: baseline_runs)" if c.n_baseline < 6 else ""
+        small = c.n_baseline < _BASELINE_RUNS
+        fewer = " (fewer against a baseline of more runs: baseline_runs)" if small else ""
         more = (
             f"{e.unseen_runs} runs on that level in all confirm it{fewer}"
             if e.unseen_runs
